@@ -1,0 +1,1 @@
+"""FHIR R4 resources -> one typed PatientSnapshot (the fact catalogue)."""
