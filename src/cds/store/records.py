@@ -1,0 +1,58 @@
+"""What the service hands to the audit store: plain, immutable records.
+
+These are the seam between `cds.service` and `cds.store`; they carry no ORM
+state. ``patient_id`` is the raw identifier as the service knows it; the store
+turns it into a keyed pseudonym before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    """One card served: its uuid (feedback refers to it) and where it came from."""
+
+    uuid: str
+    rule_id: str
+    rule_version: str
+    indicator: str
+    topic: str
+    suggestion_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One hook call: who asked, what was answered, how long it took.
+
+    ``at`` must be timezone-aware. ``outcome`` is a short machine word chosen by
+    the service (for example ``ok``, ``error``, ``prefetch-missing``).
+    """
+
+    service_id: str
+    hook: str
+    hook_instance: str
+    patient_id: str | None
+    ruleset_digest: str | None
+    duration_ms: float
+    outcome: str
+    http_status: int
+    cards: tuple[CardRecord, ...]
+    at: datetime
+    site: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What became of one feedback request.
+
+    ``stored + duplicates`` is the number of items sent. ``unknown_cards``
+    counts the newly stored items whose card the store has not seen served by
+    that service (they are stored all the same, flagged ``known_card = false``).
+    """
+
+    stored: int
+    duplicates: int
+    unknown_cards: int

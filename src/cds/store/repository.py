@@ -1,0 +1,251 @@
+"""`AuditStore`: writes calls, cards and feedback; nothing else touches the tables.
+
+Privacy rules this class enforces (see docs/store.md):
+
+* the patient is stored only as a keyed pseudonym (`cds.pseudonym`);
+* nothing of the request is stored beyond the fields of `CallRecord`: no
+  access tokens, no FHIR resources, no context;
+* a clinician's free-text override comment is stored clipped to
+  `COMMENT_MAX_CHARS` and can be wiped after a retention period with
+  `AuditStore.redact_comments`.
+
+Each method runs in its own short transaction, so one store can be shared by
+the threads of a worker and several workers can share one database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, exists, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds.hooks.models import FeedbackItem
+from cds.pseudonym import Pseudonymizer
+from cds.store.engine import SQLITE_BEGIN_OPTION, StoreError, create_store_engine, display_url
+from cds.store.migrate import upgrade_to_head
+from cds.store.models import (
+    CODE_LEN,
+    COMMENT_MAX_CHARS,
+    DIGEST_LEN,
+    DISPLAY_LEN,
+    ID_LEN,
+    SHORT_LEN,
+    TIMESTAMP_TEXT_LEN,
+    Call,
+    Card,
+    Feedback,
+)
+from cds.store.records import CallRecord, FeedbackResult
+
+
+class AuditStore:
+    """The audit and feedback store over one database (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine, pseudonymizer: Pseudonymizer) -> None:
+        """Wrap an engine whose schema is already at head; most callers want `AuditStore.open`."""
+        self._engine = engine
+        self._pseudonymizer = pseudonymizer
+
+    @classmethod
+    def open(cls, url: str, *, pseudonym_key: bytes) -> AuditStore:
+        """Connect to ``url``, create or migrate the schema to the newest revision, and return the store.
+
+        Raises `StoreError` (one line, password hidden) when the database cannot be reached or migrated,
+        and `ValueError` when the pseudonym key is too short.
+        """
+        pseudonymizer = Pseudonymizer(pseudonym_key)
+        engine = create_store_engine(url)
+        try:
+            upgrade_to_head(engine)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StoreError(f"cannot open the audit store at {display_url(url)}: {_first_line(exc)}") from exc
+        return cls(engine, pseudonymizer)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, for read-only queries such as `cds.quality.analytics`."""
+        return self._engine
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> AuditStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writes
+
+    def record_call(self, record: CallRecord) -> None:
+        """Store one call and the cards it served; the patient id is pseudonymised first."""
+        pseudonym = self._pseudonymizer.pseudonym(record.patient_id) if record.patient_id else None
+        values = {
+            "at": record.at,
+            "service_id": _clip(record.service_id, ID_LEN),
+            "hook": _clip(record.hook, ID_LEN),
+            "hook_instance": _clip(record.hook_instance, ID_LEN),
+            "patient_pseudonym": pseudonym,
+            "ruleset_digest": _clip_optional(record.ruleset_digest, DIGEST_LEN),
+            "duration_ms": float(record.duration_ms),
+            "outcome": _clip(record.outcome, SHORT_LEN),
+            "http_status": int(record.http_status),
+            "site": _clip_optional(record.site, ID_LEN),
+        }
+        with self._write() as conn:
+            call_id = conn.execute(Call.__table__.insert().returning(Call.__table__.c.id), values).scalar_one()
+            if record.cards:
+                conn.execute(
+                    Card.__table__.insert(),
+                    [
+                        {
+                            "call_id": call_id,
+                            "uuid": _clip(card.uuid, ID_LEN),
+                            "rule_id": _clip(card.rule_id, ID_LEN),
+                            "rule_version": _clip(card.rule_version, SHORT_LEN),
+                            "indicator": _clip(card.indicator, SHORT_LEN),
+                            "topic": _clip(card.topic, ID_LEN),
+                            "suggestion_ids": [_clip(s, ID_LEN) for s in card.suggestion_ids],
+                        }
+                        for card in record.cards
+                    ],
+                )
+
+    def record_feedback(
+        self, service_id: str, items: list[FeedbackItem], *, received_at: datetime
+    ) -> FeedbackResult:
+        """Store feedback items once each; repeats of an item already stored are counted, not stored.
+
+        An item is a repeat when its card uuid, outcome, outcomeTimestamp and
+        accepted suggestion ids (in any order) equal those of a stored item.
+        Items about cards this service never served are stored too, flagged.
+        """
+        if received_at.tzinfo is None:
+            raise ValueError("received_at must be timezone-aware")
+        service = _clip(service_id, ID_LEN)
+        stored = duplicates = unknown = 0
+        with self._write() as conn:
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            for item in items:
+                row = _feedback_row(service, item, received_at)
+                row["known_card"] = self._card_served(conn, service, row["card_uuid"])
+                result = conn.execute(
+                    insert(Feedback.__table__).values(row).on_conflict_do_nothing(index_elements=["dedup_key"])
+                )
+                if result.rowcount == 1:
+                    stored += 1
+                    unknown += 0 if row["known_card"] else 1
+                else:
+                    duplicates += 1
+        return FeedbackResult(stored=stored, duplicates=duplicates, unknown_cards=unknown)
+
+    def redact_comments(self, *, received_before: datetime) -> int:
+        """Wipe the free-text comments of feedback received before the cutoff; return how many.
+
+        The coded override reason stays; only the clinician's text goes. Run it
+        on the retention schedule your data-protection officer sets.
+        """
+        table = Feedback.__table__
+        with self._write() as conn:
+            result = conn.execute(
+                update(table)
+                .where(table.c.received_at < received_before, table.c.user_comment.is_not(None))
+                .values(user_comment=None)
+            )
+            return int(result.rowcount)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _write(self) -> _WriteTransaction:
+        return _WriteTransaction(self._engine)
+
+    @staticmethod
+    def _card_served(conn: Connection, service_id: str, card_uuid: str) -> bool:
+        cards, calls = Card.__table__, Call.__table__
+        query = select(
+            exists().where(cards.c.uuid == card_uuid, cards.c.call_id == calls.c.id, calls.c.service_id == service_id)
+        )
+        return bool(conn.execute(query).scalar())
+
+
+class _WriteTransaction:
+    """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __enter__(self) -> Connection:
+        self._conn = self._engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+        self._tx = self._conn.begin()
+        return self._conn
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            if exc_type is None:
+                self._tx.commit()
+            else:
+                self._tx.rollback()
+        finally:
+            self._conn.close()
+
+
+def _feedback_row(service_id: str, item: FeedbackItem, received_at: datetime) -> dict[str, Any]:
+    suggestions = sorted({s.id for s in item.acceptedSuggestions or ()})
+    reason = item.overrideReason.reason if item.overrideReason else None
+    comment = item.overrideReason.userComment if item.overrideReason else None
+    comment = comment.strip() if comment else None
+    outcome_at = _parse_instant(item.outcomeTimestamp)
+    # The same instant written two ways ("...Z", "...+00:00") is the same item.
+    timestamp_key = outcome_at.isoformat() if outcome_at else item.outcomeTimestamp.strip()
+    return {
+        "dedup_key": _dedup_key(item.card, item.outcome.value, timestamp_key, suggestions),
+        "service_id": service_id,
+        "card_uuid": _clip(item.card, ID_LEN),
+        "outcome": item.outcome.value,
+        "outcome_timestamp": _clip(item.outcomeTimestamp, TIMESTAMP_TEXT_LEN),
+        "outcome_at": outcome_at,
+        "received_at": received_at,
+        "accepted_suggestions": [_clip(s, ID_LEN) for s in suggestions],
+        "override_system": _clip_optional(reason.system if reason else None, CODE_LEN),
+        "override_code": _clip_optional(reason.code if reason else None, CODE_LEN),
+        "override_display": _clip_optional(reason.display if reason else None, DISPLAY_LEN),
+        "user_comment": _clip(comment, COMMENT_MAX_CHARS) if comment else None,
+    }
+
+
+def _dedup_key(card: str, outcome: str, timestamp: str, suggestions: Iterable[str]) -> str:
+    canonical = json.dumps([card, outcome, timestamp, list(suggestions)], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _parse_instant(value: str) -> datetime | None:
+    """An ISO 8601 instant as aware UTC; a time without zone is read as UTC; garbage gives None."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _clip(value: str, length: int) -> str:
+    return value if len(value) <= length else value[:length]
+
+
+def _clip_optional(value: str | None, length: int) -> str | None:
+    return None if value is None else _clip(value, length)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
