@@ -1,0 +1,1 @@
+"""Published scores computed from the patient snapshot (see docs/scores.md)."""

@@ -1,0 +1,110 @@
+"""Charlson conditions (Quan 2005 ICD-10 coding) present in a snapshot.
+
+Shared by the Charlson index, the C item of LACE and the cancer part of the
+simplified HOSPITAL score. Diagnoses count when they belong to the current
+encounter or are dated (recorded, else onset) within the look-back window up
+to `now`; diagnoses dated after `now` never count. Undated diagnoses outside
+the current encounter count and are reported as undated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cache
+
+from cds.facts.snapshot import ConditionFact
+from cds.scores._data import load_csv, load_yaml
+from cds.scores.base import months_before
+from cds.scores.icd10 import CodeMatch, PrefixCodeList, describe
+
+__all__ = [
+    "CategoryFindings",
+    "charlson_code_list",
+    "charlson_hierarchy",
+    "conditions_in_window",
+    "condition_date",
+    "find_categories",
+]
+
+
+@cache
+def charlson_code_list() -> PrefixCodeList:
+    """The Quan 2005 ICD-10 code list (``data/charlson_quan2005_icd10.csv``)."""
+    return PrefixCodeList((row["category"], row["code"]) for row in load_csv("charlson_quan2005_icd10.csv"))
+
+
+@cache
+def charlson_hierarchy() -> tuple[tuple[str, str], ...]:
+    """(superseding, superseded) category pairs from ``data/charlson.yaml``."""
+    return tuple((a, b) for a, b in load_yaml("charlson.yaml")["hierarchy"])
+
+
+def condition_date(condition: ConditionFact) -> date | None:
+    """The date a diagnosis is placed at in time: when recorded, else its onset."""
+    return condition.recorded or condition.onset
+
+
+def conditions_in_window(
+    conditions: Iterable[ConditionFact], *, now: datetime, start: date | datetime | None
+) -> list[ConditionFact]:
+    """Diagnoses of the current encounter, plus those dated from ``start`` (None = any time) to ``now``."""
+    today = now.date()
+    since = start.date() if isinstance(start, datetime) else start
+    kept: list[ConditionFact] = []
+    for condition in conditions:
+        when = condition_date(condition)
+        if when is not None and when > today:
+            continue
+        if condition.in_current_encounter or when is None or since is None or when >= since:
+            kept.append(condition)
+    return kept
+
+
+@dataclass
+class CategoryFindings:
+    """Charlson categories found, with the codes that showed them."""
+
+    evidence: dict[str, list[CodeMatch]] = field(default_factory=dict)
+    superseded: dict[str, str] = field(default_factory=dict)  # category -> the category that supersedes it
+
+    @property
+    def counted(self) -> list[str]:
+        """Categories present and not superseded."""
+        return [c for c in self.evidence if c not in self.superseded]
+
+    def used(self, category: str) -> list[str]:
+        """The codes behind ``category``, in words."""
+        words: list[str] = []
+        for m in self.evidence.get(category, []):
+            text = describe(m.coding)
+            if m.condition.in_current_encounter:
+                text += ", this stay"
+            elif condition_date(m.condition) is None:
+                text += ", undated"
+            else:
+                text += f", {condition_date(m.condition)}"
+            if text not in words:
+                words.append(text)
+        return words
+
+
+def find_categories(
+    conditions: Sequence[ConditionFact],
+    *,
+    now: datetime,
+    lookback_months: int | None,
+    hierarchy: bool,
+) -> CategoryFindings:
+    """Charlson categories present among ``conditions`` in the look-back window."""
+    start = None if lookback_months is None else months_before(now, lookback_months)
+    window = conditions_in_window(conditions, now=now, start=start)
+    findings = CategoryFindings()
+    for match in charlson_code_list().match_conditions(window):
+        findings.evidence.setdefault(match.category, []).append(match)
+    if hierarchy:
+        for severe, mild in charlson_hierarchy():
+            if severe in findings.evidence and mild in findings.evidence:
+                findings.superseded[mild] = severe
+    return findings

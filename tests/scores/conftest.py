@@ -1,0 +1,78 @@
+"""Builders for hand-made patient snapshots used by the score tests."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from cds.facts.snapshot import Coding, ConditionFact, EventFact, LabFact, PatientSnapshot, ProcedureFact
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+NO_ICD10 = "urn:oid:2.16.578.1.12.4.1.1.7110"
+WHO_ICD10 = "http://hl7.org/fhir/sid/icd-10"
+ICD10_CM = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+
+
+def _snapshot(**facts: Any) -> PatientSnapshot:
+    base: dict[str, Any] = {"now": NOW, "patient_key": "test-key"}
+    base.update(facts)
+    return PatientSnapshot(**base)
+
+
+def _dx(code: str, *, system: str = NO_ICD10, current: bool = False, recorded: date | None = None) -> ConditionFact:
+    return ConditionFact(
+        codings=(Coding(system=system, code=code),),
+        in_current_encounter=current,
+        recorded=recorded,
+    )
+
+
+def _lab(
+    concept: str | None,
+    value: float | None,
+    unit: str | None,
+    *,
+    at: datetime | None = None,
+    current: bool = True,
+    loinc: str | None = None,
+) -> LabFact:
+    codings = (Coding(system=LOINC, code=loinc),) if loinc else ()
+    return LabFact(
+        concept=concept,
+        codings=codings,
+        value=value,
+        unit=unit,
+        effective=at or NOW - timedelta(hours=6),
+        in_current_encounter=current,
+    )
+
+
+def _visit(days_before: float, *, of: datetime, emergency: bool = True, eid: str | None = None) -> EventFact:
+    start = of - timedelta(days=days_before)
+    return EventFact(start=start, end=start + timedelta(hours=4), emergency=emergency, encounter_id=eid)
+
+
+def _procedure(code: str = "JFB00", *, current: bool = True) -> ProcedureFact:
+    return ProcedureFact(codings=(Coding(system="urn:oid:2.16.578.1.12.4.1.1.7275", code=code),), in_current_encounter=current)
+
+
+@pytest.fixture
+def make() -> SimpleNamespace:
+    """``make.snapshot(...)``, ``make.dx(code)``, ``make.lab(...)``, ``make.visit(...)``, ``make.procedure()``."""
+    return SimpleNamespace(
+        now=NOW,
+        snapshot=_snapshot,
+        dx=_dx,
+        lab=_lab,
+        visit=_visit,
+        procedure=_procedure,
+        NO=NO_ICD10,
+        WHO=WHO_ICD10,
+        CM=ICD10_CM,
+    )
+
+
