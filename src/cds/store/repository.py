@@ -88,6 +88,8 @@ class AuditStore:
 
     def record_call(self, record: CallRecord) -> None:
         """Store one call and the cards it served; the patient id is pseudonymised first."""
+        if record.at.tzinfo is None or record.at.utcoffset() is None:
+            raise ValueError("CallRecord.at must be timezone-aware")
         pseudonym = self._pseudonymizer.pseudonym(record.patient_id) if record.patient_id else None
         values = {
             "at": record.at,
@@ -129,19 +131,23 @@ class AuditStore:
         accepted suggestion ids (in any order) equal those of a stored item.
         Items about cards this service never served are stored too, flagged.
         """
-        if received_at.tzinfo is None:
+        if received_at.tzinfo is None or received_at.utcoffset() is None:
             raise ValueError("received_at must be timezone-aware")
         service = _clip(service_id, ID_LEN)
         stored = duplicates = unknown = 0
         with self._write() as conn:
             insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            table = Feedback.__table__
             for item in items:
                 row = _feedback_row(service, item, received_at)
                 row["known_card"] = self._card_served(conn, service, row["card_uuid"])
-                result = conn.execute(
-                    insert(Feedback.__table__).values(row).on_conflict_do_nothing(index_elements=["dedup_key"])
-                )
-                if result.rowcount == 1:
+                inserted = conn.execute(
+                    insert(table)
+                    .values(row)
+                    .on_conflict_do_nothing(index_elements=["dedup_key"])
+                    .returning(table.c.id)
+                ).first()
+                if inserted is not None:
                     stored += 1
                     unknown += 0 if row["known_card"] else 1
                 else:
