@@ -1,0 +1,174 @@
+"""`cds model train` and `cds model evaluate`: the learned 30-day readmission model.
+
+Paths default relative to the repository root (the nearest folder upwards from
+the current directory holding ``pyproject.toml`` and ``models/``; else the
+checkout the package runs from): training data
+``../shared/data/readmission/readmission_dev.csv``, artefact ``models/readmission``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from cds.cli import UserError
+
+__all__ = ["register"]
+
+DEFAULT_DATA = Path("../shared/data/readmission/readmission_dev.csv")
+DEFAULT_MODEL = Path("models/readmission")
+_LABELS = {"model": "model", "lace_style": "LACE-style", "hospital_style": "HOSPITAL-style"}
+_GROUP_LABELS = {"all": "all rows", "age_70_plus": "age 70+"}
+
+
+def repo_root() -> Path:
+    """The repository root the default paths are resolved from."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "models").is_dir():
+            return folder
+    import cds
+
+    return Path(cds.__file__).resolve().parents[2]
+
+
+def _resolve(path: Path | None, default: Path) -> Path:
+    if path is not None:
+        return path
+    return (repo_root() / default).resolve()
+
+
+def _train(data: Path | None, out: Path | None, seed: int) -> None:
+    from cds.model.artefact import write_artefact
+    from cds.model.card import render_card
+    from cds.model.dataset import DatasetError, read_readmission_csv
+    from cds.model.plots import write_plots
+    from cds.model.training import train
+
+    data_path = _resolve(data, DEFAULT_DATA)
+    out_dir = _resolve(out, DEFAULT_MODEL)
+    try:
+        rows = read_readmission_csv(data_path)
+        result = train(rows, seed=seed)
+    except (DatasetError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
+    metadata = write_artefact(out_dir, result.estimator, result.metadata, result.training_rows)
+    write_plots(out_dir, result.test, result.test_probability, metadata["held_out_metrics"])
+    (out_dir / "MODEL_CARD.md").write_text(render_card(metadata), encoding="utf-8")
+    held = metadata["held_out_metrics"]["all"]
+    typer.echo(f"trained {metadata['version']} ({metadata['candidates']['chosen']}) on {len(rows):,} rows -> {out_dir}")
+    typer.echo(f"model.skops sha256 {metadata['artefact']['model_sha256']}")
+    for name, m in held.items():
+        typer.echo(f"held-out AUROC {_LABELS[name]:<15} {_auroc(m)}")
+
+
+def _auroc(m: dict[str, Any]) -> str:
+    if m["auroc"] is None:
+        return "n/a (one outcome only)"
+    return f"{m['auroc']:.3f} [{m['auroc_low']:.3f}-{m['auroc_high']:.3f}]"
+
+
+def _evaluate(data: Path, model_dir: Path | None, as_json: bool) -> None:
+    from cds.model.artefact import ArtefactError
+    from cds.model.dataset import DatasetError, count_in_multiset, read_readmission_csv
+    from cds.model.evaluation import evaluate_rows
+    from cds.model.readmission import ReadmissionModel
+
+    directory = _resolve(model_dir, DEFAULT_MODEL)
+    try:
+        model = ReadmissionModel.load(directory)
+        rows = read_readmission_csv(data)
+        trained = count_in_multiset(rows.fingerprints, model.training_rows())
+    except (ArtefactError, DatasetError) as exc:
+        raise UserError(str(exc)) from exc
+    probability = model.predict_proba(rows.features.to_numpy())
+    blocks: dict[str, dict[str, Any]] = {}
+    held_out = ~trained
+    if trained.any() and held_out.any():
+        blocks["held_out"] = _block(rows.subset(held_out), probability[held_out], evaluate_rows)
+    blocks["all"] = _block(rows, probability, evaluate_rows)
+    report = {
+        "model": {"version": model.version, "directory": str(directory)},
+        "data": {
+            "path": str(data),
+            "sha256": rows.file_sha256,
+            "rows": len(rows),
+            "events": int(rows.outcome.sum()),
+            "rows_used_in_training": int(trained.sum()),
+        },
+        "evaluations": blocks,
+    }
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        typer.echo(_text_report(report))
+
+
+def _block(rows: Any, probability: np.ndarray, evaluate_rows: Any) -> dict[str, Any]:
+    return {"rows": len(rows), "events": int(rows.outcome.sum()), "metrics": evaluate_rows(rows, probability)}
+
+
+def _text_report(report: dict[str, Any]) -> str:
+    d = report["data"]
+    lines = [
+        f"Readmission model {report['model']['version']} ({report['model']['directory']})",
+        f"Data {d['path']}: {d['rows']:,} rows, {d['events']:,} readmitted within 30 days",
+    ]
+    used = d["rows_used_in_training"]
+    if used:
+        lines.append(
+            f"{used:,} of these rows have the same content as rows used in training (train + validation); "
+            "metrics on all rows are optimistic for the model."
+        )
+    else:
+        lines.append("None of these rows match rows used in training.")
+    titles = {"held_out": "Rows not used in training", "all": "All given rows"}
+    for key, block in report["evaluations"].items():
+        lines += ["", f"{titles[key]}: {block['rows']:,} rows, {block['events']:,} readmitted"]
+        lines.append(f"  {'':<11}{'scorer':<16}{'AUROC [95% CI]':<24}{'AUPRC':>7}{'Brier':>8}   model - scorer AUROC [95% CI]")
+        for group, metrics in block["metrics"].items():
+            first = next(iter(metrics.values()))
+            label = f"{_GROUP_LABELS[group]} (n={first['n']:,}, events={first['events']:,})"
+            lines.append(f"  {label}")
+            for scorer, m in metrics.items():
+                auprc = "-" if m["auprc"] is None else f"{m['auprc']:.3f}"
+                brier = "-" if m["brier"] is None else f"{m['brier']:.4f}"
+                diff = m.get("model_auroc_difference")
+                diff_text = "" if not diff else f"{diff['estimate']:+.3f} [{diff['low']:+.3f} to {diff['high']:+.3f}]"
+                lines.append(f"  {'':<11}{_LABELS[scorer]:<16}{_auroc(m):<24}{auprc:>7}{brier:>8}   {diff_text}")
+    lines += [
+        "",
+        "Baselines use only the items these columns allow (LACE-style: L, A, E proxy; "
+        "HOSPITAL-style: P, IT, A proxy, L); see src/cds/model/data/baselines.yaml.",
+    ]
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="The learned 30-day readmission model.", no_args_is_help=True)
+
+    @group.command("train")
+    def train_command(
+        data: Annotated[
+            Path | None, typer.Option(help="readmission CSV (default: ../shared/data/readmission/readmission_dev.csv from the repo root)")
+        ] = None,
+        out: Annotated[Path | None, typer.Option(help="artefact directory (default: models/readmission)")] = None,
+        seed: Annotated[int, typer.Option(help="seed for the split and the models")] = 2026,
+    ) -> None:
+        """Train, calibrate and evaluate the model; write artefact, metadata, plots and model card."""
+        _train(data, out, seed)
+
+    @group.command("evaluate")
+    def evaluate_command(
+        data: Annotated[Path, typer.Option(help="CSV with the columns of the readmission data")],
+        model: Annotated[Path | None, typer.Option(help="artefact directory (default: models/readmission)")] = None,
+        json_output: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    ) -> None:
+        """AUROC [95% CI], AUPRC and Brier of the model and LACE-/HOSPITAL-style baselines on the rows given."""
+        _evaluate(data, model, json_output)
+
+    app.add_typer(group, name="model")

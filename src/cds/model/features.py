@@ -1,0 +1,303 @@
+"""The features of the learned readmission model: one definition for CSV rows and snapshots.
+
+The model sees exactly these nine features, in this order (``FEATURES``):
+
+==================  ==========================================  =============================================
+feature             CSV row (readmission data)                  PatientSnapshot (from FHIR)
+==================  ==========================================  =============================================
+``age_band``        lower bound of ``age`` bin ``[70-80)``       ``age`` mapped to the same 10-year bins
+``female``          ``sex == Female`` (1/0)                      ``sex`` female/male (other/unknown: missing)
+``emergency``       ``admission_source == Emergency``            ``admission_emergent``
+``los_days``        ``duration`` (days in hospital)              ``length_of_stay_days``
+``prior_visits``    ``n_previous_visits`` (ED + inpatient +      earlier ``admissions`` + ``ed_visits`` +
+                    outpatient visits in the preceding year)     ``outpatient_visits`` starting within 365 days
+                                                                 before the encounter start
+``n_diagnoses``     ``n_diagnoses`` (diagnoses entered for       distinct conditions recorded for the current
+                    the encounter)                               encounter
+``n_procedures``    ``n_procedures`` (procedures other than      procedures in the current encounter
+                    lab tests during the encounter)
+``n_medications``   ``n_medications`` (distinct medications)     ``active_medication_count`` (distinct active)
+``hba1c``           ``blood_glucose`` category code              latest HbA1c of the current encounter,
+                    (0 unknown, 1 Normal, 2 High, 3 Very High)   categorised with the same thresholds
+==================  ==========================================  =============================================
+
+Race and insurer are never features. Thresholds, bins and category codes live in
+``data/features.yaml`` with their sources. A snapshot that lacks a feature the
+model needs gives `FeatureUnavailable` (the model is not validated on imputed
+inputs); an unmeasured HbA1c is not missing, it is the category *unknown*, as in
+the CSV.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from cds.facts.snapshot import LabFact, PatientSnapshot, Sex
+
+__all__ = [
+    "CSV_FEATURE_COLUMNS",
+    "FEATURES",
+    "FeatureConfig",
+    "FeatureUnavailable",
+    "features_from_frame",
+    "features_from_snapshot",
+    "hba1c_category",
+]
+
+#: Model features, in the order of the model's input columns.
+FEATURES: tuple[str, ...] = (
+    "age_band",
+    "female",
+    "emergency",
+    "los_days",
+    "prior_visits",
+    "n_diagnoses",
+    "n_procedures",
+    "n_medications",
+    "hba1c",
+)
+
+#: Columns of the readmission CSV the features are computed from.
+CSV_FEATURE_COLUMNS: tuple[str, ...] = (
+    "sex",
+    "age",
+    "admission_source",
+    "blood_glucose",
+    "duration",
+    "n_previous_visits",
+    "n_diagnoses",
+    "n_procedures",
+    "n_medications",
+)
+
+_AGE_BIN = re.compile(r"^\[(\d+)-(\d+)\)$")
+
+
+class FeatureUnavailable(ValueError):
+    """The snapshot lacks facts the model needs; ``missing`` names the features."""
+
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = tuple(missing)
+        super().__init__("readmission model features unknown: " + ", ".join(missing))
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """The parameters of ``data/features.yaml``."""
+
+    age_band_width: int
+    age_band_lowest: int
+    age_band_highest: int
+    hba1c_concept: str
+    hba1c_high_from: float
+    hba1c_very_high_above: float
+    ifcc_divisor: float
+    ifcc_offset: float
+    hba1c_codes: dict[str, int]
+    prior_visits_window_days: int
+    csv_emergency_source: str
+
+    @classmethod
+    @cache
+    def load(cls) -> FeatureConfig:
+        text = resources.files("cds.model").joinpath("data/features.yaml").read_text(encoding="utf-8")
+        raw: dict[str, Any] = yaml.safe_load(text)
+        h = raw["hba1c"]
+        return cls(
+            age_band_width=int(raw["age_bands"]["width_years"]),
+            age_band_lowest=int(raw["age_bands"]["lowest"]),
+            age_band_highest=int(raw["age_bands"]["highest"]),
+            hba1c_concept=str(h["concept"]),
+            hba1c_high_from=float(h["high_from_percent"]),
+            hba1c_very_high_above=float(h["very_high_above_percent"]),
+            ifcc_divisor=float(h["ifcc_to_ngsp"]["divisor"]),
+            ifcc_offset=float(h["ifcc_to_ngsp"]["offset"]),
+            hba1c_codes={str(k): int(v) for k, v in h["categories"].items()},
+            prior_visits_window_days=int(raw["prior_visits_window_days"]),
+            csv_emergency_source=str(raw["csv_emergency_admission_source"]),
+        )
+
+    def age_band(self, age_years: int) -> int:
+        band = (age_years // self.age_band_width) * self.age_band_width
+        return max(self.age_band_lowest, min(self.age_band_highest, band))
+
+
+# -- CSV rows -------------------------------------------------------------------
+
+
+class CsvFormatError(ValueError):
+    """A CSV value the feature definition does not know (one line, names the column)."""
+
+
+def _age_band_from_bin(value: str, config: FeatureConfig) -> int:
+    match = _AGE_BIN.match(value.strip())
+    if not match:
+        raise CsvFormatError(f"column 'age': expected a bin like '[70-80)', got {value!r}")
+    return config.age_band(int(match.group(1)))
+
+
+def features_from_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Compute the feature matrix (columns ``FEATURES``, float) from readmission CSV rows.
+
+    ``frame`` must hold `CSV_FEATURE_COLUMNS` as read with ``keep_default_na=False``
+    (empty HbA1c = not measured). Unknown category values raise `CsvFormatError`.
+    """
+    config = FeatureConfig.load()
+    out = pd.DataFrame(index=frame.index)
+    out["age_band"] = [_age_band_from_bin(str(v), config) for v in frame["age"]]
+    sex = frame["sex"].astype(str).str.strip()
+    bad_sex = sorted(set(sex) - {"Female", "Male"})
+    if bad_sex:
+        raise CsvFormatError(f"column 'sex': unknown values {bad_sex[:3]} (expected Female/Male)")
+    out["female"] = (sex == "Female").astype(float)
+    out["emergency"] = (frame["admission_source"].astype(str).str.strip() == config.csv_emergency_source).astype(float)
+    for feature, column in (
+        ("los_days", "duration"),
+        ("prior_visits", "n_previous_visits"),
+        ("n_diagnoses", "n_diagnoses"),
+        ("n_procedures", "n_procedures"),
+        ("n_medications", "n_medications"),
+    ):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.isna().any() or (values < 0).any():
+            raise CsvFormatError(f"column {column!r}: expected non-negative numbers in every row")
+        out[feature] = values.astype(float)
+    glucose = frame["blood_glucose"].astype(str).str.strip().replace({"": "unknown", "NA": "unknown"})
+    bad = sorted(set(glucose) - set(config.hba1c_codes))
+    if bad:
+        raise CsvFormatError(f"column 'blood_glucose': unknown values {bad[:3]}")
+    out["hba1c"] = glucose.map(config.hba1c_codes).astype(float)
+    return out[list(FEATURES)].astype(float)
+
+
+# -- snapshots ----------------------------------------------------------------
+
+
+def hba1c_category(value: float, unit: str | None) -> str:
+    """Categorise an HbA1c value given in % (NGSP) or mmol/mol (IFCC)."""
+    config = FeatureConfig.load()
+    if unit in ("%", "percent", None):
+        percent = value
+    elif unit == "mmol/mol":
+        percent = value / config.ifcc_divisor + config.ifcc_offset
+    else:
+        raise ValueError(f"HbA1c unit {unit!r} not supported (expected % or mmol/mol)")
+    if percent > config.hba1c_very_high_above:
+        return "Very High"
+    if percent >= config.hba1c_high_from:
+        return "High"
+    return "Normal"
+
+
+def _in_encounter(lab: LabFact, snapshot: PatientSnapshot) -> bool:
+    if lab.in_current_encounter:
+        return True
+    if lab.effective is None or snapshot.encounter_start is None:
+        return False
+    end = snapshot.encounter_end or snapshot.now
+    return _comparable(snapshot.encounter_start) <= _comparable(lab.effective) <= _comparable(end)
+
+
+def _comparable(moment: datetime) -> datetime:
+    """Naive datetimes are taken as UTC so aware and naive moments compare."""
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _snapshot_hba1c(snapshot: PatientSnapshot, config: FeatureConfig) -> int:
+    labs = [
+        lab
+        for lab in snapshot.labs or ()
+        if lab.concept == config.hba1c_concept and lab.value is not None and _in_encounter(lab, snapshot)
+    ]
+    if not labs:
+        return config.hba1c_codes["unknown"]
+    oldest = datetime.min.replace(tzinfo=None)
+    latest = max(labs, key=lambda lab: _comparable(lab.effective) if lab.effective else _comparable(oldest))
+    assert latest.value is not None
+    return config.hba1c_codes[hba1c_category(latest.value, latest.unit)]
+
+
+def _prior_visits(snapshot: PatientSnapshot, config: FeatureConfig) -> int | None:
+    groups = (snapshot.admissions, snapshot.ed_visits, snapshot.outpatient_visits)
+    if any(group is None for group in groups):
+        return None
+    anchor = _comparable(snapshot.encounter_start or snapshot.now)
+    since = anchor - timedelta(days=config.prior_visits_window_days)
+    seen: set[tuple[str | None, datetime]] = set()
+    for group in groups:
+        for event in group or ():
+            start = _comparable(event.start)
+            if since <= start < anchor and event.encounter_id != snapshot.encounter_id:
+                seen.add((event.encounter_id, start))
+    return len(seen)
+
+
+def _n_diagnoses(snapshot: PatientSnapshot) -> int | None:
+    if snapshot.conditions is None:
+        return None
+    keys = {
+        tuple(sorted((c.system or "", c.code) for c in condition.codings))
+        for condition in snapshot.conditions
+        if condition.in_current_encounter
+    }
+    return len(keys)
+
+
+def _n_procedures(snapshot: PatientSnapshot) -> int | None:
+    if snapshot.procedures is None:
+        return None
+    return sum(1 for p in snapshot.procedures if p.in_current_encounter)
+
+
+def _n_medications(snapshot: PatientSnapshot) -> int | None:
+    if snapshot.active_medication_count is not None:
+        return snapshot.active_medication_count
+    if snapshot.medications is None:
+        return None
+    keys = {tuple(sorted((c.system or "", c.code) for c in m.codings)) or (m.text,) for m in snapshot.medications if m.active}
+    return len(keys)
+
+
+def features_from_snapshot(snapshot: PatientSnapshot) -> dict[str, float]:
+    """The model's features for one snapshot, keyed by feature name.
+
+    Raises `FeatureUnavailable` naming every feature the snapshot cannot give.
+    """
+    config = FeatureConfig.load()
+    sex = {Sex.female: 1.0, Sex.male: 0.0}.get(snapshot.sex) if snapshot.sex is not None else None
+    values: dict[str, float | None] = {
+        "age_band": float(config.age_band(snapshot.age)) if snapshot.age is not None else None,
+        "female": sex,
+        "emergency": float(snapshot.admission_emergent) if snapshot.admission_emergent is not None else None,
+        "los_days": float(snapshot.length_of_stay_days) if snapshot.length_of_stay_days is not None else None,
+        "prior_visits": _as_float(_prior_visits(snapshot, config)),
+        "n_diagnoses": _as_float(_n_diagnoses(snapshot)),
+        "n_procedures": _as_float(_n_procedures(snapshot)),
+        "n_medications": _as_float(_n_medications(snapshot)),
+        "hba1c": float(_snapshot_hba1c(snapshot, config)),
+    }
+    missing = [name for name in FEATURES if values[name] is None or math.isnan(values[name])]  # type: ignore[arg-type]
+    if missing:
+        raise FeatureUnavailable(missing)
+    return {name: float(values[name]) for name in FEATURES}  # type: ignore[arg-type]
+
+
+def _as_float(value: int | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def feature_vector(values: dict[str, float]) -> np.ndarray:
+    """One row (shape 1 x len(FEATURES)) in model column order."""
+    return np.array([[values[name] for name in FEATURES]], dtype=float)
