@@ -1,0 +1,216 @@
+"""Reading from the CDS client's FHIR server (async httpx): reads, searches, paging.
+
+`FhirClient` fetches one prefetch query relative to ``fhirServer`` with the
+call's bearer token. Searches follow Bundle ``next`` links, bounded by a page
+and a resource limit, and only on the same origin as ``fhirServer`` (the token
+is never sent anywhere else). The access token is held only for the call, is
+never logged, and is hidden from ``repr``.
+
+`FhirSource` is the protocol prefetch resolution needs; `BundleSource` answers
+the same queries from an in-memory FHIR Bundle (``cds evaluate FILE``), so the
+command line and the HTTP service share one prefetch path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import httpx
+
+__all__ = ["BundleSource", "FetchResult", "FhirClient", "FhirFetchError", "FhirSource", "bundle_resources"]
+
+log = logging.getLogger(__name__)
+
+_FHIR_JSON = "application/fhir+json"
+
+
+class FhirFetchError(Exception):
+    """A query could not be answered; the message never contains the token or resource content."""
+
+
+@dataclass
+class FetchResult:
+    """The resources one query returned, and whether a bound cut it short."""
+
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    truncated: bool = False
+
+
+class FhirSource(Protocol):
+    """Something that answers prefetch queries (``Patient/1``, ``Condition?patient=1``)."""
+
+    async def fetch(self, query: str) -> FetchResult: ...
+
+
+def bundle_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The resources in a Bundle's entries, leaving out search outcomes (OperationOutcome)."""
+    out = []
+    for entry in bundle.get("entry") or []:
+        if not isinstance(entry, Mapping):
+            continue
+        resource = entry.get("resource")
+        if isinstance(resource, dict) and resource.get("resourceType") != "OperationOutcome":
+            out.append(resource)
+    return out
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+class FhirClient:
+    """Fetches prefetch queries from one FHIR server for one call.
+
+    ``http`` is a shared `httpx.AsyncClient` (connection pooling across calls);
+    the token travels per request in the ``Authorization`` header.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        access_token: str | None,
+        http: httpx.AsyncClient,
+        timeout_seconds: float = 10.0,
+        max_pages: int = 20,
+        max_resources: int = 5000,
+    ) -> None:
+        self._base = base_url.rstrip("/") + "/"
+        self.__token = access_token
+        self._http = http
+        self._timeout = httpx.Timeout(timeout_seconds)
+        self._max_pages = max_pages
+        self._max_resources = max_resources
+
+    def __repr__(self) -> str:
+        return f"FhirClient(base_url={self._base!r}, access_token=<redacted>)"
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": _FHIR_JSON}
+        if self.__token:
+            headers["Authorization"] = f"Bearer {self.__token}"
+        return headers
+
+    async def _get(self, url: str) -> httpx.Response:
+        try:
+            return await self._http.get(url, headers=self._headers(), timeout=self._timeout)
+        except httpx.TimeoutException as exc:
+            raise FhirFetchError("the FHIR server did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise FhirFetchError(f"the FHIR server could not be reached ({type(exc).__name__})") from exc
+
+    @staticmethod
+    def _json(response: httpx.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise FhirFetchError("the FHIR server answered with something that is not JSON") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+            raise FhirFetchError("the FHIR server answered with something that is not a FHIR resource")
+        return data
+
+    async def fetch(self, query: str) -> FetchResult:
+        """Run ``query`` (relative to the base URL) and return its resources."""
+        is_search = "?" in query or "/" not in query.strip("/")
+        url = urljoin(self._base, query.lstrip("/"))
+        base_origin = _origin(self._base)
+        result = FetchResult()
+        for _page in range(self._max_pages):
+            response = await self._get(url)
+            if response.status_code in (404, 410) and not is_search:
+                return result  # a read of something that does not exist: no data
+            if response.status_code >= 400:
+                raise FhirFetchError(f"the FHIR server answered HTTP {response.status_code}")
+            data = self._json(response)
+            if data["resourceType"] != "Bundle":
+                if data["resourceType"] == "OperationOutcome":
+                    raise FhirFetchError("the FHIR server answered with an OperationOutcome")
+                result.resources.append(data)
+                return result
+            room = self._max_resources - len(result.resources)
+            page = bundle_resources(data)
+            result.resources.extend(page[:room])
+            if len(page) > room:
+                result.truncated = True
+                return result
+            next_url = _next_link(data)
+            if next_url is None:
+                return result
+            next_url = urljoin(url, next_url)
+            if _origin(next_url) != base_origin:
+                log.warning("not following a Bundle next link to another origin (%s)", _origin(next_url)[1])
+                result.truncated = True
+                return result
+            url = next_url
+        result.truncated = True
+        return result
+
+
+def _next_link(bundle: Mapping[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, Mapping) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return str(link["url"])
+    return None
+
+
+def _references(value: Any) -> Iterable[str]:
+    if isinstance(value, Mapping):
+        ref = value.get("reference")
+        if isinstance(ref, str):
+            yield ref
+        for item in value.values():
+            if isinstance(item, (Mapping, list)):
+                yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
+class BundleSource:
+    """Answers prefetch queries from the resources of a FHIR Bundle, as a FHIR server would.
+
+    A read (``Type/id``) returns that resource; a search ``Type?patient=ID``
+    returns the resources of that type that refer to ``Patient/ID`` anywhere.
+    Other search parameters (``_count``) are ignored.
+    """
+
+    def __init__(self, resources: Iterable[Mapping[str, Any]]) -> None:
+        self._by_type: dict[str, list[dict[str, Any]]] = {}
+        for resource in resources:
+            rtype = resource.get("resourceType")
+            if isinstance(rtype, str):
+                self._by_type.setdefault(rtype, []).append(dict(resource))
+
+    @classmethod
+    def from_bundle(cls, bundle: Mapping[str, Any]) -> BundleSource:
+        """All resources of a Bundle (nested Bundles included)."""
+        flat: list[dict[str, Any]] = []
+        stack = [bundle]
+        while stack:
+            current = stack.pop()
+            for resource in bundle_resources(current):
+                if resource.get("resourceType") == "Bundle":
+                    stack.append(resource)
+                else:
+                    flat.append(resource)
+        return cls(flat)
+
+    async def fetch(self, query: str) -> FetchResult:
+        path, _, qs = query.partition("?")
+        parts = [p for p in path.split("/") if p]
+        if not qs and len(parts) == 2:
+            rtype, rid = parts
+            return FetchResult([r for r in self._by_type.get(rtype, []) if r.get("id") == rid][:1])
+        rtype = parts[0] if parts else ""
+        params = dict(parse_qsl(qs))
+        candidates = self._by_type.get(rtype, [])
+        patient = params.get("patient") or params.get("subject")
+        if patient is None:
+            return FetchResult(list(candidates))
+        wanted = patient if "/" in patient else f"Patient/{patient}"
+        return FetchResult([r for r in candidates if any(ref.endswith(wanted) for ref in _references(r))])

@@ -1,0 +1,171 @@
+"""One CDS Hooks call, from request JSON to response JSON: the path HTTP and ``cds evaluate`` share.
+
+`process_call` validates the request against the service, resolves prefetch
+(fetching what is absent through a `FhirSource`), parses the resources, runs
+the `Evaluator` and builds the response. Every refusal is a `ServiceError`
+carrying the HTTP status and an OperationOutcome message:
+
+============================================  ======
+request body is not a JSON object / breaks     400
+the spec (incl. fhirAuthorization without
+fhirServer, wrong hook, missing context)
+prefetch value that is not FHIR                400
+absent prefetch that cannot be fetched         412
+============================================  ======
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from anyio import to_thread
+from pydantic import ValidationError
+
+from cds.fhir.client import FhirSource
+from cds.fhir.prefetch import PrefetchInvalid, PrefetchResult, PrefetchUnavailable, resolve_prefetch
+from cds.fhir.resources import ResourceSet
+from cds.hooks.models import HookRequest, HookResponse, to_json_dict
+from cds.hooks.services import ServiceDefinition
+from cds.service.errors import ServiceError, validation_messages
+
+if TYPE_CHECKING:
+    from cds.evaluation import Evaluation, Evaluator
+
+__all__ = ["CallResult", "SourceFactory", "process_call", "validate_request"]
+
+#: FHIR logical id (R4): what ``patientId`` and ``encounterId`` must look like.
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_ID_CONTEXT = ("patientId", "encounterId")
+
+#: Builds the FHIR source for a call (HTTP: the client's fhirServer; CLI: the Bundle file).
+SourceFactory = Callable[[HookRequest], FhirSource | None]
+
+
+@dataclass
+class CallResult:
+    """What one successful call produced (for the response and the audit record)."""
+
+    request: HookRequest
+    response: dict[str, Any]
+    evaluation: Evaluation
+    prefetch: PrefetchResult
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def validate_request(service: ServiceDefinition, payload: Any) -> HookRequest:
+    """The request as a `HookRequest`, or a 400 `ServiceError` saying what is wrong."""
+    if not isinstance(payload, Mapping):
+        raise ServiceError(400, "the request body must be a JSON object", outcome="bad-request")
+    try:
+        request = HookRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise ServiceError(400, validation_messages(exc), outcome="bad-request") from exc
+    if request.hook != service.hook:
+        raise ServiceError(
+            400,
+            f"service '{service.id}' answers hook '{service.hook}', not '{request.hook}'",
+            outcome="wrong-hook",
+            expressions=["hook"],
+        )
+    missing = [
+        name for name in service.required_context if not _present(request.context.get(name))
+    ]
+    if missing:
+        raise ServiceError(
+            400,
+            [f"context.{name} is required for hook '{service.hook}'" for name in missing],
+            code="required",
+            outcome="bad-request",
+            expressions=[f"context.{name}" for name in missing],
+        )
+    for name in _ID_CONTEXT:
+        value = request.context.get(name)
+        if value is not None and (not isinstance(value, str) or not FHIR_ID.match(value)):
+            raise ServiceError(
+                400,
+                f"context.{name} must be a FHIR id (letters, digits, '-' and '.', at most 64)",
+                outcome="bad-request",
+                expressions=[f"context.{name}"],
+            )
+    user = request.context.get("userId")
+    if user is not None and not isinstance(user, str):
+        raise ServiceError(400, "context.userId must be a string", outcome="bad-request", expressions=["context.userId"])
+    return request
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != "" and value != [] and value != {}
+
+
+def _make_call(
+    service: ServiceDefinition, request: HookRequest, resources: ResourceSet, now: datetime, language: str
+) -> Any:
+    try:
+        from cds.evaluation import EvaluationCall
+    except ImportError:  # TODO(integration): remove once cds.evaluation has landed
+        from types import SimpleNamespace as EvaluationCall  # type: ignore[assignment]
+
+    return EvaluationCall(
+        service_id=service.id,
+        hook=request.hook,
+        patient_id=request.context["patientId"],
+        encounter_id=request.context.get("encounterId"),
+        user_id=request.context.get("userId"),
+        now=now,
+        resources=resources,
+        language=language,
+    )
+
+
+async def process_call(
+    service: ServiceDefinition,
+    payload: Any,
+    *,
+    evaluator: Evaluator,
+    sources: SourceFactory,
+    now: datetime,
+    language: str = "nb",
+    max_concurrency: int = 8,
+    on_request: Callable[[HookRequest], None] | None = None,
+) -> CallResult:
+    """Answer one call to ``service``; raises `ServiceError` for anything the caller got wrong.
+
+    ``on_request`` is told the validated request before any fetching (the
+    service uses it for the audit record of calls that fail later).
+    """
+    request = validate_request(service, payload)
+    if on_request is not None:
+        on_request(request)
+    started = time.perf_counter()
+    try:
+        resolved = await resolve_prefetch(
+            service.prefetch, request.context, request.prefetch, sources(request), max_concurrency=max_concurrency
+        )
+    except PrefetchInvalid as exc:
+        raise ServiceError(400, exc.messages, outcome="bad-prefetch", expressions=["prefetch"]) from exc
+    except PrefetchUnavailable as exc:
+        raise ServiceError(
+            412,
+            [f"{exc.reason}; prefetch key(s) needed: {', '.join(exc.keys)}"],
+            code="incomplete",
+            outcome="prefetch-missing",
+            expressions=[f"prefetch.{key}" for key in exc.keys],
+        ) from exc
+    fetched = time.perf_counter()
+    resources = ResourceSet.from_json(resolved.resources)
+    call = _make_call(service, request, resources, now, language)
+    evaluation = await to_thread.run_sync(evaluator.evaluate, call)
+    response = to_json_dict(HookResponse(cards=list(evaluation.cards)))
+    done = time.perf_counter()
+    return CallResult(
+        request=request,
+        response=response,
+        evaluation=evaluation,
+        prefetch=resolved,
+        timings_ms={"prefetch": (fetched - started) * 1000, "evaluate": (done - fetched) * 1000},
+    )

@@ -1,0 +1,340 @@
+"""HTTP routes: discovery, service calls, feedback, admin reload, health.
+
+Request bodies are read and validated here (not by FastAPI's body parsing) so
+that every refusal is a specific 4xx with an OperationOutcome: 415 for a wrong
+content type, 413 for an oversized body, 400 for JSON that is malformed or
+breaks the spec. Every call to a known service is recorded in the audit store
+after the response is sent (never tokens, never resources).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.background import BackgroundTask
+from starlette.responses import Response
+
+from cds.fhir.client import FhirClient, FhirSource
+from cds.hooks.models import Card, FeedbackRequest, HookRequest, to_json_dict
+from cds.hooks.services import SERVICES_BY_ID, ServiceDefinition, discovery
+from cds.service.auth import check_admin_token
+from cds.service.calls import process_call
+from cds.service.errors import ServiceError, validation_messages
+from cds.service.runtime import Runtime
+
+__all__ = ["JSON", "router"]
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+_JSON_TYPES = ("application/json", "application/fhir+json")
+_OUTCOME_SCHEMA = {"$ref": "#/components/schemas/OperationOutcome"}
+
+
+def _json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=JSON)
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"description": "OperationOutcome", "content": {"application/fhir+json": {"schema": _OUTCOME_SCHEMA}}}
+            for code in codes}
+
+
+def _body(schema: str) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def _ok(schema: str) -> dict[str, Any]:
+    return {"description": "OK", "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+router = APIRouter()
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The `Runtime` of the app serving ``request``."""
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def audience_of(request: Request, runtime: Runtime) -> str:
+    """The URL the client called, as it must appear in the JWT ``aud``."""
+    base = runtime.settings.public_base_url
+    if base:
+        return base + request.url.path
+    return str(request.url.replace(query="", fragment=""))
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The JSON body, or 415/413/400 `ServiceError`."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _JSON_TYPES:
+        raise ServiceError(415, "the request body must be JSON (Content-Type: application/json)",
+                           code="not-supported", outcome="bad-request")
+    declared = request.headers.get("content-length")
+    too_large = ServiceError(413, f"the request body is larger than {limit} bytes", code="too-costly",
+                             outcome="too-large")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise ServiceError(400, f"the request body is not valid JSON: {exc.msg} at position {exc.pos}",
+                           outcome="bad-request") from exc
+
+
+def pick_language(accept_language: str | None, default: str) -> str:
+    """``nb`` or ``en`` from an Accept-Language header (``no``/``nn`` read as ``nb``)."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        language = {"nb": "nb", "no": "nb", "nn": "nb", "en": "en"}.get(primary)
+        if language and quality > 0:
+            ranked.append((-quality, index, language))
+    return sorted(ranked)[0][2] if ranked else default
+
+
+def _service(service_id: str) -> ServiceDefinition:
+    service = SERVICES_BY_ID.get(service_id)
+    if service is None:
+        raise ServiceError(404, f"there is no CDS service '{service_id}'; GET /cds-services lists them",
+                           code="not-found", outcome="unknown-service")
+    return service
+
+
+def _sources(runtime: Runtime):  # noqa: ANN202 - a SourceFactory
+    bounds = runtime.settings.fhir
+
+    def make(request: HookRequest) -> FhirSource | None:
+        if request.fhirServer is None:
+            return None
+        token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+        return FhirClient(
+            str(request.fhirServer),
+            access_token=token,
+            http=runtime.http,
+            timeout_seconds=bounds.timeout_seconds,
+            max_pages=bounds.max_pages,
+            max_resources=bounds.max_resources_per_query,
+        )
+
+    return make
+
+
+def _extension_value(extension: dict[str, Any] | None, *names: str) -> str | None:
+    """A rule id/version from a card's extension, wherever the cards module put it."""
+    if not extension:
+        return None
+    stack: list[Any] = [extension]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            for name in names:
+                value = current.get(name)
+                if isinstance(value, (str, int)) and not isinstance(value, bool):
+                    return str(value)
+            stack.extend(v for v in current.values() if isinstance(v, dict))
+    return None
+
+
+def card_records(cards: list[Card]) -> tuple[Any, ...]:
+    """Audit records for the cards served (uuid, rule, indicator, topic, suggestion ids)."""
+    from cds.store import CardRecord
+
+    records = []
+    for card in cards:
+        topic = card.source.topic.code if card.source.topic else ""
+        records.append(
+            CardRecord(
+                uuid=card.uuid,
+                rule_id=_extension_value(card.extension, "ruleId", "rule_id", "rule") or "",
+                rule_version=_extension_value(card.extension, "ruleVersion", "rule_version", "version") or "",
+                indicator=card.indicator.value,
+                topic=topic,
+                suggestion_ids=tuple(s.uuid for s in card.suggestions or () if s.uuid),
+            )
+        )
+    return tuple(records)
+
+
+class _AuditDraft:
+    """What is known about a call so far, for its audit record."""
+
+    def __init__(self, service: ServiceDefinition) -> None:
+        self.service = service
+        self.hook = service.hook
+        self.hook_instance = ""
+        self.patient_id: str | None = None
+
+    def update(self, request: HookRequest) -> None:
+        self.hook = request.hook
+        self.hook_instance = request.hookInstance
+        patient = request.context.get("patientId")
+        self.patient_id = patient if isinstance(patient, str) else None
+
+
+def _record(runtime: Runtime, draft: _AuditDraft, *, started: float, at: Any, outcome: str, status: int,
+            digest: str | None, cards: tuple[Any, ...]) -> None:
+    if runtime.store is None:
+        return
+    from cds.store import CallRecord
+
+    record = CallRecord(
+        service_id=draft.service.id,
+        hook=draft.hook,
+        hook_instance=draft.hook_instance or "-",
+        patient_id=draft.patient_id,
+        ruleset_digest=digest,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        outcome=outcome,
+        http_status=status,
+        cards=cards,
+        at=at,
+        site=runtime.settings.site,
+    )
+    try:
+        runtime.store.record_call(record)
+    except Exception:  # the answer was already sent; never let auditing break the service
+        log.exception("could not record the call in the audit store")
+
+
+async def _authenticate(request: Request, runtime: Runtime) -> None:
+    if runtime.authenticator.enabled:
+        await runtime.authenticator.authenticate(request.headers.get("authorization"), audience_of(request, runtime))
+
+
+@router.get(
+    "/cds-services",
+    summary="Discovery: the CDS services offered",
+    responses={200: _ok("Discovery"), **_errors(401)},
+)
+async def get_discovery(request: Request) -> Response:
+    runtime = runtime_of(request)
+    if runtime.settings.auth.protect_discovery:
+        await _authenticate(request, runtime)
+    return _json_response(to_json_dict(discovery()))
+
+
+@router.post(
+    "/cds-services/{service_id}",
+    summary="Call a CDS service (CDS Hooks 2.0.1)",
+    openapi_extra=_body("HookRequest"),
+    responses={200: _ok("HookResponse"), **_errors(400, 401, 404, 412, 413, 415)},
+)
+async def call_service(service_id: str, request: Request) -> Response:
+    runtime = runtime_of(request)
+    service = _service(service_id)
+    started = time.perf_counter()
+    at = runtime.clock()
+    draft = _AuditDraft(service)
+    digest: str | None = None
+    cards: tuple[Any, ...] = ()
+    try:
+        await _authenticate(request, runtime)
+        payload = await read_json(request, runtime.settings.max_body_bytes)
+        result = await process_call(
+            service,
+            payload,
+            evaluator=runtime.evaluator,
+            sources=_sources(runtime),
+            now=at,
+            language=pick_language(request.headers.get("accept-language"), runtime.settings.language),
+            max_concurrency=runtime.settings.fhir.max_concurrency,
+            on_request=draft.update,
+        )
+        response = _json_response(result.response)
+        digest = result.evaluation.ruleset_digest
+        cards = card_records(list(result.evaluation.cards))
+        outcome, status = ("ok" if cards else "no-cards"), 200
+    except ServiceError as exc:
+        response, outcome, status = exc.response(), exc.outcome, exc.status
+    except Exception:
+        await to_thread.run_sync(lambda: _record(runtime, draft, started=started, at=at, outcome="error", status=500,
+                                                 digest=None, cards=()))
+        raise
+    response.background = BackgroundTask(
+        _record, runtime, draft, started=started, at=at, outcome=outcome, status=status, digest=digest, cards=cards
+    )
+    return response
+
+
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    summary="Feedback on cards (accepted / overridden); idempotent",
+    openapi_extra=_body("FeedbackRequest"),
+    responses={200: _ok("FeedbackResult"), **_errors(400, 401, 404, 413, 415)},
+)
+async def post_feedback(service_id: str, request: Request) -> Response:
+    runtime = runtime_of(request)
+    service = _service(service_id)
+    await _authenticate(request, runtime)
+    payload = await read_json(request, runtime.settings.max_body_bytes)
+    if not isinstance(payload, dict):
+        raise ServiceError(400, "the feedback body must be a JSON object with a 'feedback' list")
+    try:
+        feedback = FeedbackRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise ServiceError(400, validation_messages(exc), outcome="bad-request") from exc
+    if runtime.store is None:
+        raise ServiceError(503, "feedback cannot be stored: no audit store", code="transient", outcome="no-store")
+    result = await to_thread.run_sync(
+        lambda: runtime.store.record_feedback(service.id, list(feedback.feedback), received_at=runtime.clock())
+    )
+    return _json_response(asdict(result))
+
+
+@router.post(
+    "/admin/rules/reload",
+    summary="Reload the rule files (admin credential); a broken set is refused and the old one keeps serving",
+    responses={200: {"description": "the new rule-set digest"}, **_errors(401, 403, 422)},
+)
+async def reload_rules(request: Request) -> Response:
+    runtime = runtime_of(request)
+    check_admin_token(request.headers.get("authorization"), runtime.settings.auth)
+    if runtime.rules is None:
+        raise ServiceError(503, "this service has no reloadable rule set", code="not-supported", outcome="no-rules")
+    result = await to_thread.run_sync(runtime.rules.reload)
+    body = reload_body(result)
+    if not body["reloaded"]:
+        raise ServiceError(422, body["errors"] or ["the rule set was not reloaded"], code="invalid",
+                           outcome="reload-failed")
+    return _json_response(body)
+
+
+def reload_body(result: Any) -> dict[str, Any]:
+    """A JSON view of a `ReloadResult`: reloaded, digest, previous digest, errors."""
+    errors = [str(e) for e in getattr(result, "errors", None) or ()]
+    ok = getattr(result, "ok", None)
+    reloaded = bool(ok) if ok is not None else not errors
+    body: dict[str, Any] = {"reloaded": reloaded, "errors": errors}
+    for name in ("digest", "previous_digest"):
+        value = getattr(result, name, None)
+        if value is not None:
+            body[name] = str(value)
+    return body
+
+
+@router.get("/health", summary="Liveness: the process answers", responses={200: {"description": "ok"}})
+async def health() -> Response:
+    return _json_response({"status": "ok"})

@@ -1,0 +1,57 @@
+"""What a running service holds: settings, evaluator, store, authenticator, HTTP client, clock.
+
+One `Runtime` per app (``app.state.runtime``); routes read everything from it,
+so tests inject fakes through `cds.service.app.create_app` and nothing is global.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from cds.service.auth import ClientAuthenticator
+from cds.service.settings import Settings
+
+if TYPE_CHECKING:
+    from cds.evaluation import Evaluator
+    from cds.store import AuditStore
+
+__all__ = ["Runtime", "build_evaluator", "build_store", "utc_now"]
+
+
+def utc_now() -> datetime:
+    """The wall clock, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """The collaborators of one service instance."""
+
+    settings: Settings
+    evaluator: Evaluator
+    store: AuditStore | None
+    authenticator: ClientAuthenticator
+    http: httpx.AsyncClient
+    rules: Any | None = None  # a cds.rules.RuleSetHolder (reload); None when the evaluator has none
+    clock: Callable[[], datetime] = utc_now
+
+
+def build_evaluator(settings: Settings) -> Evaluator:
+    """The real evaluator, from the rules and model directories in ``settings``."""
+    from cds.evaluation import Evaluator
+
+    return Evaluator.from_settings(settings)  # type: ignore[attr-defined]
+
+
+def build_store(settings: Settings) -> AuditStore:
+    """The audit store at ``settings.effective_database_url`` (migrated to head)."""
+    from cds.store import AuditStore
+
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return AuditStore.open(settings.effective_database_url, pseudonym_key=settings.resolve_pseudonym_key())

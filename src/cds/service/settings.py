@@ -1,0 +1,253 @@
+"""Service configuration: embedded defaults, a TOML or YAML file, environment variables.
+
+Precedence, highest first: keyword arguments, environment variables
+(``CDS_`` prefix, ``__`` for nesting, e.g. ``CDS_AUTH__LEEWAY_SECONDS=30``), the
+configuration file (``--config FILE`` or ``CDS_CONFIG_FILE``), the defaults
+below. Secure by default: the service binds to 127.0.0.1, and without client
+authentication configured it runs in *development mode*, which is allowed only
+on a loopback address (`Settings.check_bind`).
+
+Example ``cds.toml``::
+
+    host = "0.0.0.0"
+    database_url = "postgresql+psycopg://cds@db/cds"
+    public_base_url = "https://cds.example.no"
+    cors_origins = ["https://epj.example.no"]
+
+    [auth.issuers."https://epj.example.no"]
+    jwks_file = "/etc/cds/epj-jwks.json"
+    jku = ["https://epj.example.no/.well-known/jwks.json"]
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+import cds
+
+__all__ = [
+    "AuthSettings",
+    "ConfigError",
+    "FhirClientSettings",
+    "IssuerSettings",
+    "Settings",
+    "is_loopback",
+    "load_settings",
+]
+
+_REPO_ROOT = Path(cds.__file__).resolve().parents[2]
+#: The rule files and model shipped with the project.
+BUNDLED_RULES_DIR = _REPO_ROOT / "rules"
+BUNDLED_MODEL_DIR = _REPO_ROOT / "models" / "readmission"
+PSEUDONYM_KEY_FILE = "pseudonym.key"
+CONFIG_FILE_ENV = "CDS_CONFIG_FILE"
+
+#: Asymmetric JWS algorithms a client may sign with (never ``none`` or HS*).
+ASYMMETRIC_ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message says which setting and why."""
+
+
+class IssuerSettings(BaseModel):
+    """One client (EPJ) allowed to call: its keys, inline, from a file, or from allowlisted ``jku`` URLs."""
+
+    jwks: dict[str, Any] | None = None
+    jwks_file: Path | None = None
+    jku: list[str] = Field(default_factory=list)
+
+
+class AuthSettings(BaseModel):
+    """Client authentication (CDS Hooks JWT) and the admin credential."""
+
+    issuers: dict[str, IssuerSettings] = Field(default_factory=dict)
+    algorithms: list[str] = Field(default_factory=lambda: list(ASYMMETRIC_ALGORITHMS))
+    leeway_seconds: int = Field(default=30, ge=0, le=300)
+    max_token_lifetime_seconds: int = Field(default=300, ge=1, le=3600)
+    jti_cache_size: int = Field(default=100_000, ge=100)
+    jwks_cache_seconds: int = Field(default=3600, ge=0)
+    jwks_fetch_timeout_seconds: float = Field(default=5.0, gt=0)
+    protect_discovery: bool = False
+    admin_token: SecretStr | None = None
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if a not in ASYMMETRIC_ALGORITHMS]
+        if bad:
+            raise ValueError(f"only asymmetric algorithms are allowed, not {', '.join(bad)}")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        """Client authentication is on when at least one issuer is configured."""
+        return bool(self.issuers)
+
+
+class FhirClientSettings(BaseModel):
+    """Bounds for reading from the client's FHIR server when prefetch is incomplete."""
+
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_pages: int = Field(default=20, ge=1)
+    max_resources_per_query: int = Field(default=5000, ge=1)
+    max_concurrency: int = Field(default=8, ge=1)
+
+
+class Settings(BaseSettings):
+    """Everything the service and the command line need to start."""
+
+    model_config = SettingsConfigDict(env_prefix="CDS_", env_nested_delimiter="__", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    rules_dir: Path = BUNDLED_RULES_DIR
+    rule_overrides: list[Path] = Field(default_factory=list)
+    model_dir: Path = BUNDLED_MODEL_DIR
+    pseudonym_key: SecretStr | None = None
+    site: str | None = None
+    language: str = "nb"
+    public_base_url: str | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    fhir: FhirClientSettings = Field(default_factory=FhirClientSettings)
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in ("nb", "en"):
+            raise ValueError("language is 'nb' or 'en'")
+        return value
+
+    @model_validator(mode="after")
+    def _public_base_url_has_no_trailing_slash(self) -> Settings:
+        if self.public_base_url:
+            self.public_base_url = self.public_base_url.rstrip("/")
+        return self
+
+    @property
+    def development(self) -> bool:
+        """Development mode: no client authentication configured (loopback only)."""
+        return not self.auth.enabled
+
+    @property
+    def effective_database_url(self) -> str:
+        """The audit store URL: ``database_url`` or an SQLite file in the data directory."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'cds.sqlite3').resolve()}"
+
+    def check_bind(self, host: str | None = None) -> None:
+        """Refuse to listen on a non-loopback address without authentication."""
+        host = host or self.host
+        if self.development and not is_loopback(host):
+            raise ConfigError(
+                f"refusing to listen on {host} without client authentication; "
+                "configure [auth.issuers] or bind to 127.0.0.1"
+            )
+
+    def resolve_pseudonym_key(self) -> bytes:
+        """The key for patient pseudonyms.
+
+        From configuration when set. In development mode a random key is created
+        once in the data directory (mode 0600) and reused; in production a missing
+        key is a configuration error, since pseudonyms must stay stable.
+        """
+        if self.pseudonym_key is not None:
+            key = self.pseudonym_key.get_secret_value().encode()
+            if len(key) < 16:
+                raise ConfigError("pseudonym_key must be at least 16 characters")
+            return key
+        if not self.development:
+            raise ConfigError("pseudonym_key is not set (CDS_PSEUDONYM_KEY); it is required when authentication is on")
+        path = self.data_dir / PSEUDONYM_KEY_FILE
+        if path.exists():
+            return path.read_bytes().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32).encode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        return key
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"configuration file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"configuration file must be .toml, .yaml or .yml: {path}")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the configuration must be a table/mapping")
+    return data
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Settings from defaults, the file (or ``$CDS_CONFIG_FILE``), the environment and ``overrides``.
+
+    Raises `ConfigError` with a one-line message when the file or a value is invalid.
+    """
+    path = config_file or os.environ.get(CONFIG_FILE_ENV)
+    file_data = _read_config_file(Path(path)) if path else {}
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return init_settings, env_settings, _FileSource(settings_cls, file_data)
+
+    try:
+        return _Loaded(**overrides)
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        errors = getattr(exc, "errors", None)
+        if callable(errors):
+            first = errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise ConfigError(f"setting {where}: {first.get('msg')}") from exc
+        raise ConfigError(str(exc)) from exc
