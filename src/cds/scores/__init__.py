@@ -1,1 +1,52 @@
-"""Published scores computed from the patient snapshot (see docs/scores.md)."""
+"""Published scores computed from the patient snapshot.
+
+Every score implements `Score` (``name`` and ``score(snapshot) -> ScoreResult``);
+`score_all` runs them all and `with_scores` returns the snapshot with
+``scores`` filled in. `interpret_cfs` interprets a Clinical Frailty Scale level.
+Tables and their sources live in ``src/cds/scores/data/``; see docs/scores.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cds.facts.snapshot import PatientSnapshot, ScoreResult
+from cds.scores.base import Score
+from cds.scores.cfs import CfsInterpretation, interpret_cfs
+from cds.scores.charlson import Charlson
+from cds.scores.hfrs import Hfrs
+from cds.scores.hospital import Hospital
+from cds.scores.hospital_simplified import HospitalSimplified
+from cds.scores.lace import Lace
+
+__all__ = [
+    "SCORES",
+    "CfsInterpretation",
+    "Charlson",
+    "Hfrs",
+    "Hospital",
+    "HospitalSimplified",
+    "Lace",
+    "Score",
+    "interpret_cfs",
+    "score_all",
+    "with_scores",
+]
+
+#: Every published score, in report order; keys of `score_all`.
+SCORES: tuple[Score, ...] = (Lace(), Hospital(), HospitalSimplified(), Hfrs(), Charlson())
+
+
+def score_all(snapshot: PatientSnapshot, terminology: Any = None) -> dict[str, ScoreResult]:
+    """Every score by name: 'lace', 'hospital', 'hospital_simplified', 'hfrs', 'charlson'.
+
+    ``terminology`` is accepted for the architecture contract; the score code lists are the
+    published ones in ``data/`` and are not site-configurable.
+    """
+    del terminology
+    return {s.name: s.score(snapshot) for s in SCORES}
+
+
+def with_scores(snapshot: PatientSnapshot, terminology: Any = None) -> PatientSnapshot:
+    """The snapshot with ``scores`` set to `score_all`."""
+    return snapshot.model_copy(update={"scores": score_all(snapshot, terminology)})

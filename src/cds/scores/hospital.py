@@ -1,0 +1,128 @@
+"""HOSPITAL score (Donzé 2013/2016) for 30-day potentially avoidable readmission.
+
+Items: Haemoglobin < 12 g/dL at discharge, discharge from Oncology, Sodium
+< 135 mmol/L at discharge, any Procedure during the stay, Index admission
+Type urgent, number of Admissions in the previous 12 months, Length of stay
+>= 5 days. Points, thresholds (with their unit) and classes are in
+``data/hospital.yaml``. "At discharge" is the last value of the current stay
+up to `now`; with no value in the stay the item is unknown.
+The item functions are shared with the simplified score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from functools import cache
+from typing import Any
+
+from cds.facts.snapshot import PatientSnapshot, ScoreItem, ScoreResult
+from cds.scores._data import load_yaml
+from cds.scores.base import bands_from, finish, known, months_before, points_for, points_rows, unknown
+from cds.scores.labs import last_in_stay
+
+__all__ = [
+    "Hospital",
+    "admissions_item",
+    "admission_type_item",
+    "lab_item",
+    "length_of_stay_item",
+    "oncology_item",
+    "procedure_item",
+]
+
+
+@cache
+def _table() -> dict[str, Any]:
+    return load_yaml("hospital.yaml")
+
+
+def lab_item(snapshot: PatientSnapshot, kind: str, spec: Mapping[str, Any]) -> ScoreItem:
+    """``points`` when the last value of the stay is below ``below`` (in ``unit``)."""
+    pts, below, unit = float(spec["points"]), float(spec["below"]), str(spec["unit"])
+    reading, notes = last_in_stay(
+        snapshot, kind, concepts=frozenset(spec["concepts"]), loinc=frozenset(spec["loinc"]), unit=unit
+    )
+    if reading is None:
+        why = "lab results unknown" if snapshot.labs is None else f"no usable {kind} value in this stay"
+        return unknown(kind, why, max_points=pts, used=notes)
+    when = reading.effective.isoformat() if reading.effective else "undated"
+    used = [f"{kind} {reading.value:.4g} {unit} (reported {reading.reported}) at {when}, last in this stay", *notes]
+    return known(kind, pts if reading.value < below else 0.0, round(reading.value, 4), used, max_points=pts)
+
+
+def oncology_item(snapshot: PatientSnapshot, points: float) -> ScoreItem:
+    if snapshot.oncology_discharge is None:
+        return unknown("oncology", "discharging service (oncology or not) unknown", max_points=points)
+    onc = snapshot.oncology_discharge
+    words = "discharged from an oncology service" if onc else "not discharged from an oncology service"
+    return known("oncology", points if onc else 0.0, onc, [words], max_points=points)
+
+
+def _within_stay(when: date | None, snapshot: PatientSnapshot) -> bool:
+    if when is None or snapshot.encounter_start is None:
+        return False
+    end = (snapshot.encounter_end or snapshot.now).date()
+    return snapshot.encounter_start.date() <= when <= end
+
+
+def procedure_item(snapshot: PatientSnapshot, points: float) -> ScoreItem:
+    if snapshot.procedures is None:
+        return unknown("procedure", "procedures unknown", max_points=points)
+    done = [p for p in snapshot.procedures if p.in_current_encounter or _within_stay(p.performed, snapshot)]
+    used = [f"procedure {c.code}" for p in done for c in p.codings[:1]] or ["no procedure recorded in this stay"]
+    return known("procedure", points if done else 0.0, len(done), used, max_points=points)
+
+
+def admission_type_item(snapshot: PatientSnapshot, points: float) -> ScoreItem:
+    if snapshot.admission_emergent is None:
+        return unknown("index_admission_type", "admission type (urgent or elective) unknown", max_points=points)
+    urgent = snapshot.admission_emergent
+    words = "urgent/emergent admission" if urgent else "elective admission"
+    return known("index_admission_type", points if urgent else 0.0, urgent, [words], max_points=points)
+
+
+def admissions_item(snapshot: PatientSnapshot, table: Mapping[str, Any]) -> ScoreItem:
+    rows = points_rows(table["admissions"])
+    top = max(r.points for r in rows)
+    if snapshot.admissions is None:
+        return unknown("admissions", "earlier admissions unknown", max_points=top)
+    reference: datetime = snapshot.encounter_start or snapshot.now
+    since = months_before(reference, int(table["admissions_lookback_months"]))
+    counted = [
+        a
+        for a in snapshot.admissions
+        if since <= a.start < reference and (a.encounter_id is None or a.encounter_id != snapshot.encounter_id)
+    ]
+    anchor = "admission" if snapshot.encounter_start else "now (admission start unknown)"
+    used = [f"{len(counted)} admissions from {since.date()} to {anchor} {reference.date()}"]
+    return known("admissions", points_for(len(counted), rows), len(counted), used, max_points=top)
+
+
+def length_of_stay_item(snapshot: PatientSnapshot, spec: Mapping[str, Any]) -> ScoreItem:
+    pts, min_days = float(spec["points"]), int(spec["min_days"])
+    days = snapshot.length_of_stay_days
+    if days is None or days < 0:
+        return unknown("length_of_stay", "length of stay unknown", max_points=pts)
+    return known(
+        "length_of_stay", pts if days >= min_days else 0.0, days, [f"length of stay {days} days"], max_points=pts
+    )
+
+
+class Hospital:
+    """HOSPITAL score: 0-13 points; classes low 0-4, intermediate 5-6, high >= 7."""
+
+    name = "hospital"
+
+    def score(self, snapshot: PatientSnapshot) -> ScoreResult:
+        t = _table()
+        items = [
+            lab_item(snapshot, "haemoglobin", t["haemoglobin"]),
+            oncology_item(snapshot, float(t["oncology"]["points"])),
+            lab_item(snapshot, "sodium", t["sodium"]),
+            procedure_item(snapshot, float(t["procedure"]["points"])),
+            admission_type_item(snapshot, float(t["admission_type"]["points"])),
+            admissions_item(snapshot, t),
+            length_of_stay_item(snapshot, t["length_of_stay"]),
+        ]
+        return finish(self.name, items, bands_from(t["bands"]))

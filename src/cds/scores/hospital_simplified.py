@@ -1,0 +1,75 @@
+"""Simplified HOSPITAL score (Aubert 2017), usable at admission.
+
+The HOSPITAL items without "any procedure", with "discharge from oncology"
+widened to "cancer diagnosis or discharge from an oncology division"; two risk
+groups (likely to be readmitted at >= 5). Admission-time labs work almost as
+well as discharge labs, so the lab items use the last value so far in the stay.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from cds.facts.snapshot import PatientSnapshot, ScoreItem, ScoreResult
+from cds.scores._data import load_yaml
+from cds.scores.base import bands_from, finish, known, unknown
+from cds.scores.comorbidity import conditions_in_window, find_categories
+from cds.scores.hospital import _table as hospital_table
+from cds.scores.hospital import admission_type_item, admissions_item, lab_item, length_of_stay_item
+
+__all__ = ["HospitalSimplified"]
+
+
+@cache
+def _table() -> dict[str, Any]:
+    return load_yaml("hospital_simplified.yaml")
+
+
+def oncology_or_cancer_item(snapshot: PatientSnapshot, table: dict[str, Any]) -> ScoreItem:
+    """Points for a cancer diagnosis or a discharge from oncology; unknown only if neither can be shown or ruled out."""
+    pts = float(table["oncology_or_cancer_points"])
+    name = "oncology_or_cancer"
+    if snapshot.oncology_discharge:
+        return known(name, pts, True, ["discharged from an oncology service"], max_points=pts)
+    cancer: list[str] = []
+    if snapshot.conditions is not None:
+        conditions = list(snapshot.conditions)
+        if table["cancer_exclude_inactive"]:
+            conditions = [c for c in conditions if c.in_current_encounter or c.active is not False]
+        findings = find_categories(
+            conditions_in_window(conditions, now=snapshot.now, start=None),
+            now=snapshot.now,
+            lookback_months=None,
+            hierarchy=False,
+        )
+        for category in table["cancer_categories"]:
+            cancer.extend(f"cancer diagnosis {u}" for u in findings.used(category))
+    if cancer:
+        return known(name, pts, True, cancer, max_points=pts)
+    missing = []
+    if snapshot.oncology_discharge is None:
+        missing.append("discharging service (oncology or not) unknown")
+    if snapshot.conditions is None:
+        missing.append("diagnoses unknown")
+    if missing:
+        return unknown(name, "; ".join(missing), max_points=pts)
+    return known(name, 0.0, False, ["no cancer diagnosis and not discharged from oncology"], max_points=pts)
+
+
+class HospitalSimplified:
+    """Simplified HOSPITAL score: 0-12 points; likely to be readmitted (high) at >= 5."""
+
+    name = "hospital_simplified"
+
+    def score(self, snapshot: PatientSnapshot) -> ScoreResult:
+        t, h = _table(), hospital_table()
+        items = [
+            lab_item(snapshot, "haemoglobin", h["haemoglobin"]),
+            oncology_or_cancer_item(snapshot, t),
+            lab_item(snapshot, "sodium", h["sodium"]),
+            admission_type_item(snapshot, float(h["admission_type"]["points"])),
+            admissions_item(snapshot, h),
+            length_of_stay_item(snapshot, h["length_of_stay"]),
+        ]
+        return finish(self.name, items, bands_from(t["bands"]))
