@@ -1,0 +1,96 @@
+"""Prefetch resolution: absent -> fetch, null -> no fetch, OperationOutcome -> fetch; 412 when impossible."""
+
+import asyncio
+
+import pytest
+
+from cds.fhir.client import FetchResult, FhirFetchError
+from cds.fhir.prefetch import PrefetchInvalid, PrefetchUnavailable, render_template, resolve_prefetch
+
+TEMPLATES = {
+    "patient": "Patient/{{context.patientId}}",
+    "encounter": "Encounter/{{context.encounterId}}",
+    "conditions": "Condition?patient={{context.patientId}}",
+}
+CONTEXT = {"patientId": "ingrid", "encounterId": "stay-1", "userId": "Practitioner/dr-hansen"}
+PATIENT = {"resourceType": "Patient", "id": "ingrid"}
+
+
+class RecordingSource:
+    def __init__(self, answers=None, fail=()):
+        self.queries = []
+        self.answers = answers or {}
+        self.fail = set(fail)
+
+    async def fetch(self, query):
+        self.queries.append(query)
+        if query in self.fail:
+            raise FhirFetchError("the FHIR server answered HTTP 503")
+        return FetchResult(list(self.answers.get(query, [])))
+
+
+def resolve(prefetch, source=None, templates=TEMPLATES, context=CONTEXT):
+    return asyncio.run(resolve_prefetch(templates, context, prefetch, source))
+
+
+def test_absent_keys_are_fetched_from_the_source():
+    source = RecordingSource({"Condition?patient=ingrid": [{"resourceType": "Condition", "id": "hf"}]})
+    result = resolve({"patient": PATIENT, "encounter": None}, source)
+    assert source.queries == ["Condition?patient=ingrid"]
+    assert result.fetched == ["conditions"]
+    assert {r["id"] for r in result.resources} == {"ingrid", "hf"}
+
+
+def test_null_keys_are_not_fetched():
+    source = RecordingSource()
+    result = resolve({"patient": PATIENT, "encounter": None, "conditions": None}, source)
+    assert source.queries == []
+    assert result.null == ["encounter", "conditions"]
+
+
+def test_operation_outcome_is_treated_as_absent_and_fetched():
+    source = RecordingSource()
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+    resolve({"patient": PATIENT, "encounter": None, "conditions": outcome}, source)
+    assert source.queries == ["Condition?patient=ingrid"]
+
+
+def test_present_prefetch_is_used_as_sent_and_not_refetched():
+    source = RecordingSource()
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "Condition"}}]}
+    result = resolve({"patient": PATIENT, "encounter": None, "conditions": bundle}, source)
+    assert source.queries == [] and result.provided == ["patient", "conditions"]
+
+
+def test_absent_keys_without_a_source_are_unavailable_naming_them():
+    with pytest.raises(PrefetchUnavailable) as caught:
+        resolve({"patient": PATIENT})
+    assert caught.value.keys == ["conditions", "encounter"]
+
+
+def test_a_failed_fetch_makes_the_key_unavailable():
+    source = RecordingSource(fail={"Condition?patient=ingrid"})
+    with pytest.raises(PrefetchUnavailable) as caught:
+        resolve({"patient": PATIENT, "encounter": None}, source)
+    assert caught.value.keys == ["conditions"] and "HTTP 503" in caught.value.reason
+
+
+def test_a_template_needing_a_missing_context_field_is_skipped():
+    context = {"patientId": "ingrid", "userId": "Practitioner/dr-hansen"}
+    result = resolve({"patient": PATIENT, "conditions": None}, context=context)
+    assert result.skipped == ["encounter"]
+
+
+def test_values_that_are_not_fhir_are_invalid():
+    with pytest.raises(PrefetchInvalid, match="prefetch.conditions"):
+        resolve({"patient": PATIENT, "encounter": None, "conditions": [1]})
+
+
+def test_context_values_are_url_encoded_in_queries():
+    assert render_template("Condition?patient={{context.patientId}}", {"patientId": "a&b=c"}) == (
+        "Condition?patient=a%26b%3Dc")
+
+
+def test_user_practitioner_id_comes_from_the_user_reference():
+    assert render_template("PractitionerRole?practitioner={{userPractitionerId}}",
+                           {"userId": "Practitioner/dr-hansen"}) == "PractitionerRole?practitioner=dr-hansen"
