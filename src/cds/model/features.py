@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -98,7 +98,7 @@ class FeatureConfig:
     age_band_width: int
     age_band_lowest: int
     age_band_highest: int
-    hba1c_concept: str
+    hba1c_concepts: tuple[str, ...]
     hba1c_high_from: float
     hba1c_very_high_above: float
     ifcc_divisor: float
@@ -117,7 +117,7 @@ class FeatureConfig:
             age_band_width=int(raw["age_bands"]["width_years"]),
             age_band_lowest=int(raw["age_bands"]["lowest"]),
             age_band_highest=int(raw["age_bands"]["highest"]),
-            hba1c_concept=str(h["concept"]),
+            hba1c_concepts=tuple(str(c) for c in h["concepts"]),
             hba1c_high_from=float(h["high_from_percent"]),
             hba1c_very_high_above=float(h["very_high_above_percent"]),
             ifcc_divisor=float(h["ifcc_to_ngsp"]["divisor"]),
@@ -186,7 +186,7 @@ def features_from_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def hba1c_category(value: float, unit: str | None) -> str:
     """Categorise an HbA1c value given in % (NGSP) or mmol/mol (IFCC)."""
     config = FeatureConfig.load()
-    if unit in ("%", "percent", None):
+    if unit in ("%", "percent", "%{Hb}", "% Hb"):
         percent = value
     elif unit == "mmol/mol":
         percent = value / config.ifcc_divisor + config.ifcc_offset
@@ -210,23 +210,25 @@ def _in_encounter(lab: LabFact, snapshot: PatientSnapshot) -> bool:
 
 def _comparable(moment: datetime) -> datetime:
     """Naive datetimes are taken as UTC so aware and naive moments compare."""
-    from datetime import UTC
-
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _snapshot_hba1c(snapshot: PatientSnapshot, config: FeatureConfig) -> int:
+def _snapshot_hba1c(snapshot: PatientSnapshot, config: FeatureConfig) -> int | None:
+    """HbA1c category code of the latest HbA1c of the stay; 0 when none; None when its unit is unusable."""
     labs = [
         lab
         for lab in snapshot.labs or ()
-        if lab.concept == config.hba1c_concept and lab.value is not None and _in_encounter(lab, snapshot)
+        if lab.concept in config.hba1c_concepts and lab.value is not None and _in_encounter(lab, snapshot)
     ]
     if not labs:
         return config.hba1c_codes["unknown"]
-    oldest = datetime.min.replace(tzinfo=None)
-    latest = max(labs, key=lambda lab: _comparable(lab.effective) if lab.effective else _comparable(oldest))
-    assert latest.value is not None
-    return config.hba1c_codes[hba1c_category(latest.value, latest.unit)]
+    latest = max(labs, key=lambda lab: _comparable(lab.effective or datetime.min))
+    if latest.value is None:  # pragma: no cover - filtered above
+        return config.hba1c_codes["unknown"]
+    try:
+        return config.hba1c_codes[hba1c_category(latest.value, latest.unit)]
+    except ValueError:
+        return None
 
 
 def _prior_visits(snapshot: PatientSnapshot, config: FeatureConfig) -> int | None:
@@ -286,7 +288,7 @@ def features_from_snapshot(snapshot: PatientSnapshot) -> dict[str, float]:
         "n_diagnoses": _as_float(_n_diagnoses(snapshot)),
         "n_procedures": _as_float(_n_procedures(snapshot)),
         "n_medications": _as_float(_n_medications(snapshot)),
-        "hba1c": float(_snapshot_hba1c(snapshot, config)),
+        "hba1c": _as_float(_snapshot_hba1c(snapshot, config)),
     }
     missing = [name for name in FEATURES if values[name] is None or math.isnan(values[name])]  # type: ignore[arg-type]
     if missing:

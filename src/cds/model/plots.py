@@ -49,12 +49,14 @@ def _roc(path: Path, data: ReadmissionData, probability: np.ndarray, metrics: di
 
 def _calibration(path: Path, data: ReadmissionData, probability: np.ndarray) -> Path:
     fig, ax = plt.subplots(figsize=(5.5, 5.5), dpi=100)
-    top = float(max(probability.max(), 0.05)) * 1.1
+    top = 0.05
     for label, mask in (("all held-out rows", np.ones(len(probability), dtype=bool)), ("age 70+", data.age70)):
         if mask.sum() < 20 or len(np.unique(data.outcome[mask])) < 2:
             continue
         observed, predicted = calibration_curve(data.outcome[mask], probability[mask], n_bins=10, strategy="quantile")
         ax.plot(predicted, observed, marker="o", label=f"{label} (n={int(mask.sum()):,})")
+        top = max(top, float(predicted.max()), float(observed.max()))
+    top *= 1.2
     ax.plot([0, top], [0, top], linestyle=":", color="grey", label="perfect calibration")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)

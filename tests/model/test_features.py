@@ -1,0 +1,144 @@
+"""The model's features: one definition for CSV rows and for snapshots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from cds.facts.snapshot import (
+    Coding,
+    ConditionFact,
+    EventFact,
+    LabFact,
+    MedicationFact,
+    PatientSnapshot,
+    ProcedureFact,
+    Sex,
+)
+from cds.model.features import (
+    FEATURES,
+    FeatureUnavailable,
+    features_from_frame,
+    features_from_snapshot,
+    hba1c_category,
+)
+
+ADMITTED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+
+
+def csv_row(**overrides: str) -> pd.DataFrame:
+    row = {
+        "readmitted": "No", "race": "Caucasian", "sex": "Female", "age": "[80-90)",
+        "admission_source": "Emergency", "blood_glucose": "Very High", "insurer": "Medicare",
+        "duration": "6.0", "n_previous_visits": "3.0", "n_diagnoses": "9.0",
+        "n_procedures": "1.0", "n_medications": "12.0",
+    }
+    row.update(overrides)
+    return pd.DataFrame([row])
+
+
+def astrid(**overrides: object) -> PatientSnapshot:
+    """Astrid, 84, admitted through the ED after a fall; six days in hospital; HbA1c 70 mmol/mol."""
+    fields: dict[str, object] = {
+        "now": ADMITTED + timedelta(days=6),
+        "patient_key": "k-astrid",
+        "age": 84,
+        "sex": Sex.female,
+        "encounter_id": "stay",
+        "encounter_start": ADMITTED,
+        "encounter_end": ADMITTED + timedelta(days=6),
+        "length_of_stay_days": 6,
+        "admission_emergent": True,
+        "admissions": (EventFact(start=ADMITTED - timedelta(days=40), encounter_id="a1"),),
+        "ed_visits": (
+            EventFact(start=ADMITTED - timedelta(days=100), encounter_id="e1"),
+            EventFact(start=ADMITTED - timedelta(days=400), encounter_id="e-old"),  # outside the year
+        ),
+        "outpatient_visits": (EventFact(start=ADMITTED - timedelta(days=200), encounter_id="o1"),),
+        "conditions": (
+            ConditionFact(codings=(Coding(system=ICD10, code="S72.0"),), in_current_encounter=True),
+            ConditionFact(codings=(Coding(system=ICD10, code="E11.9"),), in_current_encounter=True),
+            ConditionFact(codings=(Coding(system=ICD10, code="I10"),), in_current_encounter=False),
+        ),
+        "procedures": (ProcedureFact(codings=(Coding(code="NFJ"),), in_current_encounter=True),),
+        "labs": (
+            LabFact(concept="lab.hba1c", codings=(), value=70.0, unit="mmol/mol", effective=ADMITTED + timedelta(hours=5)),
+        ),
+        "medications": tuple(MedicationFact(codings=(Coding(code=f"m{i}"),)) for i in range(5)),
+        "active_medication_count": 5,
+    }
+    fields.update(overrides)
+    return PatientSnapshot(**fields)
+
+
+def test_features_exclude_race_and_insurer() -> None:
+    assert not {"race", "insurer"} & set(FEATURES)
+    a = features_from_frame(csv_row(race="Caucasian", insurer="Medicare"))
+    b = features_from_frame(csv_row(race="Asian", insurer=""))
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_csv_row_gives_the_documented_features() -> None:
+    features = features_from_frame(csv_row()).iloc[0].to_dict()
+    assert features == {
+        "age_band": 80.0, "female": 1.0, "emergency": 1.0, "los_days": 6.0, "prior_visits": 3.0,
+        "n_diagnoses": 9.0, "n_procedures": 1.0, "n_medications": 12.0, "hba1c": 3.0,
+    }
+
+
+def test_csv_empty_hba1c_is_the_unknown_category() -> None:
+    assert features_from_frame(csv_row(blood_glucose="")).iloc[0]["hba1c"] == 0.0
+
+
+def test_csv_referral_is_not_an_emergency_admission() -> None:
+    assert features_from_frame(csv_row(admission_source="Referral")).iloc[0]["emergency"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "category"),
+    [
+        (6.9, "%", "Normal"),
+        (7.0, "%", "High"),
+        (8.0, "%", "High"),
+        (8.1, "%", "Very High"),
+        (48.0, "mmol/mol", "Normal"),  # 6.5 %
+        (58.0, "mmol/mol", "High"),  # 7.5 %
+        (70.0, "mmol/mol", "Very High"),  # 8.6 %
+    ],
+)
+def test_hba1c_category_thresholds_follow_strack_2014(value: float, unit: str, category: str) -> None:
+    assert hba1c_category(value, unit) == category
+
+
+def test_snapshot_of_astrid_gives_her_features() -> None:
+    assert features_from_snapshot(astrid()) == {
+        "age_band": 80.0, "female": 1.0, "emergency": 1.0, "los_days": 6.0,
+        "prior_visits": 3.0,  # admission 40 d, ED 100 d, outpatient 200 d; the ED visit 400 d ago is outside
+        "n_diagnoses": 2.0,  # only the diagnoses of this stay
+        "n_procedures": 1.0, "n_medications": 5.0, "hba1c": 3.0,
+    }
+
+
+def test_snapshot_age_over_99_goes_into_the_last_csv_band() -> None:
+    assert features_from_snapshot(astrid(age=101))["age_band"] == 90.0
+
+
+def test_snapshot_hba1c_from_an_earlier_stay_is_not_this_stays_measurement() -> None:
+    old = LabFact(concept="lab.hba1c", codings=(), value=9.5, unit="%", effective=ADMITTED - timedelta(days=90))
+    assert features_from_snapshot(astrid(labs=(old,)))["hba1c"] == 0.0
+
+
+def test_snapshot_without_known_facts_names_every_missing_feature() -> None:
+    with pytest.raises(FeatureUnavailable) as info:
+        features_from_snapshot(astrid(sex=Sex.unknown, length_of_stay_days=None, conditions=None))
+    assert info.value.missing == ("female", "los_days", "n_diagnoses")
+
+
+def test_snapshot_hba1c_in_an_unknown_unit_is_missing_not_normal() -> None:
+    lab = LabFact(concept="lab.hba1c", codings=(), value=0.07, unit="1", effective=ADMITTED + timedelta(hours=1))
+    with pytest.raises(FeatureUnavailable) as info:
+        features_from_snapshot(astrid(labs=(lab,)))
+    assert info.value.missing == ("hba1c",)
