@@ -1,0 +1,24 @@
+"""Rule files: schema, loader, compiler, durable-rules adapter, explain and hot reload.
+
+Public names: `RuleSet` (load + evaluate + explain), `RuleSetHolder` /
+`ReloadResult` (hot reload), `Finding`, `Explanation`, `RuleSetError` /
+`RuleError` (load errors with file:line). Only `cds.rules.engine` imports
+``durable``.
+"""
+
+from cds.rules.errors import RuleError, RuleSetError
+from cds.rules.explain import Explanation
+from cds.rules.holder import ReloadResult, RuleSetHolder
+from cds.rules.model import Finding
+from cds.rules.ruleset import RuleOutcome, RuleSet
+
+__all__ = [
+    "Explanation",
+    "Finding",
+    "ReloadResult",
+    "RuleError",
+    "RuleOutcome",
+    "RuleSet",
+    "RuleSetError",
+    "RuleSetHolder",
+]

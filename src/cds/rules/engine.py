@@ -1,0 +1,141 @@
+"""The durable-rules adapter: the only module that imports ``durable``.
+
+It owns every trap of the package (see docs/rules-guide.md, "Engine"):
+
+* one process-global host, created lazily, with its background timer threads
+  disabled (we never use timers; the threads would race our calls), and every
+  call into it serialised by one lock;
+* ruleset names can never be registered twice, so each compiled ruleset gets a
+  fresh versioned name (``cds_<digest>_<hook>_<n>``); a reload registers new
+  names and never touches the old ones, so calls in flight finish on them;
+* `durable` mutates the definitions it is given, so it gets a deep copy;
+* each evaluation uses its own state id, deleted in ``finally``;
+* "no rule matched" (`MessageNotHandledException`) is an empty result.
+
+Evaluation asserts the projected message as one *fact* (an event would be
+consumed by the first rule that matches it; a fact is seen by every rule).
+Derived facts chain through the engine by strata: every rule runs at the level
+of the derived facts it uses; a lowest-salience "close" rule per level collects
+the rules fired at that level, asks the caller for the derived values, and
+asserts the next-level fact with them added.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from durable import engine as _durable
+
+STRATUM = "_stratum"
+_RULE_SALIENCE = 1
+_CLOSE_SALIENCE = 1000  # lower fires first in durable-rules
+
+
+class _QuietHost(_durable.Host):
+    """A durable Host without its dispatch/timer threads (we call it synchronously, under a lock)."""
+
+    def _run(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class EngineRule:
+    """One rule for the engine: a unique key, its level and its durable-rules condition."""
+
+    key: str
+    stratum: int
+    condition: dict[str, Any]
+
+
+CloseStratum = Callable[[int, list[str]], Mapping[str, Any]]
+
+_lock = threading.RLock()
+_host: _QuietHost | None = None
+_names = itertools.count(1)
+_sids = itertools.count(1)
+_runs: dict[str, list[tuple[int, str]]] = {}
+
+
+def _get_host() -> _QuietHost:
+    global _host
+    if _host is None:
+        _host = _QuietHost()
+    return _host
+
+
+class CompiledRuleset:
+    """A ruleset registered with durable-rules; `run` evaluates one message."""
+
+    def __init__(self, name_hint: str, rules: list[EngineRule], close: CloseStratum) -> None:
+        self.name = f"cds_{name_hint}_{next(_names)}"
+        self.rule_keys = [r.key for r in rules]
+        self.top = max((r.stratum for r in rules), default=0)
+        self._close = close
+        self.definition = self._definition(rules)
+        with _lock:
+            _get_host().register_rulesets({self.name: copy.deepcopy(self._with_actions(rules))})
+
+    def _definition(self, rules: list[EngineRule]) -> dict[str, Any]:
+        """The JSON ruleset (without the Python actions), kept for inspection and tests."""
+        definition: dict[str, Any] = {}
+        for index, rule in enumerate(rules):
+            definition[f"r{index}"] = {
+                "all": [{"m": {"$and": [{STRATUM: rule.stratum}, rule.condition]}}],
+                "pri": _RULE_SALIENCE,
+            }
+        for level in range(self.top):
+            definition[f"close{level}"] = {"all": [{"m": {STRATUM: level}}], "pri": _CLOSE_SALIENCE}
+        return definition
+
+    def _with_actions(self, rules: list[EngineRule]) -> dict[str, Any]:
+        definition = copy.deepcopy(self.definition)
+        for index, rule in enumerate(rules):
+            definition[f"r{index}"]["run"] = self._fire(rule.stratum, rule.key)
+        for level in range(self.top):
+            definition[f"close{level}"]["run"] = self._close_level(level)
+        return definition
+
+    @staticmethod
+    def _fire(stratum: int, key: str) -> Callable[[Any], None]:
+        def action(c: Any) -> None:
+            _runs[c.s.sid].append((stratum, key))
+
+        return action
+
+    def _close_level(self, level: int) -> Callable[[Any], None]:
+        def action(c: Any) -> None:
+            sid = c.s.sid
+            fired = [key for stratum, key in _runs[sid] if stratum == level]
+            added = {k: v for k, v in self._close(level, fired).items() if v is not None}
+            message = {k: v for k, v in c.m._d.items() if k not in ("sid", "id")}
+            message.update(added)
+            message[STRATUM] = level + 1
+            message["id"] = f"level{level + 1}"
+            c.assert_fact(message)
+
+        return action
+
+    def run(self, message: Mapping[str, Any]) -> list[str]:
+        """Keys of the rules that fired, in firing order (empty when none matched)."""
+        with _lock:
+            sid = f"e{next(_sids)}"
+            fact = {**message, "sid": sid, "id": "level0", STRATUM: 0}
+            _runs[sid] = []
+            host = _get_host()
+            try:
+                try:
+                    host.assert_fact(self.name, fact)
+                except _durable.MessageNotHandledException:
+                    pass
+                return [key for _, key in _runs[sid]]
+            finally:
+                _runs.pop(sid, None)
+                try:
+                    host.delete_state(self.name, sid)
+                except Exception:  # noqa: BLE001 - state may not exist when nothing matched
+                    pass

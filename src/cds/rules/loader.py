@@ -1,0 +1,727 @@
+"""Load a rule directory: parse, validate, check semantics, resolve overrides, compile.
+
+Everything is checked before anything is used, and every problem found in any
+file is reported together (`RuleSetError`), each naming ``file:line``, what is
+wrong and what to do. A rule set loads whole or not at all.
+
+Directory layout (see docs/rules-guide.md)::
+
+    rules/
+      <any folder>/<rule>.yaml     rule files (one rule per file)
+      valuesets/*.yaml             value sets (cds.terminology format)
+      codesystems/card-topic.yaml  card topics
+      overrides/*.yaml             site / municipality layers (only when passed to `load`)
+      schema/                      exported JSON Schema (not read)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from cds.cards.templates import CONTEXT_NAMES, CompiledTemplate, check_template, strings_in
+from cds.cards.topics import Topic, TopicError, load_topics
+from cds.facts.snapshot import PatientSnapshot
+from cds.rules import schema as s
+from cds.rules.catalogue import CODED_LISTS, EVENT_LISTS, FactKind, UnknownFact, resolve
+from cds.rules.conditions import All, AnyOf, Compare, Cond, Not, Presence
+from cds.rules.errors import RuleError, RuleSetError, display_path
+from cds.rules.expressions import CountExpr, DaysSinceExpr, DerivedExpr, FactExpr, PathExpr, Value, count_text
+from cds.rules.model import CompiledCard, Rule
+from cds.rules.yamlsource import YamlDocument, YamlSyntaxError, load_yaml
+from cds.terminology import Terminology, TerminologyError
+
+RESERVED_DIRS = frozenset({"valuesets", "codesystems", "overrides", "schema"})
+TOPIC_FILE = Path("codesystems") / "card-topic.yaml"
+DEFAULT_TEST_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
+GUIDE = "docs/rules-guide.md"
+
+_PARAM_PY: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+@dataclass
+class ParsedRule:
+    doc: YamlDocument
+    file: str
+    model: s.RuleFile
+
+
+@dataclass
+class ParsedOverride:
+    doc: YamlDocument
+    file: str
+    model: s.OverrideFile
+
+
+@dataclass
+class LoadedRules:
+    """Everything `RuleSet` needs, all checked."""
+
+    directory: Path
+    rules: list[Rule]
+    parsed: list[ParsedRule]
+    overrides: list[ParsedOverride]
+    expressions: dict[str, FactExpr]  # expression text -> expression
+    derived: dict[str, s.Derivation]  # name -> declaration (first declaring rule)
+    terminology: Terminology
+    municipal_terminology: dict[str, Terminology]
+    topic_system: str
+    topics: dict[str, Topic]
+    digest: str
+
+
+@dataclass
+class _Errors:
+    items: list[RuleError] = field(default_factory=list)
+
+    def add(self, file: str, line: int | None, message: str, hint: str = "") -> None:
+        self.items.append(RuleError(file, line, message, hint))
+
+
+# -- parsing ---------------------------------------------------------------------------
+
+
+def _data_loc(data: Any, loc: Sequence[Any]) -> tuple[str | int, ...]:
+    """Map a pydantic error location onto the YAML data, skipping union tags."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+    return tuple(out)
+
+
+def _hint(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    field_name = str(err["loc"][-1]) if err["loc"] else ""
+    if kind == "missing":
+        if field_name in s.LANGUAGES:
+            return f"missing translation: add the '{field_name}' text"
+        return f"add '{field_name}'"
+    if kind == "extra_forbidden":
+        return f"remove '{field_name}' or fix its spelling (allowed keys: see rules/schema/*.schema.json)"
+    if kind == "literal_error":
+        return "use one of the listed values"
+    return f"see {GUIDE}"
+
+
+def _pydantic_errors(error: ValidationError, doc: YamlDocument, file: str, errors: _Errors) -> None:
+    seen: set[tuple[int, str]] = set()
+    for err in error.errors(include_url=False):
+        loc = _data_loc(doc.data, err["loc"])
+        line = doc.line(loc)
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        message = f"{dotted}: {err['msg']}"
+        if err["type"] == "missing":
+            message = f"{dotted}: '{err['loc'][-1]}' is required"
+        if (line, message) in seen:
+            continue
+        seen.add((line, message))
+        errors.add(file, line, message, _hint(err))
+
+
+def _parse(path: Path, base: Path, model: type[BaseModel], errors: _Errors) -> tuple[YamlDocument, str, Any] | None:
+    file = display_path(path, base.parent if base.is_dir() else None)
+    try:
+        doc = load_yaml(path)
+    except YamlSyntaxError as error:
+        errors.add(file, error.line, error.message, "fix the YAML (indentation, quotes, colons)")
+        return None
+    if not isinstance(doc.data, dict):
+        errors.add(file, 1, "expected a mapping (key: value) at the top level", f"see {GUIDE}")
+        return None
+    try:
+        return doc, file, model.model_validate(doc.data)
+    except ValidationError as error:
+        _pydantic_errors(error, doc, file, errors)
+        return None
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """Rule files of a directory: every ``*.yaml`` outside the reserved sub-folders."""
+    found = []
+    for path in sorted(directory.rglob("*.yaml")):
+        relative = path.relative_to(directory)
+        if relative.parts[0] in RESERVED_DIRS or any(p.startswith(".") for p in relative.parts):
+            continue
+        found.append(path)
+    return found
+
+
+# -- semantic checks and compilation ---------------------------------------------------
+
+
+def _value_ok(kind: FactKind, value: Any) -> bool:
+    if kind.kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind.kind == "bool":
+        return isinstance(value, bool)
+    if kind.kind == "str":
+        return isinstance(value, str) and (not kind.choices or value in kind.choices)
+    return False
+
+
+def _kind_of_type(type_name: str) -> FactKind:
+    return {
+        "int": FactKind("number", integer=True),
+        "float": FactKind("number"),
+        "bool": FactKind("bool"),
+        "str": FactKind("str"),
+    }[type_name]
+
+
+class _RuleCompiler:
+    """Checks and compiles one rule file's condition and derivations with given parameter values."""
+
+    def __init__(
+        self,
+        parsed: ParsedRule,
+        params: dict[str, Value],
+        derived: dict[str, s.Derivation],
+        terminology: Terminology,
+        expressions: dict[str, FactExpr],
+        errors: _Errors,
+    ) -> None:
+        self.parsed = parsed
+        self.params = params
+        self.derived = derived
+        self.terminology = terminology
+        self.expressions = expressions
+        self.errors = errors
+        self.uses_derived: set[str] = set()
+
+    def error(self, loc: tuple[str | int, ...], message: str, hint: str) -> None:
+        self.errors.add(self.parsed.file, self.parsed.doc.line(loc), message, hint)
+
+    def _param(self, value: Any, loc: tuple[str | int, ...]) -> tuple[Any, str | None]:
+        if isinstance(value, str) and value.startswith("$"):
+            name = value[1:]
+            if name not in self.params:
+                known = ", ".join(f"${p}" for p in self.params) or "none declared"
+                self.error(loc, f"unknown parameter {value!r}", f"declare it under 'parameters:' (known: {known})")
+                return None, name
+            return self.params[name], name
+        return value, None
+
+    def _intern(self, expr: FactExpr) -> FactExpr:
+        return self.expressions.setdefault(expr.text, expr)
+
+    def _subject(self, leaf: s.Leaf, loc: tuple[str | int, ...]) -> FactExpr | None:
+        if leaf.fact is not None:
+            if leaf.fact in self.derived:
+                self.uses_derived.add(leaf.fact)
+                kind = _kind_of_type(self.derived[leaf.fact].type)
+                return self._intern(DerivedExpr(leaf.fact, kind, name=leaf.fact))
+            try:
+                kind = resolve(leaf.fact)
+            except UnknownFact as error:
+                self.error((*loc, "fact"), f"unknown fact: {error}", "check the name in docs/facts.md, or declare a derived fact")
+                return None
+            if kind.kind == "list":
+                self.error((*loc, "fact"), f"{leaf.fact!r} is a list", "test it with 'count:' (value set, window, filters)")
+                return None
+            if kind.kind == "date":
+                self.error((*loc, "fact"), f"{leaf.fact!r} is a date", "use 'days_since:' or known/unknown")
+                return None
+            if kind.kind not in ("number", "bool", "str"):
+                self.error((*loc, "fact"), f"{leaf.fact!r} cannot be tested", "test one of its parts")
+                return None
+            return self._intern(PathExpr(leaf.fact, kind, path=leaf.fact))
+        if leaf.days_since is not None:
+            try:
+                kind = resolve(leaf.days_since)
+            except UnknownFact as error:
+                self.error((*loc, "days_since"), f"unknown fact: {error}", "name a date fact from docs/facts.md")
+                return None
+            if kind.kind != "date":
+                self.error((*loc, "days_since"), f"{leaf.days_since!r} is {kind.describe()}, not a date", "use 'fact:' instead")
+                return None
+            text = f"days_since({leaf.days_since})"
+            return self._intern(DaysSinceExpr(text, FactKind("number", integer=True), path=leaf.days_since))
+        spec = leaf.count
+        assert spec is not None
+        cloc = (*loc, "count")
+        ok = True
+        allowed = CODED_LISTS.get(spec.facts) or EVENT_LISTS.get(spec.facts, ())
+        if spec.value_set is not None:
+            if spec.facts not in CODED_LISTS:
+                self.error((*cloc, "value_set"), f"{spec.facts!r} holds events, not codes", "drop 'value_set' or count a coded list")
+                ok = False
+            elif not self.terminology.has(spec.value_set):
+                self.error(
+                    (*cloc, "value_set"),
+                    f"unknown value set {spec.value_set!r}",
+                    "fix the id or add the value set under rules/valuesets/",
+                )
+                ok = False
+        within: int | None = None
+        if spec.within_days is not None:
+            if spec.facts not in EVENT_LISTS:
+                self.error((*cloc, "within_days"), f"{spec.facts!r} has no dates to window", "drop 'within_days'")
+                ok = False
+            value, _ = self._param(spec.within_days, (*cloc, "within_days"))
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                self.error((*cloc, "within_days"), f"within_days must be a whole number of days, got {value!r}", "use an int parameter")
+                ok = False
+            within = value if isinstance(value, int) else None
+        for name in spec.where:
+            if name not in allowed:
+                self.error((*cloc, "where", name), f"{spec.facts!r} items have no filter {name!r}", f"use one of: {', '.join(allowed)}")
+                ok = False
+        if not ok:
+            return None
+        where = tuple(sorted(spec.where.items()))
+        text = count_text(spec.facts, spec.value_set, within, where)
+        return self._intern(
+            CountExpr(text, FactKind("number", integer=True), facts=spec.facts, value_set=spec.value_set, within_days=within, where=where)
+        )
+
+    def condition(self, cond: Any, loc: tuple[str | int, ...]) -> Cond | None:
+        if isinstance(cond, s.AllOf):
+            parts = [self.condition(c, (*loc, "all", i)) for i, c in enumerate(cond.all)]
+            return None if any(p is None for p in parts) else All(tuple(p for p in parts if p is not None))
+        if isinstance(cond, s.AnyOf):
+            parts = [self.condition(c, (*loc, "any", i)) for i, c in enumerate(cond.any)]
+            return None if any(p is None for p in parts) else AnyOf(tuple(p for p in parts if p is not None))
+        if isinstance(cond, s.NotOf):
+            part = self.condition(cond.not_, (*loc, "not"))
+            return None if part is None else Not(part)
+        leaf: s.Leaf = cond
+        line = self.parsed.doc.line(loc)
+        expr = self._subject(leaf, loc)
+        if expr is None:
+            return None
+        if leaf.op is None:
+            return Presence(expr, known=bool(leaf.known), line=line)
+        raw = leaf.value
+        if leaf.op in ("in", "not_in"):
+            if not isinstance(raw, list) or not raw:
+                self.error((*loc, "value"), f"operator {leaf.op!r} needs a list of values", "write value: [a, b]")
+                return None
+            values = [self._param(v, (*loc, "value", i)) for i, v in enumerate(raw)]
+            if any(v is None for v, _ in values):
+                return None
+            resolved: Any = tuple(v for v, _ in values)
+            parameter = None
+            checked = list(resolved)
+        else:
+            if isinstance(raw, list):
+                self.error((*loc, "value"), f"operator {leaf.op!r} compares with one value, not a list", "use 'in' for lists")
+                return None
+            resolved, parameter = self._param(raw, (*loc, "value"))
+            if resolved is None:
+                return None
+            checked = [resolved]
+        for value in checked:
+            if not _value_ok(expr.kind, value):
+                self.error(
+                    (*loc, "value"),
+                    f"type mismatch: {expr.text!r} is {expr.kind.describe()}, compared with {value!r}",
+                    "compare with a value of the fact's type",
+                )
+                return None
+        if leaf.op in ("<", "<=", ">", ">=") and expr.kind.kind != "number":
+            self.error((*loc, "op"), f"operator {leaf.op!r} needs a number, {expr.text!r} is {expr.kind.describe()}", "use == / != / in")
+            return None
+        return Compare(expr, leaf.op, resolved, parameter, line)
+
+
+def _check_parameter_types(parsed: ParsedRule, errors: _Errors) -> None:
+    for name, param in parsed.model.parameters.items():
+        if not isinstance(param.default, _PARAM_PY[param.type]) or (param.type != "bool" and isinstance(param.default, bool)):
+            errors.add(
+                parsed.file,
+                parsed.doc.line(("parameters", name, "default")),
+                f"parameter {name!r} is declared {param.type} but its default is {param.default!r}",
+                "make the default match the type",
+            )
+
+
+def _check_override_value(rule: s.RuleFile, param: str, value: Any) -> str | None:
+    declared = rule.parameters.get(param)
+    if declared is None:
+        known = ", ".join(rule.parameters) or "none"
+        return f"rule {rule.id!r} has no parameter {param!r} (known: {known})"
+    if not isinstance(value, _PARAM_PY[declared.type]) or (declared.type != "bool" and isinstance(value, bool)):
+        return f"parameter {param!r} of {rule.id!r} is {declared.type}, got {value!r}"
+    return None
+
+
+def _strata(parsed: list[ParsedRule], uses: dict[str, set[str]], errors: _Errors) -> dict[str, int]:
+    """Dependency level of each rule; a cycle of derived facts is an error."""
+    derivers: dict[str, list[str]] = {}
+    for p in parsed:
+        for name in p.model.derive:
+            derivers.setdefault(name, []).append(p.model.id)
+    level: dict[str, int] = {}
+    visiting: list[str] = []
+    by_id = {p.model.id: p for p in parsed}
+    reported: set[frozenset[str]] = set()
+
+    def visit(rule_id: str) -> int:
+        if rule_id in level:
+            return level[rule_id]
+        if rule_id in visiting:
+            cycle = visiting[visiting.index(rule_id) :] + [rule_id]
+            key = frozenset(cycle)
+            if key not in reported:
+                reported.add(key)
+                p = by_id[rule_id]
+                errors.add(
+                    p.file,
+                    p.doc.line(("derive",)),
+                    "cycle in derived facts: " + " -> ".join(cycle),
+                    "a rule cannot depend, directly or through other rules, on a fact it derives",
+                )
+            return 0
+        visiting.append(rule_id)
+        deps = [visit(d) + 1 for fact in uses.get(rule_id, ()) for d in derivers.get(fact, ())]
+        visiting.pop()
+        level[rule_id] = max(deps, default=0)
+        return level[rule_id]
+
+    for p in parsed:
+        visit(p.model.id)
+    return level
+
+
+def _compile_card(parsed: ParsedRule, allowed: set[str], topics: dict[str, Topic], errors: _Errors) -> CompiledCard | None:
+    card = parsed.model.card
+    if card is None:
+        return None
+    ok = True
+    if card.topic not in topics:
+        errors.add(
+            parsed.file,
+            parsed.doc.line(("card", "topic")),
+            f"unknown card topic {card.topic!r}",
+            "use a code from rules/codesystems/card-topic.yaml (or add one there)",
+        )
+        ok = False
+
+    def compile_one(source: str, loc: tuple[str | int, ...]) -> CompiledTemplate | None:
+        template, problems = check_template(source, allowed)
+        for problem in problems:
+            errors.add(parsed.file, parsed.doc.line(loc), problem, "use a fact from docs/facts.md, a parameter or a derived fact")
+        return template
+
+    summary: dict[str, Any] = {}
+    detail: dict[str, Any] = {}
+    for lang in s.LANGUAGES:
+        summary[lang] = compile_one(getattr(card.summary, lang), ("card", "summary", lang))
+        if card.detail is not None:
+            detail[lang] = compile_one(getattr(card.detail, lang), ("card", "detail", lang))
+    suggestion_templates: dict[str, Any] = {}
+    for i, suggestion in enumerate(card.suggestions):
+        texts = [suggestion.label.nb, suggestion.label.en]
+        for j, action in enumerate(suggestion.actions):
+            texts += [action.description.nb, action.description.en]
+            loc = ("card", "suggestions", i, "actions", j, "resource")
+            for text in strings_in(action.resource):
+                if text not in suggestion_templates:
+                    suggestion_templates[text] = compile_one(text, loc)
+        for text in texts:
+            if text not in suggestion_templates:
+                suggestion_templates[text] = compile_one(text, ("card", "suggestions", i))
+    ids = [sg.id for sg in card.suggestions]
+    if len(ids) != len(set(ids)):
+        errors.add(parsed.file, parsed.doc.line(("card", "suggestions")), "suggestion ids repeat", "give each suggestion its own id")
+        ok = False
+    if card.selection_behavior == "at-most-one" and sum(sg.recommended for sg in card.suggestions) > 1:
+        errors.add(parsed.file, parsed.doc.line(("card", "suggestions")), "more than one recommended suggestion with at-most-one", "recommend at most one")
+        ok = False
+    templates = [*summary.values(), *detail.values(), *suggestion_templates.values()]
+    if not ok or any(t is None for t in templates):
+        return None
+    return CompiledCard(spec=card, summary=summary, detail=detail, suggestion_templates=suggestion_templates)
+
+
+def _check_tests(parsed: ParsedRule, topics: dict[str, Topic], derived: dict[str, s.Derivation], repo: Path, errors: _Errors) -> None:
+    for i, case in enumerate(parsed.model.tests):
+        loc = ("tests", i)
+        for topic in [*case.expect.cards, *case.expect.no_cards]:
+            if topic not in topics:
+                errors.add(parsed.file, parsed.doc.line((*loc, "expect")), f"test expects unknown card topic {topic!r}", "use a code from card-topic.yaml")
+        for name in case.expect.derived:
+            if name not in derived:
+                errors.add(parsed.file, parsed.doc.line((*loc, "expect", "derived")), f"test expects unknown derived fact {name!r}", "name a fact some rule derives")
+        if case.given is not None:
+            try:
+                test_snapshot(case)
+            except ValidationError as error:
+                for err in error.errors(include_url=False):
+                    dotted = ".".join(str(p) for p in err["loc"])
+                    errors.add(
+                        parsed.file,
+                        parsed.doc.line((*loc, "given", *_data_loc(case.given, err["loc"]))),
+                        f"test {case.name!r}: given.{dotted}: {err['msg']}",
+                        "use fact names and types from docs/facts.md",
+                    )
+        elif case.persona is not None and not (repo / case.persona).is_file():
+            errors.add(parsed.file, parsed.doc.line((*loc, "persona")), f"persona bundle {case.persona!r} not found", "give a path relative to the repository root")
+
+
+def test_now(case: s.TestCase) -> datetime:
+    now = case.now or DEFAULT_TEST_NOW
+    if not isinstance(now, datetime):
+        now = datetime(now.year, now.month, now.day, 12, 0, tzinfo=UTC)
+    return now
+
+
+def test_snapshot(case: s.TestCase) -> PatientSnapshot:
+    """The snapshot of an inline test case (raises pydantic ValidationError on bad facts)."""
+    given = dict(case.given or {})
+    if case.municipality is not None:
+        given.setdefault("municipality", case.municipality)
+    given.setdefault("patient_key", "embedded-test")
+    given["now"] = test_now(case)
+    return PatientSnapshot.model_validate(given)
+
+
+def _digest(files: Iterable[Path], root: Path, extra: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for path in sorted(files):
+        h.update(str(path.relative_to(root) if path.is_relative_to(root) else path.name).encode())
+        h.update(b"\0")
+        h.update(path.read_bytes())
+        h.update(b"\0")
+    for item in extra:
+        h.update(item.encode())
+    return h.hexdigest()
+
+
+def _terminologies(
+    directory: Path, overrides: list[ParsedOverride], errors: _Errors
+) -> tuple[Terminology, dict[str, Terminology]]:
+    valuesets = directory / "valuesets"
+    base_dirs: list[Path] = [valuesets] if valuesets.is_dir() else []
+    site_layers = [o for o in overrides if o.model.applies_to.site is not None and o.model.valuesets]
+    muni_layers = [o for o in overrides if o.model.applies_to.municipality is not None and o.model.valuesets]
+    with tempfile.TemporaryDirectory(prefix="cds-overrides-") as tmp:
+        def layer_dir(layers: list[ParsedOverride], name: str) -> Path:
+            path = Path(tmp) / name
+            path.mkdir()
+            for n, o in enumerate(layers):
+                (path / f"{n:03d}-{o.model.override}.yaml").write_text(
+                    yaml.safe_dump({"valuesets": o.model.valuesets}, allow_unicode=True), encoding="utf-8"
+                )
+            return path
+
+        def load(dirs: list[Path], origin: str) -> Terminology | None:
+            try:
+                return Terminology.load(*dirs) if dirs else Terminology()
+            except TerminologyError as error:
+                for message in error.errors:
+                    errors.add(origin, None, message, "fix the value-set file (format: rules/valuesets/README.md)")
+                return None
+
+        site_dirs = base_dirs + ([layer_dir(site_layers, "site")] if site_layers else [])
+        base = load(site_dirs, "value sets") or Terminology()
+        municipal: dict[str, Terminology] = {}
+        for o in muni_layers:
+            term = load(site_dirs + [layer_dir([o], f"m-{o.model.override}")], o.file)
+            for number in o.model.applies_to.municipality or []:
+                if term is not None:
+                    municipal[number] = term
+    return base, municipal
+
+
+def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
+    """Load, check and compile a rule directory and override layers; raises `RuleSetError`."""
+    directory = Path(directory)
+    errors = _Errors()
+    if not directory.is_dir():
+        raise RuleSetError([RuleError(str(directory), None, "rule directory not found", "pass the folder holding the rule files")])
+    repo = directory.resolve().parent
+    topic_path = directory / TOPIC_FILE
+    topics: dict[str, Topic] = {}
+    topic_system = ""
+    try:
+        topic_system, topics = load_topics(topic_path)
+    except TopicError as error:
+        errors.add(display_path(topic_path), None, str(error), "restore rules/codesystems/card-topic.yaml")
+
+    parsed: list[ParsedRule] = []
+    files = rule_files(directory)
+    if not files:
+        errors.add(display_path(directory), None, "no rule files found", "add *.yaml rule files")
+    for path in files:
+        result = _parse(path, directory, s.RuleFile, errors)
+        if result is not None:
+            parsed.append(ParsedRule(*result))
+    parsed_overrides: list[ParsedOverride] = []
+    for path in overrides:
+        result = _parse(Path(path), directory, s.OverrideFile, errors)
+        if result is not None:
+            parsed_overrides.append(ParsedOverride(*result))
+
+    # duplicate ids
+    by_id: dict[str, ParsedRule] = {}
+    for p in parsed:
+        first = by_id.get(p.model.id)
+        if first is not None:
+            errors.add(p.file, p.doc.line(("id",)), f"duplicate rule id {p.model.id!r} (also in {first.file}:{first.doc.line(('id',))})", "give each rule its own id")
+        else:
+            by_id[p.model.id] = p
+    parsed = list(by_id.values())
+    for p in parsed:
+        _check_parameter_types(p, errors)
+
+    # derived facts: one type and default per name, never a snapshot fact
+    derived: dict[str, s.Derivation] = {}
+    snapshot_facts = set(PatientSnapshot.model_fields)
+    for p in parsed:
+        for name, d in p.model.derive.items():
+            line = p.doc.line(("derive", name))
+            if name in snapshot_facts:
+                errors.add(p.file, line, f"derived fact {name!r} has the name of a snapshot fact", "choose another name")
+                continue
+            first = derived.setdefault(name, d)
+            if first.type != d.type or first.default != d.default:
+                errors.add(p.file, line, f"derived fact {name!r} is declared with another type or default elsewhere", "declare it the same way in every rule that derives it")
+
+    terminology, municipal_terms = _terminologies(directory, parsed_overrides, errors)
+
+    # override layers: known rules, parameters and types
+    site_params: dict[str, dict[str, Value]] = {}
+    muni_params: list[tuple[ParsedOverride, str, dict[str, Value]]] = []
+    for o in parsed_overrides:
+        for rule_id, changes in o.model.parameters.items():
+            if rule_id not in by_id:
+                errors.add(o.file, o.doc.line(("parameters", rule_id)), f"override names unknown rule {rule_id!r}", "use a rule id from the rule files")
+                continue
+            for name, value in changes.items():
+                problem = _check_override_value(by_id[rule_id].model, name, value)
+                if problem:
+                    errors.add(o.file, o.doc.line(("parameters", rule_id, name)), problem, "fix the parameter name or value type")
+            if o.model.applies_to.site is not None:
+                site_params.setdefault(rule_id, {}).update(changes)
+            else:
+                muni_params.append((o, rule_id, dict(changes)))
+
+    # compile conditions (first pass for uses, strata)
+    expressions: dict[str, FactExpr] = {}
+    uses: dict[str, set[str]] = {}
+    base_params: dict[str, dict[str, Value]] = {}
+    conditions: dict[str, Cond | None] = {}
+    derive_values: dict[str, dict[str, Value]] = {}
+    for p in parsed:
+        params = {n: prm.default for n, prm in p.model.parameters.items()}
+        params.update(site_params.get(p.model.id, {}))
+        base_params[p.model.id] = params
+        compiler = _RuleCompiler(p, params, derived, terminology, expressions, errors)
+        conditions[p.model.id] = compiler.condition(p.model.when, ("when",))
+        uses[p.model.id] = compiler.uses_derived
+        values: dict[str, Value] = {}
+        for name, d in p.model.derive.items():
+            value, _ = compiler._param(d.value, ("derive", name, "value"))
+            if value is not None and not _value_ok(_kind_of_type(d.type), value):
+                errors.add(p.file, p.doc.line(("derive", name, "value")), f"derived fact {name!r} is {d.type}, value {value!r}", "make the value match the type")
+            values[name] = value
+        derive_values[p.model.id] = values
+    strata = _strata(parsed, uses, errors)
+
+    # exclusive groups
+    groups: dict[str, list[ParsedRule]] = {}
+    for p in parsed:
+        if p.model.exclusive is not None:
+            groups.setdefault(p.model.exclusive.group, []).append(p)
+    for group, members in groups.items():
+        priorities: dict[int, str] = {}
+        for p in members:
+            ex = p.model.exclusive
+            assert ex is not None
+            if ex.priority in priorities:
+                errors.add(p.file, p.doc.line(("exclusive", "priority")), f"priority {ex.priority} in group {group!r} is also used by {priorities[ex.priority]!r}", "give each rule of a group its own priority")
+            priorities[ex.priority] = p.model.id
+        fallbacks = [p for p in members if p.model.exclusive and p.model.exclusive.fallback]
+        if len(fallbacks) > 1:
+            errors.add(fallbacks[1].file, fallbacks[1].doc.line(("exclusive",)), f"group {group!r} has more than one fallback", "mark one rule as fallback")
+        for fb in fallbacks:
+            lowest = min(p.model.exclusive.priority for p in members if p.model.exclusive)
+            if fb.model.exclusive and fb.model.exclusive.priority != lowest:
+                errors.add(fb.file, fb.doc.line(("exclusive", "priority")), f"the fallback of group {group!r} must have the lowest priority", "lower its priority")
+        if len({strata.get(p.model.id, 0) for p in members}) > 1:
+            errors.add(members[0].file, members[0].doc.line(("exclusive",)), f"rules of group {group!r} depend on derived facts at different levels", "make the group's rules use the same derived facts")
+
+    # cards and tests
+    cards: dict[str, CompiledCard | None] = {}
+    for p in parsed:
+        allowed = set(p.model.parameters) | set(derived) | set(CONTEXT_NAMES)
+        cards[p.model.id] = _compile_card(p, allowed, topics, errors)
+        _check_tests(p, topics, derived, repo, errors)
+
+    if errors.items:
+        raise RuleSetError(errors.items)
+
+    # build variants
+    muni_expr = expressions.setdefault("municipality", PathExpr("municipality", FactKind("str"), path="municipality")) if muni_params else None
+    rules: list[Rule] = []
+    for p in parsed:
+        m = p.model
+        variants = [(o, changes) for o, rid, changes in muni_params if rid == m.id]
+        served = tuple(sorted({n for o, _ in variants for n in o.model.applies_to.municipality or []}))
+        cond = conditions[m.id]
+        assert cond is not None
+        base_cond = cond
+        if served and muni_expr is not None:
+            base_cond = All((cond, AnyOf((Presence(muni_expr, known=False, line=0), Compare(muni_expr, "not_in", served, None, 0)))))
+        common = dict(
+            id=m.id,
+            version=m.version,
+            file=p.file,
+            line=p.doc.line(("id",)),
+            hooks=tuple(m.hooks),
+            derive=derive_values[m.id],
+            exclusive_group=m.exclusive.group if m.exclusive else None,
+            priority=m.exclusive.priority if m.exclusive else 0,
+            fallback=bool(m.exclusive and m.exclusive.fallback),
+            stratum=strata.get(m.id, 0),
+            definition=m,
+            card=cards[m.id],
+        )
+        rules.append(Rule(parameters=base_params[m.id], condition=base_cond, variant=None, municipalities=(), excluded_municipalities=served, **common))  # type: ignore[arg-type]
+        for o, changes in variants:
+            params = {**base_params[m.id], **changes}
+            sub = _Errors()
+            compiler = _RuleCompiler(p, params, derived, terminology, expressions, sub)
+            vcond = compiler.condition(m.when, ("when",))
+            if vcond is None or sub.items:
+                raise RuleSetError(sub.items)
+            numbers = tuple(o.model.applies_to.municipality or [])
+            assert muni_expr is not None
+            vcond = All((vcond, Compare(muni_expr, "in", numbers, None, 0)))
+            dvalues = {n: (params.get(str(d.value)[1:]) if isinstance(d.value, str) and d.value.startswith("$") else d.value) for n, d in m.derive.items()}
+            rules.append(Rule(parameters=params, condition=vcond, variant=o.model.override, municipalities=numbers, excluded_municipalities=(), **{**common, "derive": dvalues}))  # type: ignore[arg-type]
+
+    digest_files = [*files, *(Path(o) for o in overrides)]
+    if topic_path.is_file():
+        digest_files.append(topic_path)
+    digest = _digest(digest_files, directory, [terminology.digest, *(t.digest for _, t in sorted(municipal_terms.items()))])
+    return LoadedRules(
+        directory=directory,
+        rules=rules,
+        parsed=parsed,
+        overrides=parsed_overrides,
+        expressions=expressions,
+        derived=derived,
+        terminology=terminology,
+        municipal_terminology=municipal_terms,
+        topic_system=topic_system,
+        topics=topics,
+        digest=digest,
+    )
+
+
