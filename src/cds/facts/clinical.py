@@ -1,0 +1,68 @@
+"""Diagnoses and procedures: every Condition and Procedure with all their codings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cds.facts.context import BuildContext, as_date, as_datetime, codings_of
+from cds.facts.snapshot import ConditionFact, ProcedureFact
+
+__all__ = ["condition_facts", "procedure_facts"]
+
+_ACTIVE = frozenset({"active", "recurrence", "relapse"})
+_INACTIVE = frozenset({"inactive", "remission", "resolved"})
+_PROCEDURE_DONE = frozenset({"completed", "in-progress"})
+
+
+def condition_facts(ctx: BuildContext) -> dict[str, Any]:
+    """conditions: () when Condition data is available and holds none; refuted/entered-in-error are left out."""
+    if not ctx.known("Condition"):
+        return {}
+    facts = []
+    for condition in ctx.of_type("Condition"):
+        status_codes = {c.code for c in codings_of(condition.clinicalStatus)}
+        active = True if status_codes & _ACTIVE else False if status_codes & _INACTIVE else None
+        onset = condition.onsetDateTime or (condition.onsetPeriod.start if condition.onsetPeriod else None)
+        recorded = as_date(condition.recordedDate)
+        category = next((c.code for c in codings_of(condition.category)), None)
+        moment = as_datetime(condition.recordedDate or onset, ctx.tz)
+        facts.append(
+            ConditionFact(
+                codings=codings_of(condition.code),
+                recorded=recorded,
+                onset=as_date(onset),
+                active=active,
+                in_current_encounter=ctx.in_current_contact(condition, moment),
+                category=category,
+            )
+        )
+    return {"conditions": tuple(facts)}
+
+
+def procedure_facts(ctx: BuildContext) -> dict[str, Any]:
+    """procedures: completed or in-progress Procedures (not-done, entered-in-error and preparation are left out)."""
+    if not ctx.known("Procedure"):
+        return {}
+    facts = []
+    for procedure in ctx.of_type("Procedure"):
+        if procedure.status not in _PROCEDURE_DONE:
+            continue
+        performed = procedure_date(procedure)
+        facts.append(
+            ProcedureFact(
+                codings=codings_of(procedure.code),
+                performed=as_date(performed),
+                in_current_encounter=ctx.in_current_contact(procedure, as_datetime(performed, ctx.tz)),
+            )
+        )
+    return {"procedures": tuple(facts)}
+
+
+def procedure_date(procedure: Any) -> Any:
+    """Procedure.performedDateTime, or the start (else end) of performedPeriod."""
+    if procedure.performedDateTime is not None:
+        return procedure.performedDateTime
+    period = procedure.performedPeriod
+    if period is not None:
+        return period.start or period.end
+    return None

@@ -1,0 +1,223 @@
+"""What every fact group needs while building one snapshot: the data, the clock and small FHIR helpers.
+
+The helpers read R4B models defensively: any element may be missing, a
+date may be partial ('1942' or '1942-03'), a reference may be relative,
+absolute or a urn:uuid.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import cached_property
+from typing import Any
+
+from cds.facts.snapshot import Coding
+from cds.fhir.resources import ResourceIssue, ResourceSet
+from cds.terminology import Terminology
+
+__all__ = ["BuildContext", "as_date", "as_datetime", "codings_of", "reference_of", "split_reference"]
+
+#: Statuses that mean "this never happened / was recorded by mistake" on any resource.
+VOID_STATUSES = frozenset({"entered-in-error", "cancelled", "revoked", "not-done", "refuted"})
+
+_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
+
+
+def split_reference(reference: str | None) -> tuple[str, str] | None:
+    """'Patient/1', 'https://x/fhir/Patient/1' or '.../Patient/1/_history/2' -> ('Patient', '1')."""
+    if not reference:
+        return None
+    parts = reference.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) < 2 or not parts[-1] or not parts[-2] or not parts[-2][:1].isupper():
+        return None
+    return parts[-2], parts[-1]
+
+
+def reference_of(ref: Any) -> str | None:
+    """The reference string of a Reference model (or None)."""
+    value = getattr(ref, "reference", None)
+    return value if isinstance(value, str) and value else None
+
+
+def codings_of(*concepts: Any) -> tuple[Coding, ...]:
+    """Every coding of one or more CodeableConcepts (or lists of them) as snapshot Codings."""
+    out: list[Coding] = []
+    for concept in concepts:
+        items = concept if isinstance(concept, list | tuple) else [concept]
+        for item in items:
+            for coding in getattr(item, "coding", None) or ():
+                code = getattr(coding, "code", None)
+                if code:
+                    out.append(Coding(system=coding.system, code=code, display=coding.display))
+    return tuple(out)
+
+
+def concept_text(concept: Any) -> str | None:
+    """CodeableConcept.text, else the first coding's display."""
+    if concept is None:
+        return None
+    text = getattr(concept, "text", None)
+    if text:
+        return text
+    for coding in getattr(concept, "coding", None) or ():
+        if coding.display:
+            return coding.display
+    return None
+
+
+def as_date(value: Any) -> date | None:
+    """A FHIR date/dateTime/instant (possibly partial: '1942', '1942-03') as a date; partial -> first day."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        match = _PARTIAL_DATE.match(value)
+        if match:
+            year, month, day = match.groups()
+            try:
+                return date(int(year), int(month or 1), int(day or 1))
+            except ValueError:
+                return None
+    return None
+
+
+def as_datetime(value: Any, tz: Any) -> datetime | None:
+    """A FHIR date/dateTime/instant as an aware datetime; dates become midnight in the clock's zone."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+    day = as_date(value)
+    if day is None:
+        return None
+    return datetime.combine(day, time(0, 0), tzinfo=tz)
+
+
+@dataclass
+class BuildContext:
+    """The inputs of one snapshot build plus lookups shared by the fact groups."""
+
+    resources: ResourceSet
+    patient_id: str
+    encounter_id: str | None
+    now: datetime
+    terminology: Terminology
+    searched: Collection[str] | None = None
+    issues: list[ResourceIssue] = field(default_factory=list)
+
+    # -- data availability --------------------------------------------------------
+    def known(self, *resource_types: str) -> bool:
+        """True when the absence of these types in the data means 'none exist' rather than 'not fetched'.
+
+        With ``searched`` (the types whose search actually ran, from prefetch
+        resolution) a type is known when it was searched. Without it, a type is
+        known when at least one resource of the type is present.
+        """
+        if self.searched is not None:
+            return all(t in self.searched for t in resource_types)
+        return all(self.resources.of_type(t) for t in resource_types)
+
+    def issue(self, resource: Any, message: str) -> None:
+        """Report a problem with one resource (type, id and a message without personal data)."""
+        self.issues.append(ResourceIssue(getattr(resource, "__resource_type__", None), getattr(resource, "id", None), message))
+
+    # -- the patient's resources ------------------------------------------------
+    def of_type(self, resource_type: str) -> list[Any]:
+        """The patient's resources of one type, without voided ones (entered-in-error, cancelled, ...)."""
+        return [r for r in self._patient_resources(resource_type) if _status(r) not in VOID_STATUSES]
+
+    def _patient_resources(self, resource_type: str) -> Iterator[Any]:
+        for resource in self.resources.of_type(resource_type):
+            if self.belongs_to_patient(resource):
+                yield resource
+
+    def belongs_to_patient(self, resource: Any) -> bool:
+        """False only when the resource clearly refers to another patient."""
+        for attr in ("subject", "patient", "beneficiary", "for_fhir"):
+            ref = reference_of(getattr(resource, attr, None))
+            if ref is None:
+                continue
+            target = self.resources.resolve(ref)
+            if target is not None and getattr(target, "__resource_type__", None) == "Patient":
+                return target.id == self.patient_id
+            split = split_reference(ref)
+            if split is not None and split[0] == "Patient":
+                return split[1] == self.patient_id
+        participants = getattr(resource, "participant", None)
+        if getattr(resource, "__resource_type__", None) == "Appointment" and participants:
+            refs = [split_reference(reference_of(p.actor)) for p in participants]
+            patients = [r[1] for r in refs if r is not None and r[0] == "Patient"]
+            return not patients or self.patient_id in patients
+        return True
+
+    @cached_property
+    def patient(self) -> Any | None:
+        return self.resources.get("Patient", self.patient_id)
+
+    @cached_property
+    def encounter(self) -> Any | None:
+        if self.encounter_id is None:
+            return None
+        return self.resources.get("Encounter", self.encounter_id)
+
+    @cached_property
+    def encounter_start(self) -> datetime | None:
+        period = getattr(self.encounter, "period", None)
+        return as_datetime(getattr(period, "start", None), self.now.tzinfo)
+
+    @cached_property
+    def encounter_end(self) -> datetime | None:
+        period = getattr(self.encounter, "period", None)
+        return as_datetime(getattr(period, "end", None), self.now.tzinfo)
+
+    @property
+    def tz(self) -> Any:
+        return self.now.tzinfo
+
+    # -- the current contact ----------------------------------------------------
+    def refers_to_current_encounter(self, resource: Any, attr: str = "encounter") -> bool:
+        if self.encounter_id is None:
+            return False
+        ref = reference_of(getattr(resource, attr, None))
+        if ref is None:
+            return False
+        target = self.resources.resolve(ref)
+        if target is not None:
+            return getattr(target, "__resource_type__", None) == "Encounter" and target.id == self.encounter_id
+        split = split_reference(ref)
+        return split == ("Encounter", self.encounter_id)
+
+    def within_current_encounter(self, moment: datetime | None, *, slack: timedelta = timedelta(0)) -> bool:
+        """The moment lies between the current encounter's start (minus slack) and its end (or `now`)."""
+        if moment is None or self.encounter_start is None:
+            return False
+        end = self.encounter_end or self.now
+        return self.encounter_start - slack <= moment <= end
+
+    def in_current_contact(self, resource: Any, moment: datetime | None) -> bool:
+        """Linked to the current encounter, or dated within it."""
+        return self.refers_to_current_encounter(resource) or self.within_current_encounter(moment)
+
+    # -- terminology shortcuts -----------------------------------------------------
+    def in_valueset(self, value_set: str, codings: Iterable[Coding]) -> bool:
+        return self.terminology.contains_any(value_set, codings)
+
+    def first_match(self, prefix: str, codings: Iterable[Coding]) -> str | None:
+        return self.terminology.first_match(prefix, codings)
+
+
+def _status(resource: Any) -> str | None:
+    status = getattr(resource, "status", None)
+    if status is None:
+        verification = getattr(resource, "verificationStatus", None)
+        codes = [c.code for c in getattr(verification, "coding", None) or ()]
+        return "refuted" if "refuted" in codes else ("entered-in-error" if "entered-in-error" in codes else None)
+    return status

@@ -1,0 +1,77 @@
+"""Demography: age, sex, municipality, GP, deceased (from the Patient resource)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cds.facts.context import BuildContext, as_date, reference_of
+from cds.facts.conventions import NO_BASIS_MUNICIPALITY
+from cds.facts.snapshot import Sex
+from cds.fhir.resources import ResourceIssue
+
+__all__ = ["demography_facts"]
+
+_MUNICIPALITY_NUMBER = re.compile(r"^\d{4}$")
+
+
+def demography_facts(ctx: BuildContext) -> dict[str, Any]:
+    """age, sex, municipality, has_gp, gp_reference, deceased. All None without a Patient resource."""
+    patient = ctx.patient
+    if patient is None:
+        ctx.issues.append(_missing_patient())
+        return {}
+    return {
+        "age": _age(ctx, patient),
+        "sex": Sex(patient.gender) if patient.gender in Sex.__members__.values() else None,
+        "municipality": _municipality(patient),
+        **_gp(patient),
+        "deceased": _deceased(patient),
+    }
+
+
+def _missing_patient() -> ResourceIssue:
+    return ResourceIssue("Patient", None, "the patient named in the call is not in the data")
+
+
+def _age(ctx: BuildContext, patient: Any) -> int | None:
+    birth = as_date(patient.birthDate)
+    if birth is None:
+        return None
+    today = ctx.now.date()
+    years = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+    if years < 0:
+        ctx.issue(patient, "birthDate is after the evaluation time")
+        return None
+    return years
+
+
+def _municipality(patient: Any) -> str | None:
+    addresses = list(patient.address or ())
+    # home addresses first, then the rest; addresses whose period has ended are skipped
+    addresses.sort(key=lambda a: 0 if a.use == "home" else 1)
+    for address in addresses:
+        if address.period is not None and address.period.end is not None:
+            continue
+        for extension in [*(address.extension or ()), *(getattr(address.district__ext, "extension", None) or ())]:
+            if extension.url == NO_BASIS_MUNICIPALITY and extension.valueCoding is not None:
+                if extension.valueCoding.code:
+                    return extension.valueCoding.code
+        if address.district and _MUNICIPALITY_NUMBER.match(address.district):
+            return address.district
+    return None
+
+
+def _gp(patient: Any) -> dict[str, Any]:
+    refs = [reference_of(r) for r in patient.generalPractitioner or ()]
+    refs = [r for r in refs if r]
+    if not refs:
+        return {"has_gp": None, "gp_reference": None}  # no GP in the record is 'unknown', not 'none'
+    return {"has_gp": True, "gp_reference": refs[0]}
+
+
+def _deceased(patient: Any) -> bool:
+    if patient.deceasedBoolean is not None:
+        return patient.deceasedBoolean
+    # FHIR: a Patient without deceased[x] is not known to be deceased
+    return patient.deceasedDateTime is not None

@@ -1,0 +1,180 @@
+"""The current encounter and the history of earlier encounters."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from cds.facts.context import BuildContext, as_date, as_datetime, codings_of
+from cds.facts.conventions import (
+    ELECTIVE_PRIORITIES,
+    EMERGENCY_ADMIT_SOURCES,
+    EMERGENT_PRIORITIES,
+    ENCOUNTER_CLASSES,
+    EXPECTED_DISCHARGE,
+    R5_PLANNED_END,
+    READY_FOR_DISCHARGE,
+)
+from cds.facts.parameters import parameters
+from cds.facts.snapshot import EncounterClass, EventFact
+from cds.fhir.resources import ResourceIssue
+
+__all__ = ["current_encounter_facts", "encounter_class", "history_facts"]
+
+_NOT_HAPPENED = frozenset({"planned", "cancelled", "entered-in-error", "unknown"})
+
+
+def encounter_class(encounter: Any) -> EncounterClass | None:
+    """The snapshot class of an Encounter (v3 ActCode), 'other' for any other code, None without class."""
+    cls = getattr(encounter, "class_fhir", None)
+    code = getattr(cls, "code", None)
+    if not code:
+        return None
+    return EncounterClass(ENCOUNTER_CLASSES.get(code, "other"))
+
+
+def current_encounter_facts(ctx: BuildContext) -> dict[str, Any]:
+    """encounter_* facts, length of stay, emergent admission, oncology, discharge destination and dates."""
+    if ctx.encounter_id is None:
+        return {}
+    encounter = ctx.encounter
+    if encounter is None:
+        ctx.issues.append(ResourceIssue("Encounter", None, "the encounter named in the call is not in the data"))
+        return {"encounter_id": ctx.encounter_id}
+    start, end = ctx.encounter_start, ctx.encounter_end
+    return {
+        "encounter_id": encounter.id,
+        "encounter_class": encounter_class(encounter),
+        "encounter_start": start,
+        "encounter_end": end,
+        "length_of_stay_days": _length_of_stay(ctx, start, end),
+        "admission_emergent": _emergent(ctx, encounter, start),
+        "oncology_discharge": _oncology(ctx, encounter),
+        "discharge_destination": discharge_destination(ctx, encounter),
+        "ready_for_discharge": _extension_datetime(ctx, encounter, (READY_FOR_DISCHARGE,)),
+        "tentative_discharge_date": _extension_date(ctx, encounter, (EXPECTED_DISCHARGE, R5_PLANNED_END)),
+    }
+
+
+def _length_of_stay(ctx: BuildContext, start: datetime | None, end: datetime | None) -> int | None:
+    if start is None:
+        return None
+    until = end or ctx.now
+    # whole calendar days in the evaluation clock's zone (as LACE counts: discharge date - admission date)
+    days = (until.astimezone(ctx.tz).date() - start.astimezone(ctx.tz).date()).days
+    return max(days, 0)
+
+
+def emergent(ctx: BuildContext, encounter: Any) -> bool | None:
+    """Urgent/emergent from priority, admit source or class; False only for an explicit elective priority."""
+    priority_codes = {c.code for c in codings_of(encounter.priority)}
+    if priority_codes & EMERGENT_PRIORITIES:
+        return True
+    admit = getattr(encounter.hospitalization, "admitSource", None)
+    if {c.code for c in codings_of(admit)} & EMERGENCY_ADMIT_SOURCES:
+        return True
+    if encounter_class(encounter) is EncounterClass.emergency:
+        return True
+    if priority_codes & ELECTIVE_PRIORITIES:
+        return False
+    return None
+
+
+def _emergent(ctx: BuildContext, encounter: Any, start: datetime | None) -> bool | None:
+    found = emergent(ctx, encounter)
+    if found is not None:
+        return found
+    if start is None:
+        return None
+    # an ED visit that ended shortly before this admission started: admitted through the ED
+    window = parameters().ed_to_admission_link
+    for other in ctx.of_type("Encounter"):
+        if other.id == encounter.id or encounter_class(other) is not EncounterClass.emergency:
+            continue
+        other_end = as_datetime(getattr(other.period, "end", None), ctx.tz)
+        if other_end is not None and start - window <= other_end <= start:
+            return True
+    return None
+
+
+def _oncology(ctx: BuildContext, encounter: Any) -> bool | None:
+    codings = codings_of(encounter.serviceType)
+    if not codings:
+        return None
+    return ctx.in_valueset("specialty.oncology", codings)
+
+
+def discharge_destination(ctx: BuildContext, encounter: Any) -> str | None:
+    disposition = getattr(encounter.hospitalization, "dischargeDisposition", None)
+    codings = codings_of(disposition)
+    if not codings:
+        return None
+    match = ctx.first_match("discharge-destination.", codings)
+    if match is None:
+        ctx.issue(encounter, "discharge disposition code not in any discharge-destination value set")
+        return None
+    return match.removeprefix("discharge-destination.")
+
+
+def _extensions(encounter: Any, urls: tuple[str, ...]) -> list[Any]:
+    return [e for e in encounter.extension or () if e.url in urls]
+
+
+def _extension_datetime(ctx: BuildContext, encounter: Any, urls: tuple[str, ...]) -> datetime | None:
+    for extension in _extensions(encounter, urls):
+        value = as_datetime(extension.valueDateTime or extension.valueInstant or extension.valueDate, ctx.tz)
+        if value is not None:
+            return value
+        ctx.issue(encounter, f"extension {extension.url} has no dateTime value")
+    return None
+
+
+def _extension_date(ctx: BuildContext, encounter: Any, urls: tuple[str, ...]) -> date | None:
+    for extension in _extensions(encounter, urls):
+        value = extension.valueDate or extension.valueDateTime
+        if isinstance(value, datetime):
+            return value.astimezone(ctx.tz).date()
+        day = as_date(value)
+        if day is not None:
+            return day
+        ctx.issue(encounter, f"extension {extension.url} has no date value")
+    return None
+
+
+def history_facts(ctx: BuildContext) -> dict[str, Any]:
+    """admissions, ed_visits, outpatient_visits: earlier encounters (not the current one), oldest first.
+
+    Known-empty tuples when Encounter data is available (see BuildContext.known);
+    None when no Encounter data was fetched.
+    """
+    if not ctx.known("Encounter"):
+        return {}
+    cutoff = ctx.encounter_start or ctx.now
+    groups: dict[str, list[EventFact]] = {"admissions": [], "ed_visits": [], "outpatient_visits": []}
+    target = {
+        EncounterClass.inpatient: "admissions",
+        EncounterClass.emergency: "ed_visits",
+        EncounterClass.ambulatory: "outpatient_visits",
+    }
+    for encounter in ctx.of_type("Encounter"):
+        if encounter.id == ctx.encounter_id or encounter.status in _NOT_HAPPENED:
+            continue
+        cls = encounter_class(encounter)
+        if cls not in target:
+            continue
+        start = as_datetime(getattr(encounter.period, "start", None), ctx.tz)
+        if start is None:
+            ctx.issue(encounter, "earlier encounter without period.start is not counted")
+            continue
+        if start >= cutoff:
+            continue
+        groups[target[cls]].append(
+            EventFact(
+                start=start,
+                end=as_datetime(getattr(encounter.period, "end", None), ctx.tz),
+                emergency=emergent(ctx, encounter),
+                encounter_id=encounter.id,
+                discharge_destination=discharge_destination(ctx, encounter),
+            )
+        )
+    return {name: tuple(sorted(events, key=lambda e: e.start)) for name, events in groups.items()}

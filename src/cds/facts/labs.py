@@ -1,0 +1,124 @@
+"""Laboratory results, normalised to each lab concept's canonical unit (``rules/valuesets/labs.yaml``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from cds.facts.context import BuildContext, as_datetime, codings_of, concept_text, reference_of
+from cds.facts.conventions import ABNORMAL_INTERPRETATIONS, NORMAL_INTERPRETATIONS
+from cds.facts.snapshot import LabFact
+
+__all__ = ["lab_facts"]
+
+_UCUM = "http://unitsofmeasure.org"
+_LAB_CATEGORY = "laboratory"
+_RESULT_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
+
+
+def lab_facts(ctx: BuildContext) -> dict[str, Any]:
+    """labs: Observations in category 'laboratory' or coded with a lab concept, oldest first."""
+    if not ctx.known("Observation"):
+        return {}
+    referenced = _referenced_observation_ids(ctx)
+    follow_up_known = ctx.known("ServiceRequest") or ctx.known("Task")
+    facts = []
+    for observation in ctx.of_type("Observation"):
+        if observation.status not in _RESULT_STATUSES:
+            continue
+        codings = codings_of(observation.code)
+        concept = ctx.terminology.lab_concept_of(codings)
+        is_lab = any(c.code == _LAB_CATEGORY for c in codings_of(observation.category))
+        if concept is None and not is_lab:
+            continue
+        effective = as_datetime(
+            observation.effectiveDateTime
+            or observation.effectiveInstant
+            or (observation.effectivePeriod.start if observation.effectivePeriod else None)
+            or observation.issued,
+            ctx.tz,
+        )
+        value, unit, original_value, original_unit, text = None, None, None, None, None
+        quantity = observation.valueQuantity
+        if quantity is not None and quantity.value is not None:
+            original_value = float(quantity.value)
+            original_unit = _unit(quantity)
+            if quantity.comparator:
+                text = f"{quantity.comparator}{_plain(quantity.value)} {original_unit or ''}".strip()
+            elif concept is not None:
+                value = concept.to_canonical(original_value, original_unit)
+                if value is None:
+                    ctx.issue(observation, f"unit {original_unit!r} is not known for {concept.id}; value not converted")
+                else:
+                    unit = concept.canonical_unit
+        else:
+            text = observation.valueString or concept_text(observation.valueCodeableConcept)
+        followed = True if observation.id in referenced else (False if follow_up_known else None)
+        facts.append(
+            LabFact(
+                concept=concept.id.removeprefix("lab.") if concept else None,
+                codings=codings,
+                value=round(value, 4) if value is not None else None,
+                unit=unit,
+                original_value=original_value,
+                original_unit=original_unit,
+                text_value=text,
+                effective=effective,
+                abnormal=_abnormal(observation, original_value, original_unit),
+                followed_up=followed,
+                in_current_encounter=ctx.in_current_contact(observation, effective),
+            )
+        )
+    facts.sort(key=lambda f: (f.effective is None, f.effective or ctx.now))
+    return {"labs": tuple(facts)}
+
+
+def _plain(value: Decimal | float) -> str:
+    return format(value, "f").rstrip("0").rstrip(".") if isinstance(value, Decimal) else str(value)
+
+
+def _unit(quantity: Any) -> str | None:
+    """The UCUM code when the quantity is UCUM-coded, else the human unit text."""
+    if quantity.system == _UCUM and quantity.code:
+        return quantity.code
+    return quantity.unit or quantity.code
+
+
+def _abnormal(observation: Any, value: float | None, unit: str | None) -> bool | None:
+    codes = {c.code for c in codings_of(observation.interpretation)}
+    if codes & ABNORMAL_INTERPRETATIONS:
+        return True
+    if codes & NORMAL_INTERPRETATIONS:
+        return False
+    if value is None:
+        return None
+    for reference in observation.referenceRange or ():
+        low, high = reference.low, reference.high
+        bounds = [b for b in (low, high) if b is not None and b.value is not None]
+        if not bounds or any(_unit(b) not in (None, unit) for b in bounds):
+            continue  # a range in another unit is never compared
+        if low is not None and low.value is not None and value < float(low.value):
+            return True
+        if high is not None and high.value is not None and value > float(high.value):
+            return True
+        return False
+    return None
+
+
+def _referenced_observation_ids(ctx: BuildContext) -> set[str]:
+    """Ids of Observations that a ServiceRequest or Task refers to (reason, supporting info, focus)."""
+    found: set[str] = set()
+    refs: list[Any] = []
+    for request in ctx.of_type("ServiceRequest"):
+        refs += [*(request.reasonReference or ()), *(request.supportingInfo or ())]
+    for task in ctx.of_type("Task"):
+        refs += [task.focus, task.reasonReference]
+    for ref in refs:
+        target = ctx.resources.resolve(ref)
+        if target is not None and getattr(target, "__resource_type__", None) == "Observation":
+            found.add(target.id)
+            continue
+        value = reference_of(ref)
+        if value and value.startswith("Observation/"):
+            found.add(value.split("/", 1)[1])
+    return found

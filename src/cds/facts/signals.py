@@ -1,0 +1,100 @@
+"""Clinical signals of the current contact: delirium, falls, functional decline, end of life, new symptoms.
+
+A signal is True when a Condition, Observation or Flag coded in its value set
+belongs to the current contact; False only when the contact holds an explicit
+negative assessment (an Observation with valueBoolean false, a refuted
+Condition) and no positive one; None otherwise (absence of a code is not
+evidence of absence).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from cds.facts.context import BuildContext, as_datetime, codings_of
+from cds.facts.parameters import parameters
+
+__all__ = ["signal_facts"]
+
+_SIGNALS = {
+    "suspected_delirium": "signal.suspected-delirium",
+    "new_falls": "signal.new-falls",
+    "acute_functional_decline": "signal.acute-functional-decline",
+}
+_ACTIVE_CONDITION = frozenset({"active", "recurrence", "relapse"})
+
+
+def signal_facts(ctx: BuildContext) -> dict[str, Any]:
+    facts: dict[str, Any] = {name: _signal(ctx, value_set) for name, value_set in _SIGNALS.items()}
+    facts["end_of_life_signs"] = _end_of_life(ctx)
+    facts["new_symptoms_before_discharge"] = _new_symptoms(ctx)
+    return facts
+
+
+def _evidence(ctx: BuildContext, value_set: str, within: Any) -> list[bool]:
+    """Positive (True) and negative (False) evidence for a value set, from resources accepted by `within`."""
+    found: list[bool] = []
+    for condition in ctx.resources.of_type("Condition"):
+        if not ctx.belongs_to_patient(condition) or not ctx.in_valueset(value_set, codings_of(condition.code)):
+            continue
+        verification = {c.code for c in codings_of(condition.verificationStatus)}
+        if "entered-in-error" in verification:
+            continue
+        moment = as_datetime(condition.recordedDate or condition.onsetDateTime, ctx.tz)
+        if within(condition, moment):
+            found.append("refuted" not in verification)
+    for observation in ctx.of_type("Observation"):
+        moment = as_datetime(observation.effectiveDateTime or observation.issued, ctx.tz)
+        if ctx.in_valueset(value_set, codings_of(observation.code)):
+            if within(observation, moment):
+                found.append(observation.valueBoolean is not False)
+        elif ctx.in_valueset(value_set, codings_of(observation.valueCodeableConcept)) and within(observation, moment):
+            found.append(True)
+    for flag in ctx.of_type("Flag"):
+        if flag.status == "active" and ctx.in_valueset(value_set, codings_of(flag.code)):
+            moment = as_datetime(getattr(flag.period, "start", None), ctx.tz)
+            if within(flag, moment) or moment is None:
+                found.append(True)
+    return found
+
+
+def _verdict(evidence: list[bool]) -> bool | None:
+    if any(evidence):
+        return True
+    return False if evidence else None
+
+
+def _signal(ctx: BuildContext, value_set: str) -> bool | None:
+    if ctx.encounter_id is None or ctx.encounter is None:
+        return None
+    return _verdict(_evidence(ctx, value_set, ctx.in_current_contact))
+
+
+def _end_of_life(ctx: BuildContext) -> bool | None:
+    """Palliative phase: recorded in this contact, an active Condition, or an active CarePlan in the value set."""
+    if ctx.encounter is not None:
+        verdict = _verdict(_evidence(ctx, "signal.end-of-life", ctx.in_current_contact))
+        if verdict:
+            return True
+    for condition in ctx.of_type("Condition"):
+        status = {c.code for c in codings_of(condition.clinicalStatus)}
+        if status & _ACTIVE_CONDITION and ctx.in_valueset("signal.end-of-life", codings_of(condition.code)):
+            return True
+    for plan in ctx.of_type("CarePlan"):
+        if plan.status == "active" and ctx.in_valueset("signal.end-of-life", codings_of(plan.category)):
+            return True
+    return None if ctx.encounter is None else _verdict(_evidence(ctx, "signal.end-of-life", ctx.in_current_contact))
+
+
+def _new_symptoms(ctx: BuildContext) -> bool | None:
+    """Recorded within the window (default 24 h) before discharge, or before `now` while in progress."""
+    if ctx.encounter is None:
+        return None
+    end = ctx.encounter_end or ctx.now
+    window: timedelta = parameters().new_symptoms_window
+
+    def within(resource: Any, moment: datetime | None) -> bool:
+        return moment is not None and end - window <= moment <= end
+
+    return _verdict(_evidence(ctx, "signal.new-symptoms", within))
