@@ -86,8 +86,9 @@ class ReplayCache:
             del self._entries[key]
 
 
-def _keys_from_jwks(jwks: Mapping[str, Any], origin: str) -> dict[str, jwt.PyJWK]:
-    keys: dict[str, jwt.PyJWK] = {}
+def _keys_from_jwks(jwks: Mapping[str, Any], origin: str) -> dict[str, dict[str, Any]]:
+    """Usable public JWKs by kid (symmetric and broken keys are left out, with a warning)."""
+    keys: dict[str, dict[str, Any]] = {}
     for raw in jwks.get("keys") or []:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("kid"), str):
             continue
@@ -95,14 +96,15 @@ def _keys_from_jwks(jwks: Mapping[str, Any], origin: str) -> dict[str, jwt.PyJWK
             log.warning("ignoring symmetric key %s from %s", raw.get("kid"), origin)
             continue
         try:
-            keys[raw["kid"]] = jwt.PyJWK(dict(raw))
+            jwt.PyJWK(dict(raw))  # parses: refuses keys PyJWT cannot use
+            keys[raw["kid"]] = dict(raw)
         except jwt.PyJWTError as exc:
             log.warning("ignoring unusable key %s from %s: %s", raw.get("kid"), origin, exc)
     return keys
 
 
-def _configured_keys(name: str, issuer: IssuerSettings) -> dict[str, jwt.PyJWK]:
-    keys: dict[str, jwt.PyJWK] = {}
+def _configured_keys(name: str, issuer: IssuerSettings) -> dict[str, dict[str, Any]]:
+    keys: dict[str, dict[str, Any]] = {}
     if issuer.jwks is not None:
         keys.update(_keys_from_jwks(issuer.jwks, f"issuer {name}"))
     if issuer.jwks_file is not None:
@@ -129,14 +131,14 @@ class ClientAuthenticator:
         self._clock = clock
         self._replay = ReplayCache(settings.jti_cache_size, clock)
         self._static = {name: _configured_keys(name, issuer) for name, issuer in settings.issuers.items()}
-        self._jku_cache: dict[str, tuple[float, dict[str, jwt.PyJWK]]] = {}
+        self._jku_cache: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
 
     @property
     def enabled(self) -> bool:
         """False in development mode (no issuers configured)."""
         return self._settings.enabled
 
-    async def _jku_keys(self, url: str, *, refresh: bool = False) -> dict[str, jwt.PyJWK]:
+    async def _jku_keys(self, url: str, *, refresh: bool = False) -> dict[str, dict[str, Any]]:
         now = self._clock()
         cached = self._jku_cache.get(url)
         if cached is not None:
@@ -188,9 +190,16 @@ class ClientAuthenticator:
                 keys = await self._jku_keys(jku, refresh=True)
         else:
             keys = self._static[issuer]
-        key = keys.get(kid)
-        if key is None:
+        found = keys.get(kid)
+        if found is None:
             raise _unauthorized("the JWT kid is not a known key of this issuer")
+        declared = found.get("alg")
+        if declared is not None and declared != alg:
+            raise _unauthorized(f"key {kid} is for {declared}, the JWT says {alg}")
+        try:
+            key = jwt.PyJWK(found, algorithm=alg)
+        except jwt.PyJWTError as exc:
+            raise _unauthorized(f"key {kid} cannot verify {alg}") from exc
         try:
             claims = jwt.decode(
                 token,
