@@ -10,7 +10,10 @@ It owns every trap of the package (see docs/rules-guide.md, "Engine"):
   names and never touches the old ones, so calls in flight finish on them;
 * `durable` mutates the definitions it is given, so it gets a deep copy;
 * each evaluation uses its own state id, deleted in ``finally``;
-* "no rule matched" (`MessageNotHandledException`) is an empty result.
+* "no rule matched" (`MessageNotHandledException`) is an empty result; and
+  since ``delete_state`` segfaults on a ruleset that has never run an action
+  (verified with durable-rules 2.0.28), every ruleset has a lowest-salience
+  "done" rule that matches every top-level fact, so an action always runs.
 
 Evaluation asserts the projected message as one *fact* (an event would be
 consumed by the first rule that matches it; a fact is seen by every rule).
@@ -68,6 +71,10 @@ def _get_host() -> _QuietHost:
     return _host
 
 
+def _done(c: Any) -> None:
+    """The always-matching last action (see the module docstring)."""
+
+
 class CompiledRuleset:
     """A ruleset registered with durable-rules; `run` evaluates one message."""
 
@@ -90,6 +97,7 @@ class CompiledRuleset:
             }
         for level in range(self.top):
             definition[f"close{level}"] = {"all": [{"m": {STRATUM: level}}], "pri": _CLOSE_SALIENCE}
+        definition["done"] = {"all": [{"m": {STRATUM: self.top}}], "pri": _CLOSE_SALIENCE}
         return definition
 
     def _with_actions(self, rules: list[EngineRule]) -> dict[str, Any]:
@@ -98,6 +106,7 @@ class CompiledRuleset:
             definition[f"r{index}"]["run"] = self._fire(rule.stratum, rule.key)
         for level in range(self.top):
             definition[f"close{level}"]["run"] = self._close_level(level)
+        definition["done"]["run"] = _done
         return definition
 
     @staticmethod

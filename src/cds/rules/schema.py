@@ -161,7 +161,7 @@ class OverrideReasonSpec(_Strict):
 
 
 class ActionSpec(_Strict):
-    type: Literal["create", "update", "delete"] = "create"
+    type: Literal["create", "update"] = "create"
     description: Text
     resource: dict[str, Any] = Field(description="FHIR resource template; strings are Jinja2 templates")
 

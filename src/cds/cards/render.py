@@ -1,0 +1,169 @@
+"""Findings -> CDS Hooks cards, in Norwegian bokmål (``nb``, default) or English (``en``).
+
+Every card carries ``source.topic`` (card-topic code system), and in
+``extension`` the provenance ``{"no.cds-frailty.provenance": {"ruleId",
+"ruleVersion", "rulesetDigest"}}`` so any card can be traced to the exact rule
+text that made it. Suggestion uuids derive from the card uuid and the
+suggestion id (uuid5), so feedback can name the suggestion. A suggestion whose
+template needs a context value the call does not have (e.g. no encounter in a
+patient-view call) is left out rather than sent half-filled.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid as _uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from cds.cards.templates import CONTEXT_NAMES, render_value, strings_in
+from cds.facts.snapshot import PatientSnapshot
+from cds.hooks.models import (
+    SUMMARY_MAX,
+    Action,
+    Card,
+    Coding,
+    Link,
+    OverrideReason,
+    Source,
+    Suggestion,
+)
+
+if TYPE_CHECKING:
+    from cds.rules.model import Finding, Rule
+    from cds.rules.ruleset import RuleSet
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ("nb", "en")
+OVERRIDE_REASON_SYSTEM = "https://fhir.cds-frailty.no/CodeSystem/override-reason"
+PROVENANCE = "no.cds-frailty.provenance"
+
+
+def _fit_summary(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) < SUMMARY_MAX:
+        return text
+    log.warning("card summary longer than %d characters was shortened", SUMMARY_MAX - 1)
+    return text[: SUMMARY_MAX - 2].rstrip() + "…"
+
+
+def _context(snapshot: PatientSnapshot, finding: Finding, derived: dict[str, Any], ruleset: RuleSet, patient_id: str | None) -> dict[str, Any]:
+    context: dict[str, Any] = {name: getattr(snapshot, name) for name in type(snapshot).model_fields}
+    context.update({name: None for name in ruleset.derived})
+    context.update(derived)
+    context.update(finding.parameters)
+    context["patient_id"] = patient_id
+    return context
+
+
+def _render(rule: Rule, template_source: str, context: dict[str, Any]) -> str:
+    assert rule.card is not None
+    return str(rule.card.suggestion_templates[template_source].render(**context)).strip()
+
+
+def _missing_context(rule: Rule, texts: list[str], context: dict[str, Any]) -> list[str]:
+    assert rule.card is not None
+    names: set[str] = set()
+    for text in texts:
+        names |= rule.card.suggestion_templates[text].names
+    return sorted(n for n in names if n in CONTEXT_NAMES and context.get(n) is None)
+
+
+def _suggestions(rule: Rule, card_uuid: str, context: dict[str, Any], language: str) -> list[Suggestion]:
+    assert rule.card is not None
+    out: list[Suggestion] = []
+    for spec in rule.card.spec.suggestions:
+        texts = [getattr(spec.label, language)]
+        for action in spec.actions:
+            texts += [getattr(action.description, language), *strings_in(action.resource)]
+        missing = _missing_context(rule, texts, context)
+        if missing:
+            log.info("suggestion %s of %s left out: no %s in this call", spec.id, rule.id, ", ".join(missing))
+            continue
+        render: Callable[[str], str] = lambda text: _render(rule, text, context)  # noqa: E731
+        actions = [
+            Action(type=a.type, description=render(getattr(a.description, language)), resource=render_value(a.resource, render))
+            for a in spec.actions
+        ]
+        out.append(
+            Suggestion(
+                label=render(getattr(spec.label, language)),
+                uuid=str(_uuid.uuid5(_uuid.UUID(card_uuid), spec.id)),
+                isRecommended=spec.recommended or None,
+                actions=actions,
+            )
+        )
+    return out
+
+
+def render_card(
+    finding: Finding,
+    ruleset: RuleSet,
+    snapshot: PatientSnapshot,
+    *,
+    language: str = "nb",
+    patient_id: str | None = None,
+    derived: dict[str, Any] | None = None,
+    card_uuid: str | None = None,
+) -> Card | None:
+    """The card of one finding (None when the rule has no card)."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unsupported language {language!r}; use one of {', '.join(LANGUAGES)}")
+    rule = next((r for r in ruleset.rules if r.id == finding.rule_id and r.variant == finding.variant), None)
+    if rule is None or rule.card is None:
+        return None
+    spec = rule.card.spec
+    context = _context(snapshot, finding, derived if derived is not None else dict(finding.derived), ruleset, patient_id)
+    card_uuid = card_uuid or str(_uuid.uuid4())
+    summary = _fit_summary(rule.card.summary[language].render(**context))
+    detail = rule.card.detail[language].render(**context).strip() if rule.card.detail else None
+    topic = ruleset.topics[spec.topic]
+    label_text = spec.source_label or rule.definition.title
+    suggestions = _suggestions(rule, card_uuid, context, language)
+    return Card(
+        uuid=card_uuid,
+        summary=summary,
+        detail=detail or None,
+        indicator=spec.indicator,
+        source=Source(
+            label=getattr(label_text, language),
+            topic=Coding(system=ruleset.topic_system, code=spec.topic, display=topic.display(language)),
+        ),
+        suggestions=suggestions or None,
+        selectionBehavior=spec.selection_behavior if suggestions else None,
+        overrideReasons=[
+            OverrideReason(system=OVERRIDE_REASON_SYSTEM, code=r.code, display=getattr(r.display, language))
+            for r in spec.override_reasons
+        ]
+        or None,
+        links=[Link(label=getattr(link.label, language), url=link.url, type=link.type) for link in spec.links] or None,
+        extension={
+            PROVENANCE: {"ruleId": finding.rule_id, "ruleVersion": finding.rule_version, "rulesetDigest": ruleset.digest}
+        },
+    )
+
+
+def render_cards(
+    findings: list[Finding],
+    ruleset: RuleSet,
+    snapshot: PatientSnapshot,
+    *,
+    language: str = "nb",
+    patient_id: str | None = None,
+) -> list[Card]:
+    """Cards for the findings that have one, in finding order.
+
+    ``patient_id`` is the FHIR Patient id of the call, used only inside
+    suggestion resources (``Patient/{{ patient_id }}``); without it such
+    suggestions are left out.
+    """
+    derived: dict[str, Any] = {}
+    for finding in findings:
+        derived.update(finding.derived)
+    cards = []
+    for finding in findings:
+        card = render_card(finding, ruleset, snapshot, language=language, patient_id=patient_id, derived=derived)
+        if card is not None:
+            cards.append(card)
+    return cards
