@@ -1,0 +1,158 @@
+"""`cds rules`: check, test, explain and document rule files (for quality teams).
+
+    cds rules check [DIR]                          validate and compile; file:line errors, exit 1
+    cds rules test [DIR]                           run every embedded test case
+    cds rules explain --hook HOOK --patient ID FILE   why each rule fired or not for a FHIR Bundle
+    cds rules docs [DIR]                           Markdown catalogue of all rules
+    cds rules schema [OUT]                         export the JSON Schema for editors
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cds.cli import UserError
+
+DEFAULT_DIR = Path("rules")
+
+DirArg = Annotated[Path, typer.Argument(help="rule directory (default: ./rules)")]
+OverrideOpt = Annotated[list[Path] | None, typer.Option("--override", "-o", help="override layer file (repeatable)")]
+
+
+def _load(directory: Path, overrides: list[Path] | None):  # type: ignore[no-untyped-def]
+    from cds.rules import RuleSet, RuleSetError
+
+    if not directory.is_dir():
+        raise UserError(f"rule directory not found: {directory}")
+    for path in overrides or []:
+        if not path.is_file():
+            raise UserError(f"override file not found: {path}")
+    try:
+        return RuleSet.load(directory, overrides or [])
+    except RuleSetError as error:
+        for item in error.errors:
+            print(str(item), file=sys.stderr)
+        count = len(error.errors)
+        print(f"rule set refused: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
+def check(directory: DirArg = DEFAULT_DIR, override: OverrideOpt = None) -> None:
+    """Validate and compile a rule set; print every error as file:line and exit 1 if any."""
+    ruleset = _load(directory, override)
+    ids = {r.id for r in ruleset.rules}
+    print(f"ok: {len(ids)} rules, hooks {', '.join(ruleset.hooks)}, digest {ruleset.digest[:12]}")
+
+
+def test(
+    directory: DirArg = DEFAULT_DIR,
+    override: OverrideOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list every case")] = False,
+) -> None:
+    """Run every test case embedded in the rule files (pytest-style report)."""
+    from cds.rules.testing import run_embedded_tests
+
+    ruleset = _load(directory, override)
+    results = run_embedded_tests(ruleset)
+    failed = [r for r in results if not r.ok]
+    for result in results:
+        if verbose:
+            print(f"{result.nodeid} {'PASSED' if result.ok else 'FAILED'}")
+    if not verbose:
+        print("".join("." if r.ok else "F" for r in results))
+    for result in failed:
+        print(f"\n____ {result.rule_id} :: {result.name} ____\n{result.file}:{result.line}")
+        for failure in result.failures:
+            print(f"E   {failure}")
+    untested = sorted({p.model.id for p in ruleset.loaded.parsed if not p.model.tests})
+    if untested:
+        print(f"\nrules without embedded tests: {', '.join(untested)}")
+    print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed or untested:
+        raise typer.Exit(1)
+
+
+def explain(
+    bundle: Annotated[Path, typer.Argument(help="FHIR Bundle (JSON) holding the patient's resources")],
+    hook: Annotated[str, typer.Option("--hook", help="CDS hook, e.g. encounter-start")],
+    patient: Annotated[str, typer.Option("--patient", help="Patient id in the bundle")],
+    encounter: Annotated[str | None, typer.Option("--encounter", help="current Encounter id")] = None,
+    now: Annotated[str | None, typer.Option("--now", help="evaluation time (ISO 8601; default: now)")] = None,
+    rules: Annotated[Path, typer.Option("--rules", help="rule directory")] = DEFAULT_DIR,
+    override: OverrideOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Explain, rule by rule and condition by condition, why cards did or did not fire."""
+    from cds.facts.builder import build_snapshot
+    from cds.fhir.resources import ResourceSet
+    from cds.rules.schema import HOOKS
+
+    if hook not in HOOKS:
+        raise UserError(f"unknown hook {hook!r}; use one of {', '.join(HOOKS)}")
+    try:
+        moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
+    except ValueError:
+        raise UserError(f"--now is not an ISO 8601 time: {now!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        data = json.loads(bundle.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"cannot read FHIR Bundle {bundle}: {error}") from None
+    ruleset = _load(rules, override)
+    resources = ResourceSet.from_bundle(data)
+    if resources.get("Patient", patient) is None:
+        raise UserError(f"no Patient with id {patient!r} in {bundle}")
+    snapshot = build_snapshot(
+        resources, patient_id=patient, encounter_id=encounter, now=moment, terminology=ruleset.terminology, patient_key="explain"
+    )
+    try:
+        from cds.scores import with_scores
+
+        snapshot = with_scores(snapshot, ruleset.terminology)
+    except ImportError:  # pragma: no cover - scores are part of the package
+        pass
+    explanation = ruleset.explain(hook, snapshot)
+    if as_json:
+        print(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        print(explanation.to_text())
+
+
+def docs(
+    directory: DirArg = DEFAULT_DIR,
+    output: Annotated[Path | None, typer.Option("--output", help="write to this file instead of stdout")] = None,
+) -> None:
+    """Print a Markdown catalogue of every rule: parameters, conditions, cards, sources, examples."""
+    from cds.rules.catalogue_docs import catalogue
+
+    text = catalogue(_load(directory, None))
+    if output is None:
+        print(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {output}")
+
+
+def schema(output: Annotated[Path, typer.Argument(help="output directory")] = DEFAULT_DIR / "schema") -> None:
+    """Export the JSON Schema of rule and override files (for editor validation)."""
+    from cds.rules.schema import export_json_schema
+
+    for path in export_json_schema(output):
+        print(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(name="rules", help="Check, test, explain and document rule files.", no_args_is_help=True)
+    group.command("check")(check)
+    group.command("test")(test)
+    group.command("explain")(explain)
+    group.command("docs")(docs)
+    group.command("schema")(schema)
+    app.add_typer(group, name="rules")
