@@ -81,8 +81,12 @@ class ReplayCache:
         return False
 
     def _purge(self, now: float) -> None:
-        expired = [k for k, exp in self._entries.items() if exp < now]
-        for key in expired:
+        # Entries are kept in arrival order, which is close to expiry order (the
+        # lifetime is capped), so dropping expired ones from the front is enough.
+        while self._entries:
+            key, expires_at = next(iter(self._entries.items()))
+            if expires_at >= now:
+                break
             del self._entries[key]
 
 

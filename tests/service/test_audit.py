@@ -1,0 +1,102 @@
+"""Every call to a service is recorded (pseudonymised, no tokens, no resources); feedback is stored once."""
+
+from sqlalchemy import text
+
+TOKEN = "sEcReT-fhir-access-token-123"
+
+
+def rows(store, sql):
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(text(sql))]
+
+
+def test_a_call_is_recorded_with_service_hook_instance_digest_and_outcome(client, store, request_body):
+    body = request_body()
+    client.post("/cds-services/discharge-pathway", json=body)
+    [call] = rows(store, "select * from calls")
+    assert (call["service_id"], call["hook"], call["hook_instance"]) == (
+        "discharge-pathway", "encounter-discharge", body["hookInstance"])
+    assert (call["ruleset_digest"], call["outcome"], call["http_status"]) == ("sha256:fake", "ok", 200)
+    assert call["duration_ms"] > 0
+
+
+def test_the_patient_is_stored_only_as_a_pseudonym(client, store, request_body):
+    client.post("/cds-services/discharge-pathway", json=request_body())
+    [call] = rows(store, "select * from calls")
+    assert call["patient_pseudonym"].startswith("p_") and "ingrid" not in call["patient_pseudonym"]
+
+
+def test_the_cards_served_are_recorded_with_their_rule(client, store, request_body):
+    response = client.post("/cds-services/discharge-pathway", json=request_body())
+    [card] = rows(store, "select * from cards")
+    assert card["uuid"] == response.json()["cards"][0]["uuid"]
+    assert (card["rule_id"], card["rule_version"], card["indicator"], card["topic"]) == (
+        "discharge.pathway-b", "1.0.0", "warning", "pathway")
+
+
+def test_refused_calls_are_recorded_with_their_status(client, store, request_body):
+    body = request_body()
+    del body["prefetch"]["flags"]
+    client.post("/cds-services/discharge-pathway", json=body)
+    [call] = rows(store, "select * from calls")
+    assert (call["outcome"], call["http_status"]) == ("prefetch-missing", 412)
+
+
+def test_neither_token_nor_resources_reach_the_database(client, store, request_body, tmp_path):
+    body = request_body(fhirServer="https://fhir.example/fhir", fhirAuthorization={
+        "access_token": TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read",
+        "subject": "cds"})
+    client.post("/cds-services/discharge-pathway", json=body)
+    store.close()
+    raw = (tmp_path / "audit.sqlite3").read_bytes()
+    assert TOKEN.encode() not in raw and b"1942-03-14" not in raw and b"ingrid" not in raw
+
+
+def feedback(card="card-1", outcome="accepted", **extra):
+    item = {"card": card, "outcome": outcome, "outcomeTimestamp": "2026-11-02T10:35:00Z"}
+    if outcome == "accepted":
+        item["acceptedSuggestions"] = [{"id": "sugg-cga"}]
+    item.update(extra)
+    return {"feedback": [item]}
+
+
+def test_feedback_is_stored(client, store):
+    response = client.post("/cds-services/discharge-pathway/feedback", json=feedback())
+    assert response.status_code == 200
+    assert response.json() == {"stored": 1, "duplicates": 0, "unknown_cards": 1}
+    assert len(rows(store, "select * from feedback")) == 1
+
+
+def test_the_same_feedback_twice_is_stored_once(client, store):
+    client.post("/cds-services/discharge-pathway/feedback", json=feedback())
+    again = client.post("/cds-services/discharge-pathway/feedback", json=feedback())
+    assert again.status_code == 200 and again.json()["duplicates"] == 1
+    assert len(rows(store, "select * from feedback")) == 1
+
+
+def test_feedback_on_a_served_card_is_known(client, request_body):
+    uuid = client.post("/cds-services/discharge-pathway", json=request_body()).json()["cards"][0]["uuid"]
+    assert client.post("/cds-services/discharge-pathway/feedback", json=feedback(uuid)).json()["unknown_cards"] == 0
+
+
+def test_override_with_reason_is_accepted(client):
+    body = feedback(outcome="overridden", overrideReason={
+        "reason": {"system": "urn:cds:override", "code": "already-done", "display": "Allerede gjort"},
+        "userComment": "Henvist i går"})
+    assert client.post("/cds-services/discharge-pathway/feedback", json=body).status_code == 200
+
+
+def test_feedback_with_an_unknown_outcome_is_400(client):
+    response = client.post("/cds-services/discharge-pathway/feedback", json=feedback(outcome="ignored"))
+    assert response.status_code == 400 and "outcome" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_accepted_feedback_without_suggestions_is_400(client):
+    body = feedback()
+    del body["feedback"][0]["acceptedSuggestions"]
+    response = client.post("/cds-services/discharge-pathway/feedback", json=body)
+    assert response.status_code == 400 and "acceptedSuggestions" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_feedback_to_an_unknown_service_is_404(client):
+    assert client.post("/cds-services/nope/feedback", json=feedback()).status_code == 404
