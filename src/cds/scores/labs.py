@@ -82,7 +82,10 @@ def last_in_stay(
                 continue
             converted = to_unit(kind, value, lab_unit, unit)
             if converted is not None:
-                reported = f"{value:g} {lab_unit}"
+                if lab.original_value is not None and lab.original_unit:
+                    reported = f"{lab.original_value:g} {lab.original_unit}"
+                else:
+                    reported = f"{value:g} {lab_unit}"
                 return LabReading(converted, unit, lab.effective, reported), notes
         when = lab.effective.isoformat() if lab.effective else "undated"
         if lab.value is None and lab.original_value is None:
