@@ -10,6 +10,8 @@ It owns every trap of the package (see docs/rules-guide.md, "Engine"):
   names and never touches the old ones, so calls in flight finish on them;
 * `durable` mutates the definitions it is given, so it gets a deep copy;
 * each evaluation uses its own state id, deleted in ``finally``;
+* a rule whose condition holds through several branches of an ``$or`` fires
+  once per branch; the adapter reports each rule once;
 * "no rule matched" (`MessageNotHandledException`) is an empty result; and
   since ``delete_state`` segfaults on a ruleset that has never run an action
   (verified with durable-rules 2.0.28), every ruleset has a lowest-salience
@@ -112,7 +114,9 @@ class CompiledRuleset:
     @staticmethod
     def _fire(stratum: int, key: str) -> Callable[[Any], None]:
         def action(c: Any) -> None:
-            _runs[c.s.sid].append((stratum, key))
+            run = _runs[c.s.sid]
+            if (stratum, key) not in run:  # durable fires once per true branch of an $or
+                run.append((stratum, key))
 
         return action
 

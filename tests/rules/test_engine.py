@@ -1,0 +1,70 @@
+"""The durable-rules adapter: the traps of the package stay inside it."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+from cds.rules import engine
+from cds.rules.engine import CompiledRuleset, EngineRule
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+AGE_70 = {"$and": [{"$ex": {"age": 1}}, {"$gte": {"age": 70}}]}
+ALONE = {"$and": [{"$ex": {"alone": 1}}, {"alone": True}]}
+
+
+def test_no_module_outside_the_adapter_imports_durable() -> None:
+    importers = [
+        p.relative_to(SRC).as_posix()
+        for p in SRC.rglob("*.py")
+        if re.search(r"^\s*(from|import)\s+durable\b", p.read_text(encoding="utf-8"), re.MULTILINE)
+    ]
+    assert importers == ["cds/rules/engine.py"]
+
+
+def test_no_matching_rule_is_an_empty_result() -> None:
+    ruleset = CompiledRuleset("t", [EngineRule("old", 0, AGE_70)], lambda level, fired: {})
+    assert ruleset.run({"age": 50}) == []
+
+
+def test_every_matching_rule_fires_on_the_same_message() -> None:
+    ruleset = CompiledRuleset("t", [EngineRule("old", 0, AGE_70), EngineRule("alone", 0, ALONE)], lambda level, fired: {})
+    assert sorted(ruleset.run({"age": 80, "alone": True})) == ["alone", "old"]
+
+
+def test_each_evaluation_leaves_no_state_behind() -> None:
+    ruleset = CompiledRuleset("t", [EngineRule("old", 0, AGE_70)], lambda level, fired: {})
+    for age in (50, 80, 90):
+        ruleset.run({"age": age})
+    assert engine._runs == {}
+    assert ruleset.run({"age": 80}) == ["old"]  # a fresh state id per call: the fact is seen again
+
+
+def test_the_same_rules_register_again_under_a_new_versioned_name() -> None:
+    first = CompiledRuleset("same", [EngineRule("old", 0, AGE_70)], lambda level, fired: {})
+    second = CompiledRuleset("same", [EngineRule("old", 0, AGE_70)], lambda level, fired: {})
+    assert first.name != second.name
+    assert first.run({"age": 80}) == second.run({"age": 80}) == ["old"]
+
+
+def test_registration_does_not_mutate_the_conditions_it_is_given() -> None:
+    condition = copy.deepcopy(AGE_70)
+    CompiledRuleset("t", [EngineRule("old", 0, condition)], lambda level, fired: {})
+    assert condition == AGE_70
+
+
+def test_derived_facts_chain_through_the_engine_level_by_level() -> None:
+    frail_rule = EngineRule("frail", 0, {"$and": [{"$ex": {"cfs": 1}}, {"$gte": {"cfs": 5}}]})
+    uses_frail = EngineRule("cga", 1, {"$and": [{"$ex": {"frail": 1}}, {"frail": True}]})
+    closes: list[tuple[int, list[str]]] = []
+
+    def close(level: int, fired: list[str]) -> dict[str, object]:
+        closes.append((level, fired))
+        return {"frail": True} if "frail" in fired else {}
+
+    ruleset = CompiledRuleset("t", [frail_rule, uses_frail], close)
+    assert ruleset.run({"cfs": 6}) == ["frail", "cga"]
+    assert closes == [(0, ["frail"])]
+    assert ruleset.run({"cfs": 3}) == []
