@@ -58,3 +58,12 @@ def test_short_pseudonym_key_is_refused_before_touching_the_database(tmp_path: P
     with pytest.raises(ValueError, match="at least 16"):
         AuditStore.open(f"sqlite:///{tmp_path / 'x.sqlite3'}", pseudonym_key=b"too-short")
     assert not (tmp_path / "x.sqlite3").exists()
+
+
+def test_migrations_are_packages_so_they_ship_in_the_wheel() -> None:
+    from setuptools import find_packages
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    packages = set(find_packages(str(src)))
+    assert {"cds.store.migrations", "cds.store.migrations.versions"} <= packages
+    assert (src / "cds" / "store" / "migrations" / "script.py.mako").is_file()
