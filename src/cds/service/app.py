@@ -72,7 +72,7 @@ def _lifespan(runtime: Runtime, handle_sighup: bool) -> Callable[[FastAPI], Any]
 def _reload_on_signal(runtime: Runtime) -> None:
     assert runtime.rules is not None
     body = reload_body(runtime.rules.reload())
-    if body["reloaded"]:
+    if body["ok"]:
         log.info("SIGHUP: rules reloaded, digest %s", body.get("digest"))
     else:
         log.error("SIGHUP: rules NOT reloaded, the previous set keeps serving: %s", "; ".join(body["errors"]))

@@ -33,6 +33,9 @@ from cds.hooks.models import HookRequest, HookResponse, to_json_dict
 from cds.hooks.services import ServiceDefinition
 from cds.service.errors import ServiceError, validation_messages
 
+import cds.rules  # noqa: F401  - must load before cds.cards (cds.evaluation otherwise hits a cards<->rules import cycle)
+from cds.evaluation import EvaluationCall
+
 if TYPE_CHECKING:
     from cds.evaluation import Evaluation, Evaluator
 
@@ -104,12 +107,7 @@ def _present(value: Any) -> bool:
 
 def _make_call(
     service: ServiceDefinition, request: HookRequest, resources: ResourceSet, now: datetime, language: str
-) -> Any:
-    try:
-        from cds.evaluation import EvaluationCall
-    except ImportError:  # TODO(integration): remove once cds.evaluation has landed
-        from types import SimpleNamespace as EvaluationCall  # type: ignore[assignment]
-
+) -> EvaluationCall:
     return EvaluationCall(
         service_id=service.id,
         hook=request.hook,

@@ -316,23 +316,15 @@ async def reload_rules(request: Request) -> Response:
         raise ServiceError(503, "this service has no reloadable rule set", code="not-supported", outcome="no-rules")
     result = await to_thread.run_sync(runtime.rules.reload)
     body = reload_body(result)
-    if not body["reloaded"]:
+    if not body["ok"]:
         raise ServiceError(422, body["errors"] or ["the rule set was not reloaded"], code="invalid",
                            outcome="reload-failed")
     return _json_response(body)
 
 
 def reload_body(result: Any) -> dict[str, Any]:
-    """A JSON view of a `ReloadResult`: reloaded, digest, previous digest, errors."""
-    errors = [str(e) for e in getattr(result, "errors", None) or ()]
-    ok = getattr(result, "ok", None)
-    reloaded = bool(ok) if ok is not None else not errors
-    body: dict[str, Any] = {"reloaded": reloaded, "errors": errors}
-    for name in ("digest", "previous_digest"):
-        value = getattr(result, name, None)
-        if value is not None:
-            body[name] = str(value)
-    return body
+    """A JSON view of a `cds.rules.ReloadResult`: ok, changed, digest, previousDigest, errors."""
+    return dict(result.to_dict())
 
 
 @router.get("/health", summary="Liveness: the process answers", responses={200: {"description": "ok"}})

@@ -45,7 +45,12 @@ def build_evaluator(settings: Settings) -> Evaluator:
     """The real evaluator, from the rules and model directories in ``settings``."""
     from cds.evaluation import Evaluator
 
-    return Evaluator.from_settings(settings)  # type: ignore[attr-defined]
+    return Evaluator.from_paths(
+        rules_dir=settings.rules_dir,
+        model_dir=settings.model_dir,
+        pseudonym_key=settings.resolve_pseudonym_key(),
+        overrides=settings.rule_overrides,
+    )
 
 
 def build_store(settings: Settings) -> AuditStore:

@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     rules_dir: Path = BUNDLED_RULES_DIR
     rule_overrides: list[Path] = Field(default_factory=list)
-    model_dir: Path = BUNDLED_MODEL_DIR
+    model_dir: Path | None = BUNDLED_MODEL_DIR  # None: no learned readmission risk
     pseudonym_key: SecretStr | None = None
     site: str | None = None
     language: str = "nb"
