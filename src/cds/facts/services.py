@@ -85,8 +85,14 @@ def _services_before(ctx: BuildContext) -> tuple[str, ...] | None:
 
 
 def _services_after(ctx: BuildContext) -> tuple[str, ...] | None:
-    """Services requested for after discharge: municipal-service ServiceRequests of this stay."""
-    if not ctx.known("ServiceRequest"):
+    """Services requested for after discharge: municipal-service ServiceRequests of this stay.
+
+    Known (possibly empty) only when ServiceRequests are available and discharge
+    planning is visible: a municipal ServiceRequest of this stay exists, or the
+    current encounter has an end or a discharge disposition. Before that (e.g. at
+    admission) the plan is unknown, never 'no services'.
+    """
+    if not ctx.known("ServiceRequest") or ctx.encounter is None:
         return None
     found: set[str] = set()
     for request in ctx.of_type("ServiceRequest"):
@@ -96,10 +102,17 @@ def _services_after(ctx: BuildContext) -> tuple[str, ...] | None:
         if not codes:
             continue
         authored = as_datetime(request.authoredOn, ctx.tz)
-        if ctx.encounter_id is not None and not _this_stay(ctx, request, authored):
+        if not _this_stay(ctx, request, authored):
             continue
         found |= codes
+    if not found and not _discharge_planned(ctx):
+        return None
     return tuple(sorted(found))
+
+
+def _discharge_planned(ctx: BuildContext) -> bool:
+    hospitalization = getattr(ctx.encounter, "hospitalization", None)
+    return ctx.encounter_end is not None or getattr(hospitalization, "dischargeDisposition", None) is not None
 
 
 def _this_stay(ctx: BuildContext, request: Any, authored: datetime | None) -> bool:
