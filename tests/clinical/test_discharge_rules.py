@@ -1,0 +1,169 @@
+"""Discharge rules through the real engine: pathways A/B/C, coordinator, safety checks, readmission risk."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import Clinic
+
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+HEART_FAILURE = {"codings": [{"system": ICD10, "code": "I50.0"}]}
+COPD = {"codings": [{"system": ICD10, "code": "J44.1"}]}
+PNEUMONIA = {"codings": [{"system": ICD10, "code": "J18.9"}]}
+DISCHARGE = {"encounter_class": "inpatient", "encounter_id": "enc-1", "age": 80}
+
+
+def pathway(result) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(t for t in result.topics if t.startswith("pathway-"))
+
+
+# -- pathways ---------------------------------------------------------------------------------
+
+
+def test_no_municipal_services_is_pathway_a(clinic: Clinic) -> None:
+    assert pathway(clinic.evaluate("encounter-discharge", service_need="none", **DISCHARGE)) == ["pathway-a"]
+
+
+def test_unknown_service_need_is_pathway_a_and_the_card_says_to_check_it(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-discharge", **DISCHARGE)
+    assert pathway(result) == ["pathway-a"]
+    assert "ikke dokumentert" in (result.card("pathway-a").detail or "")
+
+
+def test_unchanged_need_for_existing_services_is_pathway_b(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-discharge", home_nursing=True, service_need="unchanged", **DISCHARGE)
+    assert pathway(result) == ["pathway-b"]
+    assert result.derived["pathway"] == "B"
+
+
+def test_two_chronic_conditions_with_new_need_is_pathway_c(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-discharge", service_need="new", conditions=[HEART_FAILURE, COPD], **DISCHARGE)
+    assert pathway(result) == ["pathway-c"]
+    assert "flere kroniske sykdommer" in (result.card("pathway-c").detail or "")
+
+
+def test_one_chronic_condition_with_new_need_is_not_pathway_c(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-discharge", service_need="new", conditions=[HEART_FAILURE, PNEUMONIA], **DISCHARGE)
+    assert pathway(result) == ["pathway-a"]
+
+
+def test_frail_cut_point_for_pathway_c_is_cfs_5(clinic: Clinic) -> None:
+    assert pathway(clinic.evaluate("encounter-discharge", cfs={"score": 5}, service_need="increased", **DISCHARGE)) == ["pathway-c"]
+    assert pathway(clinic.evaluate("encounter-discharge", cfs={"score": 4}, service_need="increased", **DISCHARGE)) == ["pathway-a"]
+
+
+def test_repeated_admissions_from_home_window_boundary(clinic: Clinic) -> None:
+    now = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
+    inside = [{"start": datetime(2025, 1, 1, 12, 0, tzinfo=UTC)}, {"start": datetime(2025, 5, 1, tzinfo=UTC)}]
+    outside = [{"start": datetime(2025, 1, 1, 11, 59, tzinfo=UTC)}, {"start": datetime(2025, 5, 1, tzinfo=UTC)}]
+    facts = {"now": now, "home_dwelling": True, "service_need": "unchanged", **DISCHARGE}
+    assert pathway(clinic.evaluate("encounter-discharge", admissions=inside, **facts)) == ["pathway-c"]
+    assert pathway(clinic.evaluate("encounter-discharge", admissions=outside, **facts)) == ["pathway-b"]
+
+
+def test_pathway_cards_suggest_a_board_flag(clinic: Clinic) -> None:
+    card = clinic.evaluate("encounter-discharge", service_need="unchanged", **DISCHARGE).card("pathway-b")
+    flag = (card.suggestions or [])[0].actions[0].resource
+    assert flag["resourceType"] == "Flag"
+    assert flag["code"]["text"].startswith("Utskrivingsforløp B")
+
+
+# -- coordinator ------------------------------------------------------------------------------
+
+
+def test_pathway_c_without_coordinator_offers_one_even_when_ip_declined(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-discharge", cfs={"score": 7}, service_need="new", individual_plan="declined", **DISCHARGE)
+    card = result.card("coordinator")
+    assert "koordinator skal likevel tilbys" in (card.detail or "")
+    kinds = [s.actions[0].resource["resourceType"] for s in card.suggestions or []]
+    assert kinds == ["Task", "CommunicationRequest"]
+
+
+def test_no_coordinator_card_when_one_is_assigned(clinic: Clinic) -> None:
+    assert not clinic.evaluate("encounter-discharge", has_coordinator=True, **DISCHARGE).fired("coordinator")
+
+
+# -- discharge safety checks -----------------------------------------------------------------
+
+
+def test_missing_follow_up_appointment_warns(clinic: Clinic) -> None:
+    assert clinic.evaluate("encounter-discharge", follow_up_booked=False, **DISCHARGE).card("follow-up-missing").indicator == "warning"
+    assert not clinic.evaluate("encounter-discharge", follow_up_booked=True, **DISCHARGE).fired("follow-up-missing")
+
+
+def test_unreconciled_medication_list_warns(clinic: Clinic) -> None:
+    assert clinic.evaluate("encounter-discharge", active_medication_count=5, medication_reconciled=False, **DISCHARGE).fired("medication-reconciliation")
+    assert not clinic.evaluate("encounter-discharge", active_medication_count=5, medication_reconciled=True, **DISCHARGE).fired("medication-reconciliation")
+
+
+def test_medication_review_from_four_medicines(clinic: Clinic) -> None:
+    assert clinic.evaluate("encounter-discharge", active_medication_count=4, **DISCHARGE).fired("medication-review")
+    assert not clinic.evaluate("encounter-discharge", active_medication_count=3, **DISCHARGE).fired("medication-review")
+
+
+def test_medication_review_interval_boundary_is_365_days(clinic: Clinic) -> None:
+    facts = {"active_medication_count": 8, **DISCHARGE}
+    assert not clinic.evaluate("encounter-discharge", last_medication_review=date(2024, 1, 16), **facts).fired("medication-review")
+    assert clinic.evaluate("encounter-discharge", last_medication_review=date(2024, 1, 15), **facts).fired("medication-review")
+
+
+def test_home_nursing_gp_check_up_boundary_is_14_days(clinic: Clinic) -> None:
+    facts = {"home_nursing": True, "gp_reference": "Practitioner/gp-1", **DISCHARGE}
+    assert not clinic.evaluate("encounter-discharge", gp_follow_up_within_days=14, **facts).fired("gp-check-up")
+    assert clinic.evaluate("encounter-discharge", gp_follow_up_within_days=15, **facts).fired("gp-check-up")
+
+
+def test_abnormal_result_without_follow_up_warns_before_discharge(clinic: Clinic) -> None:
+    lab = {"codings": [{"system": "http://loinc.org", "code": "2951-2"}], "value": 127.0, "abnormal": True, "followed_up": False, "in_current_encounter": True}
+    assert clinic.evaluate("encounter-discharge", labs=[lab], **DISCHARGE).fired("unresolved-findings")
+    assert not clinic.evaluate("encounter-discharge", labs=[{**lab, "followed_up": True}], **DISCHARGE).fired("unresolved-findings")
+
+
+def test_new_symptoms_in_the_last_24_hours_warn(clinic: Clinic) -> None:
+    assert clinic.evaluate("encounter-discharge", new_symptoms_before_discharge=True, **DISCHARGE).fired("unresolved-findings")
+
+
+# -- readmission risk -------------------------------------------------------------------------
+
+
+def risk(p: float) -> dict[str, object]:
+    return {"probability": p, "model_version": "test", "contributions": [("prior_visits", 0.4), ("los_days", 0.2)]}
+
+
+def test_readmission_probability_boundary_between_moderate_and_high(clinic: Clinic) -> None:
+    high = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.20), **DISCHARGE)
+    moderate = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.19), **DISCHARGE)
+    assert high.fired("readmission-risk-high") and not high.fired("readmission-risk")
+    assert high.card("readmission-risk").summary == "Risiko for reinnleggelse innen 30 dager: høy (20 %)"
+    assert moderate.fired("readmission-risk") and not moderate.fired("readmission-risk-high")
+    assert moderate.card("readmission-risk", "en").summary == "30-day readmission risk: moderate (19%)"
+
+
+def test_readmission_low_class_below_10_percent(clinic: Clinic) -> None:
+    card = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.09), **DISCHARGE).card("readmission-risk", "en")
+    assert card.summary == "30-day readmission risk: low (9%)"
+    assert card.indicator == "info"
+
+
+def test_published_high_bands_raise_a_warning(clinic: Clinic) -> None:
+    lace10 = {"lace": {"name": "lace", "points": 10, "band": "high"}}
+    lace9 = {"lace": {"name": "lace", "points": 9, "band": "moderate"}}
+    hospital7 = {"hospital": {"name": "hospital", "points": 7, "band": "high"}}
+    assert clinic.evaluate("encounter-discharge", scores=lace10, **DISCHARGE).fired("readmission-risk-high")
+    assert not clinic.evaluate("encounter-discharge", scores=lace9, **DISCHARGE).fired("readmission-risk-high")
+    assert clinic.evaluate("encounter-discharge", scores=hospital7, **DISCHARGE).fired("readmission-risk-high")
+
+
+def test_readmission_card_names_contributions_and_open_modifiable_factors(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.3), follow_up_booked=False, **DISCHARGE)
+    detail = result.card("readmission-risk").detail or ""
+    assert "tidligere sykehuskontakter siste år (øker risikoen)" in detail
+    assert "Ingen oppfølgingstime er bestilt." in detail
+
+
+def test_readmission_card_for_inpatients_at_patient_view_but_not_after_discharge(clinic: Clinic) -> None:
+    assert clinic.evaluate("patient-view", readmission_risk=risk(0.3), **DISCHARGE).fired("readmission-risk-high")
+    ended = datetime(2025, 1, 10, tzinfo=UTC)
+    assert not clinic.evaluate("patient-view", readmission_risk=risk(0.3), encounter_end=ended, **DISCHARGE).fired("readmission-risk-high")

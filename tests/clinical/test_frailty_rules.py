@@ -1,0 +1,115 @@
+"""Frailty rules through the real engine: CFS screening, CGA referral, end of life, ED geriatric selection."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import Clinic
+    from cds.rules.ruleset import RuleSet
+
+
+# -- cfs-screening-due (reference rule; boundaries of its parameters) ----------------------------
+
+
+def test_astrid_aged_70_without_cfs_is_due_for_screening(clinic: Clinic) -> None:
+    assert clinic.evaluate("encounter-start", age=70).fired("cfs-screening-due")
+
+
+def test_a_69_year_old_is_below_the_screening_age(clinic: Clinic) -> None:
+    assert not clinic.evaluate("encounter-start", age=69).fired("cfs-screening-due")
+
+
+def test_a_cfs_exactly_at_the_staleness_limit_still_counts(clinic: Clinic, ruleset: RuleSet) -> None:
+    limit = ruleset.rule("cfs-screening-due").parameters["max_score_age_days"]
+    cfs = {"score": 4, "baseline_date": date(2024, 10, 1)}
+    assert not clinic.evaluate("patient-view", age=80, cfs=cfs, cfs_age_days=limit).fired("cfs-screening-due")
+    assert clinic.evaluate("patient-view", age=80, cfs=cfs, cfs_age_days=limit + 1).fired("cfs-screening-due")
+
+
+# -- cga-referral ------------------------------------------------------------------------------
+
+
+def test_ingrid_84_with_cfs_6_is_offered_a_cga_referral_at_discharge(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-discharge", age=84, cfs={"score": 6})
+    card = result.card("cga-referral")
+    (suggestion,) = card.suggestions or []
+    resource = suggestion.actions[0].resource
+    assert resource["resourceType"] == "ServiceRequest"
+    assert resource["code"]["text"].startswith("Helhetlig geriatrisk vurdering")
+    assert resource["reasonCode"][0]["text"] == "Skrøpelighet, CFS 6"
+
+
+def test_cga_cut_point_is_cfs_5(clinic: Clinic) -> None:
+    assert clinic.evaluate("encounter-discharge", age=80, cfs={"score": 5}).fired("cga-referral")
+    assert not clinic.evaluate("encounter-discharge", age=80, cfs={"score": 4}).fired("cga-referral")
+
+
+def test_cga_needs_the_validated_age_of_65(clinic: Clinic) -> None:
+    assert clinic.evaluate("encounter-discharge", age=65, cfs={"score": 6}).fired("cga-referral")
+    assert not clinic.evaluate("encounter-discharge", age=64, cfs={"score": 6}).fired("cga-referral")
+
+
+def test_cfs_8_with_end_of_life_signs_gets_no_cga(clinic: Clinic) -> None:
+    assert clinic.evaluate("encounter-discharge", age=90, cfs={"score": 8}).fired("cga-referral")
+    assert not clinic.evaluate("encounter-discharge", age=90, cfs={"score": 8}, end_of_life_signs=True).fired("cga-referral")
+
+
+def test_a_cga_already_in_this_stay_is_not_suggested_again(clinic: Clinic) -> None:
+    cga = {"codings": [{"system": "https://fhir.cds-frailty.no/CodeSystem/clinical-procedure", "code": "cga"}], "in_current_encounter": True}
+    assert not clinic.evaluate("encounter-discharge", age=80, cfs={"score": 6}, procedures=[cga]).fired("cga-referral")
+
+
+# -- end-of-life -------------------------------------------------------------------------------
+
+
+def test_olav_with_cfs_9_gets_an_end_of_life_card_and_no_cga(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-discharge", age=79, cfs={"score": 9})
+    assert result.fired("end-of-life")
+    assert not result.fired("cga-referral")
+    assert result.card("end-of-life").indicator == "warning"
+
+
+def test_end_of_life_at_cfs_8_needs_recorded_signs(clinic: Clinic) -> None:
+    assert clinic.evaluate("patient-view", age=91, cfs={"score": 8}, end_of_life_signs=True).fired("end-of-life")
+    assert not clinic.evaluate("patient-view", age=91, cfs={"score": 8}, end_of_life_signs=False).fired("end-of-life")
+
+
+def test_cfs_7_with_end_of_life_signs_is_below_the_end_of_life_level(clinic: Clinic) -> None:
+    assert not clinic.evaluate("patient-view", age=91, cfs={"score": 7}, end_of_life_signs=True).fired("end-of-life")
+
+
+def test_end_of_life_card_suggests_shared_decisions_with_relatives_only_with_consent(clinic: Clinic) -> None:
+    card = clinic.evaluate("encounter-start", age=88, cfs={"score": 9}).card("end-of-life")
+    labels = [s.label for s in card.suggestions or []]
+    assert labels == ["Avklar behandlingsnivå", "Kartlegg palliative behov", "Samtale om hva som er viktig for pasienten"]
+    assert "når pasienten samtykker" in (card.detail or "")
+
+
+# -- geriatric-selection -----------------------------------------------------------------------
+
+ED = {"age": 81, "encounter_class": "emergency", "home_dwelling": True, "expected_to_live_at_home": True}
+
+
+def test_home_dwelling_cfs_6_with_new_falls_is_selected_for_geriatrics(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-start", **ED, cfs={"score": 6}, new_falls=True)
+    assert "nyoppstått falltendens" in result.card("geriatric-selection").summary
+
+
+def test_geriatric_selection_cut_point_is_below_cfs_7(clinic: Clinic) -> None:
+    assert not clinic.evaluate("encounter-start", **ED, cfs={"score": 7}, suspected_delirium=True).fired("geriatric-selection")
+
+
+def test_each_geriatric_signal_alone_selects(clinic: Clinic) -> None:
+    for signal in ("acute_functional_decline", "new_falls", "suspected_delirium"):
+        assert clinic.evaluate("encounter-start", **ED, cfs={"score": 3}, **{signal: True}).fired("geriatric-selection"), signal
+
+
+def test_no_geriatric_signal_no_selection(clinic: Clinic) -> None:
+    assert not clinic.evaluate("encounter-start", **ED, cfs={"score": 5}).fired("geriatric-selection")
+
+
+def test_patient_not_expected_to_live_at_home_is_not_selected(clinic: Clinic) -> None:
+    facts = {**ED, "expected_to_live_at_home": False}
+    assert not clinic.evaluate("encounter-start", **facts, cfs={"score": 5}, new_falls=True).fired("geriatric-selection")
