@@ -50,9 +50,25 @@ def _add_months(day: date, months: int) -> date:
 
 
 def load_codings(path: Path | None = None) -> dict[str, Any]:
-    """The FHIR codings the generator writes and the KPI module reads."""
+    """The FHIR codings the generator writes and the KPI module reads.
+
+    Extension URLs, encounter classes and priorities are taken from
+    `cds.facts.conventions` (the facts layer's single source), the rest from
+    ``data/fhir_codings.yaml``.
+    """
+    from cds.facts import conventions
+
     path = path or DATA_DIR / "fhir_codings.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    codings: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    codings["patient"]["municipality_extension"] = conventions.NO_BASIS_MUNICIPALITY
+    codings["patient"]["municipality_system"] = conventions.MUNICIPALITY_SYSTEM
+    codings["encounter"]["ready_for_discharge_extension"] = conventions.READY_FOR_DISCHARGE
+    reading = codings["reading"]
+    reading["inpatient_classes"] = sorted(k for k, v in conventions.ENCOUNTER_CLASSES.items() if v == "inpatient")
+    reading["emergency_classes"] = sorted(k for k, v in conventions.ENCOUNTER_CLASSES.items() if v == "emergency")
+    reading["acute_priorities"] = sorted(conventions.EMERGENT_PRIORITIES)
+    reading["acute_admit_sources"] = sorted(conventions.EMERGENCY_ADMIT_SOURCES)
+    return codings
 
 
 @dataclass(frozen=True)

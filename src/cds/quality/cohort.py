@@ -219,21 +219,27 @@ class _PatientDraw:
             resource["generalPractitioner"] = [_ref("Practitioner", self.gp)]
         self.resources.append(resource)
 
-    def _living(self) -> None:
-        key = "lives_alone" if self.lives_alone else "living_with_others"
-        c = self.c[key]
+    def _answer_observation(self, section: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
         self.resources.append(
             {
                 "resourceType": "Observation",
                 "id": _uuid(self.rng),
                 "status": "final",
                 "category": [{"coding": [{"system": self.c["cfs"]["category_system"], "code": "social-history"}]}],
-                "code": {"coding": [{"system": c["system"], "code": c["code"], "display": c["display"]}]},
+                "code": {"coding": [{"system": section["code"]["system"], "code": section["code"]["code"]}]},
                 "subject": _ref("Patient", self.pid),
-                "effectiveDateTime": _ts(self.cal.window_start_dt),
-                "valueBoolean": True,
+                "effectiveDateTime": _ts(self.cal.window_start_dt - timedelta(days=self.rng.randint(1, 60))),
+                "valueCodeableConcept": {
+                    "coding": [{"system": answer["system"], "code": answer["code"], "display": answer["display"]}]
+                },
             }
         )
+
+    def _living(self) -> None:
+        living = self.c["living_situation"]
+        self._answer_observation(living, living["alone" if self.lives_alone else "with_others"])
+        residence = self.c["residence"]
+        self._answer_observation(residence, residence["nursing_home" if self.nursing_home else "home"])
 
     def _services_before(self) -> None:
         c = self.c["municipal_service"]
@@ -338,9 +344,9 @@ class _PatientDraw:
                 extra = 1
                 while rng.random() >= rfd["extra_days_geometric_p"]:
                     extra += 1
-            ready = end - timedelta(days=extra, hours=rng.randint(1, 6))
-            if ready <= start:
-                ready = start + (end - start) / 2
+            # medically ready at the planned end; the stay lasts until the municipality takes over
+            ready = end
+            end = ready + timedelta(days=extra, hours=rng.randint(1, 5))
         reason = self._weighted_reason()
         return _Stay(_uuid(rng), start, end, emergency, destination, ready, reason, expected)
 
@@ -404,7 +410,7 @@ class _PatientDraw:
             ],
             "hospitalization": {
                 "dischargeDisposition": {
-                    "coding": [{"system": c["discharge_disposition_system"], "code": c["discharge_disposition"][destination]}]
+                    "coding": [dict(c["discharge_disposition"][destination])]
                 }
             },
         }
@@ -538,7 +544,7 @@ class _PatientDraw:
                 "period": {"start": _ts(start), "end": _ts(start + timedelta(hours=rng.uniform(2, 8)))},
                 "hospitalization": {
                     "dischargeDisposition": {
-                        "coding": [{"system": c["discharge_disposition_system"], "code": c["discharge_disposition"]["home"]}]
+                        "coding": [dict(c["discharge_disposition"]["home"])]
                     }
                 },
             }
