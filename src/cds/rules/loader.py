@@ -397,6 +397,32 @@ def _strata(parsed: list[ParsedRule], uses: dict[str, set[str]], errors: _Errors
     return level
 
 
+def _lift_groups(
+    parsed: list[ParsedRule], groups: dict[str, list[ParsedRule]], uses: dict[str, set[str]], strata: dict[str, int]
+) -> None:
+    """Run all rules of an exclusive group at the level of its highest member, so the
+    winner is chosen among all of them at once; rules using their facts move up too."""
+    derivers: dict[str, list[str]] = {}
+    for p in parsed:
+        for name in p.model.derive:
+            derivers.setdefault(name, []).append(p.model.id)
+    for _ in range(len(parsed) + 1):
+        changed = False
+        for members in groups.values():
+            top = max(strata.get(m.model.id, 0) for m in members)
+            for m in members:
+                if strata.get(m.model.id, 0) < top:
+                    strata[m.model.id] = top
+                    changed = True
+        for p in parsed:
+            need = max((strata.get(d, 0) + 1 for f in uses.get(p.model.id, ()) for d in derivers.get(f, ())), default=0)
+            if strata.get(p.model.id, 0) < need:
+                strata[p.model.id] = need
+                changed = True
+        if not changed:
+            return
+
+
 def _compile_card(parsed: ParsedRule, allowed: set[str], topics: dict[str, Topic], errors: _Errors) -> CompiledCard | None:
     card = parsed.model.card
     if card is None:
@@ -638,6 +664,7 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
     for p in parsed:
         if p.model.exclusive is not None:
             groups.setdefault(p.model.exclusive.group, []).append(p)
+    _lift_groups(parsed, groups, uses, strata)
     for group, members in groups.items():
         priorities: dict[int, str] = {}
         for p in members:
@@ -653,8 +680,6 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
             lowest = min(p.model.exclusive.priority for p in members if p.model.exclusive)
             if fb.model.exclusive and fb.model.exclusive.priority != lowest:
                 errors.add(fb.file, fb.doc.line(("exclusive", "priority")), f"the fallback of group {group!r} must have the lowest priority", "lower its priority")
-        if len({strata.get(p.model.id, 0) for p in members}) > 1:
-            errors.add(members[0].file, members[0].doc.line(("exclusive",)), f"rules of group {group!r} depend on derived facts at different levels", "make the group's rules use the same derived facts")
 
     # cards and tests
     cards: dict[str, CompiledCard | None] = {}
