@@ -23,11 +23,19 @@ def _snapshot(**facts: Any) -> PatientSnapshot:
     return PatientSnapshot(**base)
 
 
-def _dx(code: str, *, system: str = NO_ICD10, current: bool = False, recorded: date | None = None) -> ConditionFact:
+def _dx(
+    code: str,
+    *,
+    system: str = NO_ICD10,
+    current: bool = False,
+    recorded: date | None = None,
+    active: bool | None = None,
+) -> ConditionFact:
     return ConditionFact(
         codings=(Coding(system=system, code=code),),
         in_current_encounter=current,
         recorded=recorded,
+        active=active,
     )
 
 

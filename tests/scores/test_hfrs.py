@@ -72,6 +72,13 @@ def test_diagnosis_23_months_before_admission_counts_and_25_months_does_not(make
     assert [i.name for i in result.items] == ["F03"]
 
 
+def test_still_active_diagnosis_recorded_before_the_window_counts(make) -> None:
+    ckd = make.dx("N18.3", recorded=make.now.date() - timedelta(days=5 * 365), active=True)
+    resolved = make.dx("S72.0", recorded=make.now.date() - timedelta(days=5 * 365), active=False)
+    result = HFRS.score(make.snapshot(age=85, conditions=(ckd, resolved)))
+    assert [i.name for i in result.items] == ["N18"]
+
+
 def test_diagnosis_dated_after_now_is_not_counted(make) -> None:
     future = make.dx("F03", recorded=(make.now + timedelta(days=3)).date())
     assert HFRS.score(make.snapshot(age=85, conditions=(future,))).points == 0

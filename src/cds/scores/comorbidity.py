@@ -47,9 +47,17 @@ def condition_date(condition: ConditionFact) -> date | None:
 
 
 def conditions_in_window(
-    conditions: Iterable[ConditionFact], *, now: datetime, start: date | datetime | None
+    conditions: Iterable[ConditionFact],
+    *,
+    now: datetime,
+    start: date | datetime | None,
+    include_active: bool = False,
 ) -> list[ConditionFact]:
-    """Diagnoses of the current encounter, plus those dated from ``start`` (None = any time) to ``now``."""
+    """Diagnoses of the current encounter, plus those dated from ``start`` (None = any time) to ``now``.
+
+    With ``include_active`` a diagnosis recorded before ``start`` that is still active
+    (clinical status active) counts too: the patient has it inside the window.
+    """
     today = now.date()
     since = start.date() if isinstance(start, datetime) else start
     kept: list[ConditionFact] = []
@@ -57,7 +65,13 @@ def conditions_in_window(
         when = condition_date(condition)
         if when is not None and when > today:
             continue
-        if condition.in_current_encounter or when is None or since is None or when >= since:
+        if (
+            condition.in_current_encounter
+            or when is None
+            or since is None
+            or when >= since
+            or (include_active and condition.active is True)
+        ):
             kept.append(condition)
     return kept
 
@@ -75,19 +89,20 @@ class CategoryFindings:
         return [c for c in self.evidence if c not in self.superseded]
 
     def used(self, category: str) -> list[str]:
-        """The codes behind ``category``, in words."""
-        words: list[str] = []
+        """The codes behind ``category``, in words: each code once, "this stay" or its latest date."""
+        latest: dict[str, str] = {}
         for m in self.evidence.get(category, []):
-            text = describe(m.coding)
+            code = describe(m.coding)
+            when = condition_date(m.condition)
             if m.condition.in_current_encounter:
-                text += ", this stay"
-            elif condition_date(m.condition) is None:
-                text += ", undated"
-            else:
-                text += f", {condition_date(m.condition)}"
-            if text not in words:
-                words.append(text)
-        return words
+                latest[code] = "this stay"
+            elif latest.get(code) == "this stay":
+                continue
+            elif when is None:
+                latest.setdefault(code, "undated")
+            elif code not in latest or latest[code] == "undated" or latest[code] < when.isoformat():
+                latest[code] = when.isoformat()
+        return [f"{code}, {when}" for code, when in latest.items()]
 
 
 def find_categories(

@@ -2,7 +2,8 @@
 
 Each of the 109 ICD-10 three-character categories in ``data/hfrs.csv`` counts
 once with its weight when a diagnosis of the current stay or of the
-``lookback_months`` (24) before the admission carries a code in it. The score
+``lookback_months`` (24) before the admission carries a code in it; an earlier
+diagnosis that is still active counts too (``count_active_problems``). The score
 is validated for people aged 75 and older; for younger patients (or unknown
 age) it is still computed but marked not applicable.
 
@@ -62,7 +63,9 @@ class Hfrs:
             return finish(self.name, [item], bands, applicable=applicable, note=note, ndigits=1)
         reference = snapshot.encounter_start or snapshot.now
         since = months_before(reference, int(params["lookback_months"]))
-        window = conditions_in_window(snapshot.conditions, now=snapshot.now, start=since)
+        window = conditions_in_window(
+            snapshot.conditions, now=snapshot.now, start=since, include_active=bool(params["count_active_problems"])
+        )
         found: dict[str, list[CodeMatch]] = {}
         for match in _code_list().match_conditions(window):
             found.setdefault(match.category, []).append(match)
@@ -71,6 +74,8 @@ class Hfrs:
             if category in found:
                 used = sorted({describe(m.coding) for m in found[category]})
                 items.append(known(category, weights[category], category, used, max_points=weights[category]))
-        window_note = f"diagnoses of this stay and from {since.date()}"
+        window_note = f"diagnoses of this stay, from {since.date()}"
+        if params["count_active_problems"]:
+            window_note += " and still-active earlier diagnoses"
         note = f"{note}; {window_note}" if note else window_note
         return finish(self.name, items, bands, applicable=applicable, note=note, ndigits=1)
