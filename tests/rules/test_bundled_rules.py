@@ -40,3 +40,20 @@ def test_exported_json_schema_matches_the_rule_language() -> None:
 def test_reference_rules_cite_their_seed_lines(bundled: RuleSet) -> None:
     for rule_id in ("cfs-screening-due", "frailty-status"):
         assert bundled.rule(rule_id).definition.source.seed
+
+
+def test_embedded_tests_flag_a_summary_of_140_characters_or_more(tmp_path: Path) -> None:
+    import shutil
+
+    (tmp_path / "codesystems").mkdir()
+    shutil.copy(RULES / "codesystems" / "card-topic.yaml", tmp_path / "codesystems" / "card-topic.yaml")
+    (tmp_path / "long.yaml").write_text(
+        'id: long\nversion: "1.0"\ntitle: {nb: L, en: L}\nhooks: [encounter-start]\n'
+        'when: {fact: age, op: ">=", value: 70}\n'
+        "card: {topic: frailty-status, indicator: info, summary: {nb: \"{{ 'ord ' * 40 }}\", en: kort}}\n"
+        "source: {paper: test}\n"
+        "tests: [{name: old, hook: encounter-start, given: {age: 80}, expect: {cards: [frailty-status]}}]\n",
+        encoding="utf-8",
+    )
+    (result,) = run_embedded_tests(RuleSet.load(tmp_path), REPO)
+    assert result.failures == ["long summary (nb) has 159 characters; keep it under 140"]
