@@ -43,7 +43,7 @@ def _resolve(path: Path | None, default: Path) -> Path:
 
 
 def _train(data: Path | None, out: Path | None, seed: int) -> None:
-    from cds.model.artefact import write_artefact
+    from cds.model.artefact import ArtefactError, write_artefact
     from cds.model.card import render_card
     from cds.model.dataset import DatasetError, read_readmission_csv
     from cds.model.plots import write_plots
@@ -56,7 +56,10 @@ def _train(data: Path | None, out: Path | None, seed: int) -> None:
         result = train(rows, seed=seed)
     except (DatasetError, ValueError) as exc:
         raise UserError(str(exc)) from exc
-    metadata = write_artefact(out_dir, result.estimator, result.metadata, result.training_rows)
+    try:
+        metadata = write_artefact(out_dir, result.estimator, result.metadata, result.training_rows)
+    except ArtefactError as exc:
+        raise UserError(str(exc)) from exc
     write_plots(out_dir, result.test, result.test_probability, metadata["held_out_metrics"])
     (out_dir / "MODEL_CARD.md").write_text(render_card(metadata), encoding="utf-8")
     held = metadata["held_out_metrics"]["all"]

@@ -67,6 +67,13 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "scipy.interpolate._bsplines.BSpline",
     # the array namespace function a fitted BSpline keeps a reference to (a plain function, runs nothing on load)
     "scipy._lib.array_api_compat.numpy._aliases.asarray",
+    # the log(1 + x) transform of prior visits (a numpy ufunc)
+    "numpy.log1p",
+    # gradient boosting with a categorical feature keeps FunctionTransformer(partial(check_array, ...)) inside;
+    # skops also lists the function a partial wraps, so a partial of anything else is still refused
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
+    "sklearn.preprocessing._function_transformer.FunctionTransformer",
 )
 
 _FIXED_ZIP_TIME = (2000, 1, 1, 0, 0, 0)

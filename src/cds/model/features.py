@@ -106,6 +106,7 @@ class FeatureConfig:
     hba1c_codes: dict[str, int]
     prior_visits_window_days: int
     csv_emergency_source: str
+    monotonic_increasing: tuple[str, ...]
 
     @classmethod
     @cache
@@ -125,6 +126,7 @@ class FeatureConfig:
             hba1c_codes={str(k): int(v) for k, v in h["categories"].items()},
             prior_visits_window_days=int(raw["prior_visits_window_days"]),
             csv_emergency_source=str(raw["csv_emergency_admission_source"]),
+            monotonic_increasing=tuple(str(f) for f in raw.get("monotonic_increasing", [])),
         )
 
     def age_band(self, age_years: int) -> int:
