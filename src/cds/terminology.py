@@ -51,6 +51,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 __all__ = ["LabConcept", "TerminologyError", "Terminology", "UnitConversion", "coding_parts"]
 
 
+_MEMBERSHIP_CACHE_SIZE = 100_000
+
+
 class TerminologyError(Exception):
     """One or more value-set files are malformed; ``errors`` holds 'file:line: message' strings."""
 
@@ -221,6 +224,7 @@ class Terminology:
         self._index: dict[tuple[str, str], set[str]] = {}
         self._prefix_index: list[tuple[str, str, str]] = []  # (family, prefix, valueset id)
         self._labs: dict[str, LabConcept] = {}
+        self._membership_cache: dict[tuple[str, str], frozenset[str]] = {}
         self.files: list[Path] = []
         self.digest: str = ""
 
@@ -368,28 +372,36 @@ class Terminology:
         family = self._family_of_uri.get(system, system)
         return family, _normalise(self._normaliser.get(family), code)
 
-    def memberships(self, coding: Any) -> set[str]:
+    def memberships(self, coding: Any) -> frozenset[str]:
         """Every value set id the coding belongs to."""
-        key = self._key(coding)
-        if key is None:
-            return set()
-        found = set(self._index.get(key, ()))
-        family, code = key
-        for fam, stem, vs_id in self._prefix_index:
-            if fam == family and code.startswith(stem):
-                found.add(vs_id)
-        return found
+        system, code = coding_parts(coding)
+        if not isinstance(system, str) or not isinstance(code, str):
+            return frozenset()
+        return self.memberships_of(system, code)
+
+    def memberships_of(self, system: str, code: str) -> frozenset[str]:
+        """Every value set id that holds (system, code); cached, since a terminology never changes."""
+        cached = self._membership_cache.get((system, code))
+        if cached is not None:
+            return cached
+        key = self._key({"system": system, "code": code})
+        found: set[str] = set()
+        if key is not None:
+            found.update(self._index.get(key, ()))
+            family, normalised = key
+            for fam, stem, vs_id in self._prefix_index:
+                if fam == family and normalised.startswith(stem):
+                    found.add(vs_id)
+        result = frozenset(found)
+        if len(self._membership_cache) >= _MEMBERSHIP_CACHE_SIZE:
+            self._membership_cache.clear()
+        self._membership_cache[(system, code)] = result
+        return result
 
     def contains(self, value_set: str, coding: Any) -> bool:
         """True when the coding (system + code) is in the value set. Unknown value set -> KeyError."""
-        vs = self._require(value_set)
-        key = self._key(coding)
-        if key is None:
-            return False
-        if key in vs.exact:
-            return True
-        family, code = key
-        return any(fam == family and code.startswith(stem) for fam, stem in vs.prefixes)
+        self._require(value_set)
+        return value_set in self.memberships(coding)
 
     def contains_any(self, value_set: str, codings: Iterable[Any]) -> bool:
         return any(self.contains(value_set, c) for c in codings)
@@ -409,6 +421,11 @@ class Terminology:
 
     def lab_concepts(self) -> list[LabConcept]:
         return [self._labs[k] for k in sorted(self._labs)]
+
+    def lab_concept_in(self, valueset_ids: Iterable[str]) -> LabConcept | None:
+        """The lab concept among these value-set ids (first by id), or None."""
+        hits = [v for v in valueset_ids if v in self._labs]
+        return self._labs[min(hits)] if hits else None
 
     def lab_concept_of(self, codings: Iterable[Any]) -> LabConcept | None:
         """The lab concept whose value set holds one of the codings (first by id), or None."""

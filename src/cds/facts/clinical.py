@@ -28,7 +28,7 @@ def condition_facts(ctx: BuildContext) -> dict[str, Any]:
         moment = as_datetime(condition.recordedDate or onset, ctx.tz)
         facts.append(
             ConditionFact(
-                codings=codings_of(condition.code),
+                codings=ctx.codings(condition, "code"),
                 recorded=recorded,
                 onset=as_date(onset),
                 active=active,
@@ -50,7 +50,7 @@ def procedure_facts(ctx: BuildContext) -> dict[str, Any]:
         performed = procedure_date(procedure)
         facts.append(
             ProcedureFact(
-                codings=codings_of(procedure.code),
+                codings=ctx.codings(procedure, "code"),
                 performed=as_date(performed),
                 in_current_encounter=ctx.in_current_contact(procedure, as_datetime(performed, ctx.tz)),
             )

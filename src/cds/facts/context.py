@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any
 
+from cds.facts.memo import IdentityMemo
 from cds.facts.snapshot import Coding
 from cds.fhir.resources import ResourceIssue, ResourceSet
 from cds.terminology import Terminology
@@ -22,6 +23,8 @@ __all__ = ["BuildContext", "as_date", "as_datetime", "codings_of", "reference_of
 
 #: Statuses that mean "this never happened / was recorded by mistake" on any resource.
 VOID_STATUSES = frozenset({"entered-in-error", "cancelled", "revoked", "not-done", "refuted"})
+
+_MEMO = IdentityMemo()
 
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
 
@@ -53,7 +56,8 @@ def codings_of(*concepts: Any) -> tuple[Coding, ...]:
             for coding in getattr(item, "coding", None) or ():
                 code = getattr(coding, "code", None)
                 if code:
-                    out.append(Coding(system=coding.system, code=code, display=coding.display))
+                    # values come from validated FHIR models: skip re-validation on this hot path
+                    out.append(Coding.model_construct(system=coding.system, code=code, display=coding.display))
     return tuple(out)
 
 
@@ -112,6 +116,8 @@ class BuildContext:
     terminology: Terminology
     searched: Collection[str] | None = None
     issues: list[ResourceIssue] = field(default_factory=list)
+    _by_type: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+    _indexes: dict[tuple[str, tuple[str, ...]], dict[str, list[Any]]] = field(default_factory=dict, repr=False)
 
     # -- data availability --------------------------------------------------------
     def known(self, *resource_types: str) -> bool:
@@ -132,7 +138,47 @@ class BuildContext:
     # -- the patient's resources ------------------------------------------------
     def of_type(self, resource_type: str) -> list[Any]:
         """The patient's resources of one type, without voided ones (entered-in-error, cancelled, ...)."""
-        return [r for r in self._patient_resources(resource_type) if _status(r) not in VOID_STATUSES]
+        found = self._by_type.get(resource_type)
+        if found is None:
+            found = [r for r in self._patient_resources(resource_type) if _status(r) not in VOID_STATUSES]
+            self._by_type[resource_type] = found
+        return found
+
+    def valuesets(self, resource: Any, *attrs: str) -> frozenset[str]:
+        """Value-set ids of every coding in the named CodeableConcept elements of a resource (memoised)."""
+        terminology = self.terminology
+
+        def compute() -> frozenset[str]:
+            found: set[str] = set()
+            for attr in attrs:
+                value = getattr(resource, attr, None)
+                for concept in value if isinstance(value, list) else (value,):
+                    for coding in getattr(concept, "coding", None) or ():
+                        if coding.system and coding.code:
+                            found |= terminology.memberships_of(coding.system, coding.code)
+            return frozenset(found)
+
+        return _MEMO.get(resource, ("valuesets", id(terminology), terminology.digest, attrs), compute)
+
+    def codings(self, resource: Any, *attrs: str) -> tuple[Coding, ...]:
+        """`codings_of` the named elements of a resource (memoised per resource)."""
+        return _MEMO.get(resource, ("codings", attrs), lambda: codings_of(*(getattr(resource, a, None) for a in attrs)))
+
+    def with_valueset(self, resource_type: str, value_set: str, *attrs: str) -> list[Any]:
+        """The patient's resources of a type whose named elements hold a code in the value set (indexed)."""
+        key = (resource_type, attrs)
+        index = self._indexes.get(key)
+        if index is None:
+            index = {}
+            for resource in self.of_type(resource_type):
+                for vs in self.valuesets(resource, *attrs):
+                    index.setdefault(vs, []).append(resource)
+            self._indexes[key] = index
+        return index.get(value_set, [])
+
+    def has(self, resource: Any, value_set: str, *attrs: str) -> bool:
+        """Does any coding of these elements belong to the value set?"""
+        return value_set in self.valuesets(resource, *attrs)
 
     def _patient_resources(self, resource_type: str) -> Iterator[Any]:
         for resource in self.resources.of_type(resource_type):

@@ -24,17 +24,13 @@ def discharge_facts(ctx: BuildContext) -> dict[str, Any]:
     }
 
 
-def _message_codings(communication: Any) -> tuple[Coding, ...]:
-    return codings_of(communication.category, communication.topic)
-
-
 def _messages(ctx: BuildContext, value_set: str) -> list[tuple[Any, datetime | None]]:
     """Communications of this stay in the value set, with their sent (else received) time."""
     out = []
     for communication in ctx.of_type("Communication"):
         if communication.status not in _COMMUNICATION_DONE:
             continue
-        if not ctx.in_valueset(value_set, _message_codings(communication)):
+        if not ctx.has(communication, value_set, "category", "topic"):
             continue
         when = as_datetime(communication.sent or communication.received, ctx.tz)
         if ctx.refers_to_current_encounter(communication) or ctx.within_current_encounter(when):
@@ -66,7 +62,7 @@ def _admission_report(ctx: BuildContext) -> bool | None:
     for document in ctx.of_type("DocumentReference"):
         if document.status not in _DOCUMENT_CURRENT:
             continue
-        if not ctx.in_valueset("message.admission-report", codings_of(document.type, document.category)):
+        if not ctx.has(document, "message.admission-report", "type", "category"):
             continue
         linked = any(
             split_reference(reference_of(ref)) == ("Encounter", ctx.encounter_id)
@@ -100,7 +96,7 @@ def _appointments(ctx: BuildContext) -> dict[str, Any]:
 
 
 def _is_gp(ctx: BuildContext, appointment: Any, gp_refs: set[Any]) -> bool:
-    if ctx.in_valueset("specialty.general-practice", codings_of(appointment.specialty, appointment.serviceType)):
+    if ctx.has(appointment, "specialty.general-practice", "specialty", "serviceType"):
         return True
     actors = {split_reference(reference_of(p.actor)) for p in appointment.participant or ()}
     return bool(actors & gp_refs)

@@ -98,18 +98,18 @@ def _emergent(ctx: BuildContext, encounter: Any, start: datetime | None) -> bool
 
 
 def _oncology(ctx: BuildContext, encounter: Any) -> bool | None:
-    codings = codings_of(encounter.serviceType)
-    if not codings:
+    if not codings_of(encounter.serviceType):
         return None
-    return ctx.in_valueset("specialty.oncology", codings)
+    return ctx.has(encounter, "specialty.oncology", "serviceType")
 
 
 def discharge_destination(ctx: BuildContext, encounter: Any) -> str | None:
-    disposition = getattr(encounter.hospitalization, "dischargeDisposition", None)
-    codings = codings_of(disposition)
-    if not codings:
+    hospitalization = encounter.hospitalization
+    if not codings_of(getattr(hospitalization, "dischargeDisposition", None)):
         return None
-    match = ctx.first_match("discharge-destination.", codings)
+    prefix = "discharge-destination."
+    matches = sorted(v for v in ctx.valuesets(hospitalization, "dischargeDisposition") if v.startswith(prefix))
+    match = matches[0] if matches else None
     if match is None:
         ctx.issue(encounter, "discharge disposition code not in any discharge-destination value set")
         return None

@@ -53,9 +53,7 @@ def cfs_value(observation: Any) -> int | None | str:
 def frailty_facts(ctx: BuildContext) -> dict[str, Any]:
     """cfs and cfs_age_days. None when no valid CFS Observation is in the data."""
     best: tuple[tuple[date, datetime], CfsFact] | None = None
-    for observation in ctx.of_type("Observation"):
-        if not ctx.in_valueset("frailty.cfs", codings_of(observation.code)):
-            continue
+    for observation in ctx.with_valueset("Observation", "frailty.cfs", "code"):
         if observation.status in {"preliminary", "registered"}:
             continue
         value = cfs_value(observation)

@@ -26,11 +26,10 @@ def lab_facts(ctx: BuildContext) -> dict[str, Any]:
     for observation in ctx.of_type("Observation"):
         if observation.status not in _RESULT_STATUSES:
             continue
-        codings = codings_of(observation.code)
-        concept = ctx.terminology.lab_concept_of(codings)
-        is_lab = any(c.code == _LAB_CATEGORY for c in codings_of(observation.category))
-        if concept is None and not is_lab:
+        concept = ctx.terminology.lab_concept_in(ctx.valuesets(observation, "code"))
+        if concept is None and not _is_lab(observation):
             continue
+        codings = ctx.codings(observation, "code")
         effective = as_datetime(
             observation.effectiveDateTime
             or observation.effectiveInstant
@@ -64,13 +63,17 @@ def lab_facts(ctx: BuildContext) -> dict[str, Any]:
                 original_unit=original_unit,
                 text_value=text,
                 effective=effective,
-                abnormal=_abnormal(observation, original_value, original_unit),
+                abnormal=_abnormal(observation, ctx.codings(observation, "interpretation"), original_value, original_unit),
                 followed_up=followed,
                 in_current_encounter=ctx.in_current_contact(observation, effective),
             )
         )
     facts.sort(key=lambda f: (f.effective is None, f.effective or ctx.now))
     return {"labs": tuple(facts)}
+
+
+def _is_lab(observation: Any) -> bool:
+    return any(c.code == _LAB_CATEGORY for cat in observation.category or () for c in cat.coding or ())
 
 
 def _plain(value: Decimal | float) -> str:
@@ -84,8 +87,8 @@ def _unit(quantity: Any) -> str | None:
     return quantity.unit or quantity.code
 
 
-def _abnormal(observation: Any, value: float | None, unit: str | None) -> bool | None:
-    codes = {c.code for c in codings_of(observation.interpretation)}
+def _abnormal(observation: Any, interpretation: tuple[Any, ...], value: float | None, unit: str | None) -> bool | None:
+    codes = {c.code for c in interpretation}
     if codes & ABNORMAL_INTERPRETATIONS:
         return True
     if codes & NORMAL_INTERPRETATIONS:

@@ -73,12 +73,12 @@ def _reconciled(ctx: BuildContext) -> bool | None:
     for procedure in ctx.of_type("Procedure"):
         if procedure.status != "completed":
             continue
-        if not ctx.in_valueset("procedure.medication-reconciliation", codings_of(procedure.code)):
+        if not ctx.has(procedure, "procedure.medication-reconciliation", "code"):
             continue
         if ctx.in_current_contact(procedure, as_datetime(procedure_date(procedure), ctx.tz)):
             return True
     for task in ctx.of_type("Task"):
-        if task.status != "completed" or not ctx.in_valueset("procedure.medication-reconciliation", codings_of(task.code)):
+        if task.status != "completed" or not ctx.has(task, "procedure.medication-reconciliation", "code"):
             continue
         when = as_datetime((task.executionPeriod.end if task.executionPeriod else None) or task.lastModified, ctx.tz)
         if ctx.in_current_contact(task, when):
@@ -91,7 +91,7 @@ def _last_review(ctx: BuildContext) -> date | None:
     dates = [
         as_date(procedure_date(p))
         for p in ctx.of_type("Procedure")
-        if p.status == "completed" and ctx.in_valueset("procedure.medication-review", codings_of(p.code))
+        if p.status == "completed" and ctx.has(p, "procedure.medication-review", "code")
     ]
     dates = [d for d in dates if d is not None and d <= ctx.now.date()]
     return max(dates) if dates else None

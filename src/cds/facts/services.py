@@ -53,13 +53,8 @@ def service_facts(ctx: BuildContext) -> dict[str, Any]:
     }
 
 
-def _service_codes(ctx: BuildContext, concepts: Any) -> set[str]:
-    codes = set()
-    for coding in codings_of(concepts):
-        match = ctx.first_match(_SERVICE_PREFIX, [coding])
-        if match:
-            codes.add(match.removeprefix(_SERVICE_PREFIX))
-    return codes
+def _service_codes(ctx: BuildContext, resource: Any, attr: str) -> set[str]:
+    return {v.removeprefix(_SERVICE_PREFIX) for v in ctx.valuesets(resource, attr) if v.startswith(_SERVICE_PREFIX)}
 
 
 def _services_before(ctx: BuildContext) -> tuple[str, ...] | None:
@@ -80,7 +75,7 @@ def _services_before(ctx: BuildContext) -> tuple[str, ...] | None:
             continue
         if episode.status == "finished" and end is None:
             continue
-        found |= _service_codes(ctx, episode.type)
+        found |= _service_codes(ctx, episode, "type")
     return tuple(sorted(found))
 
 
@@ -98,7 +93,7 @@ def _services_after(ctx: BuildContext) -> tuple[str, ...] | None:
     for request in ctx.of_type("ServiceRequest"):
         if request.intent not in _REQUEST_INTENTS or request.status not in _REQUEST_STATUSES:
             continue
-        codes = _service_codes(ctx, request.code)
+        codes = _service_codes(ctx, request, "code")
         if not codes:
             continue
         authored = as_datetime(request.authoredOn, ctx.tz)
@@ -124,12 +119,10 @@ def _this_stay(ctx: BuildContext, request: Any, authored: datetime | None) -> bo
 def _latest_answer(ctx: BuildContext, observation_set: str, answers: dict[str, Any]) -> Any | None:
     """The answer of the most recent Observation coded with `observation_set` whose value is in `answers`."""
     best: tuple[datetime, Any] | None = None
-    for observation in ctx.of_type("Observation"):
-        if not ctx.in_valueset(observation_set, codings_of(observation.code)):
-            continue
-        value_codings = codings_of(observation.valueCodeableConcept)
+    for observation in ctx.with_valueset("Observation", observation_set, "code"):
+        value_sets = ctx.valuesets(observation, "valueCodeableConcept")
         for value_set, answer in answers.items():
-            if ctx.in_valueset(value_set, value_codings):
+            if value_set in value_sets:
                 when = as_datetime(observation.effectiveDateTime or observation.issued, ctx.tz) or datetime.min.replace(
                     tzinfo=ctx.tz
                 )
@@ -137,7 +130,7 @@ def _latest_answer(ctx: BuildContext, observation_set: str, answers: dict[str, A
                     best = (when, answer)
                 break
         else:
-            if value_codings:
+            if observation.valueCodeableConcept is not None:
                 ctx.issue(observation, f"answer code not in the value sets for {observation_set}")
     return None if best is None else best[1]
 
@@ -147,12 +140,11 @@ def _lives_alone(ctx: BuildContext) -> bool | None:
     if answer is not None:
         return answer
     # a 'lives alone' finding recorded as an Observation code or a Condition (e.g. ICD-10 Z60.2)
-    for observation in ctx.of_type("Observation"):
-        if ctx.in_valueset("living.alone", codings_of(observation.code)) and observation.valueBoolean is not False:
+    for observation in ctx.with_valueset("Observation", "living.alone", "code"):
+        if observation.valueBoolean is not False:
             return True
-    for condition in ctx.of_type("Condition"):
-        if ctx.in_valueset("living.alone", codings_of(condition.code)):
-            return True
+    if ctx.with_valueset("Condition", "living.alone", "code"):
+        return True
     return None
 
 
@@ -184,7 +176,7 @@ def _coordinator(ctx: BuildContext) -> bool | None:
         if team.status is not None and team.status not in _CARE_TEAM_LIVE:
             continue
         for participant in team.participant or ():
-            if ctx.in_valueset("role.coordinator", codings_of(participant.role)):
+            if ctx.has(participant, "role.coordinator", "role"):
                 return True
     return False if ctx.known("CareTeam") else None
 
@@ -195,7 +187,7 @@ def _individual_plan(ctx: BuildContext) -> str | None:
     for plan in ctx.resources.of_type("CarePlan"):
         if not ctx.belongs_to_patient(plan):
             continue
-        if not ctx.in_valueset("careplan.individual-plan", codings_of(plan.category)):
+        if not ctx.has(plan, "careplan.individual-plan", "category"):
             continue
         if plan.status in _PLAN_ACTIVE:
             return "active"

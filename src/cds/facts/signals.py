@@ -2,9 +2,9 @@
 
 A signal is True when a Condition, Observation or Flag coded in its value set
 belongs to the current contact; False only when the contact holds an explicit
-negative assessment (an Observation with valueBoolean false, a refuted
-Condition) and no positive one; None otherwise (absence of a code is not
-evidence of absence).
+negative assessment (an Observation coded with the signal and valueBoolean
+false) and no positive one; None otherwise (absence of a code is not evidence
+of absence; refuted Conditions are left out like entered-in-error ones).
 """
 
 from __future__ import annotations
@@ -35,26 +35,22 @@ def signal_facts(ctx: BuildContext) -> dict[str, Any]:
 def _evidence(ctx: BuildContext, value_set: str, within: Any) -> list[bool]:
     """Positive (True) and negative (False) evidence for a value set, from resources accepted by `within`."""
     found: list[bool] = []
-    for condition in ctx.resources.of_type("Condition"):
-        if not ctx.belongs_to_patient(condition) or not ctx.in_valueset(value_set, codings_of(condition.code)):
-            continue
-        verification = {c.code for c in codings_of(condition.verificationStatus)}
-        if "entered-in-error" in verification:
-            continue
+    for condition in ctx.with_valueset("Condition", value_set, "code"):
         moment = as_datetime(condition.recordedDate or condition.onsetDateTime, ctx.tz)
         if within(condition, moment):
-            found.append("refuted" not in verification)
-    for observation in ctx.of_type("Observation"):
-        moment = as_datetime(observation.effectiveDateTime or observation.issued, ctx.tz)
-        if ctx.in_valueset(value_set, codings_of(observation.code)):
-            if within(observation, moment):
-                found.append(observation.valueBoolean is not False)
-        elif ctx.in_valueset(value_set, codings_of(observation.valueCodeableConcept)) and within(observation, moment):
             found.append(True)
-    for flag in ctx.of_type("Flag"):
-        if flag.status == "active" and ctx.in_valueset(value_set, codings_of(flag.code)):
+    for observation in ctx.with_valueset("Observation", value_set, "code"):
+        moment = as_datetime(observation.effectiveDateTime or observation.issued, ctx.tz)
+        if within(observation, moment):
+            found.append(observation.valueBoolean is not False)
+    for observation in ctx.with_valueset("Observation", value_set, "valueCodeableConcept"):
+        moment = as_datetime(observation.effectiveDateTime or observation.issued, ctx.tz)
+        if within(observation, moment):
+            found.append(True)
+    for flag in ctx.with_valueset("Flag", value_set, "code"):
+        if flag.status == "active":
             moment = as_datetime(getattr(flag.period, "start", None), ctx.tz)
-            if within(flag, moment) or moment is None:
+            if moment is None or within(flag, moment):
                 found.append(True)
     return found
 
@@ -77,12 +73,11 @@ def _end_of_life(ctx: BuildContext) -> bool | None:
         verdict = _verdict(_evidence(ctx, "signal.end-of-life", ctx.in_current_contact))
         if verdict:
             return True
-    for condition in ctx.of_type("Condition"):
-        status = {c.code for c in codings_of(condition.clinicalStatus)}
-        if status & _ACTIVE_CONDITION and ctx.in_valueset("signal.end-of-life", codings_of(condition.code)):
+    for condition in ctx.with_valueset("Condition", "signal.end-of-life", "code"):
+        if {c.code for c in codings_of(condition.clinicalStatus)} & _ACTIVE_CONDITION:
             return True
-    for plan in ctx.of_type("CarePlan"):
-        if plan.status == "active" and ctx.in_valueset("signal.end-of-life", codings_of(plan.category)):
+    for plan in ctx.with_valueset("CarePlan", "signal.end-of-life", "category"):
+        if plan.status == "active":
             return True
     return None if ctx.encounter is None else _verdict(_evidence(ctx, "signal.end-of-life", ctx.in_current_contact))
 

@@ -1,0 +1,83 @@
+"""Benchmark: parsing a realistic persona (~200 resources) with fhir.resources.R4B and building its snapshot.
+
+Prints medians and p99 for: plain json.loads of the bundle (the baseline), cold
+R4B parsing (cache cleared every round), warm parsing (resources seen before:
+the content-keyed cache), and build_snapshot on the parsed set; each with its
+ratio to the baseline measured in the same run.
+
+    python bench/bench_facts.py [--rounds 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from cds.facts import build_snapshot
+from cds.fhir.resources import ENGINE_RESOURCE_TYPES, ResourceSet, clear_parse_cache
+from cds.terminology import Terminology
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def measure(fn: Callable[[], object], rounds: int, before: Callable[[], None] | None = None) -> list[float]:
+    times = []
+    for _ in range(rounds):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def summary(name: str, times: list[float], baseline: float) -> str:
+    times = sorted(times)
+    median = statistics.median(times)
+    p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+    return f"{name:<34} median {median:8.3f} ms   p99 {p99:8.3f} ms   x{median / baseline:7.1f} json.loads"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=200)
+    args = parser.parse_args()
+    index = {row["key"]: row for row in json.loads((REPO / "fhir_examples/personas.json").read_text())}
+    row = index["a"]
+    text = (REPO / "fhir_examples" / row["bundle"]).read_text(encoding="utf-8")
+    bundle = json.loads(text)
+    terminology = Terminology.load(REPO / "rules/valuesets")
+    now = datetime.fromisoformat(row["now"])
+
+    baseline_times = measure(lambda: json.loads(text), args.rounds)
+    baseline = statistics.median(baseline_times)
+    cold = measure(lambda: ResourceSet.from_bundle(bundle), max(20, args.rounds // 10), before=clear_parse_cache)
+    ResourceSet.from_bundle(bundle)
+    warm = measure(lambda: ResourceSet.from_bundle(bundle), args.rounds)
+    resources = ResourceSet.from_bundle(bundle)
+
+    def build() -> object:
+        return build_snapshot(
+            resources, patient_id=row["patient_id"], encounter_id=row["encounter_id"], now=now,
+            terminology=terminology, patient_key="bench", searched=ENGINE_RESOURCE_TYPES,
+        )
+
+    snapshot_times = measure(build, args.rounds)
+    both = measure(lambda: (ResourceSet.from_bundle(bundle), build()), args.rounds)
+
+    print(f"persona {row['key']} ({row['name']}): {len(bundle['entry'])} resources, {len(text) / 1024:.0f} KiB JSON")
+    print(summary("json.loads (baseline)", baseline_times, baseline))
+    print(summary("R4B parse, cold (no cache)", cold, baseline))
+    print(summary("R4B parse, warm (content cache)", warm, baseline))
+    print(summary("build_snapshot", snapshot_times, baseline))
+    print(summary("warm parse + build_snapshot", both, baseline))
+    print(f"cold R4B validation per resource: {statistics.median(cold) / len(bundle['entry']) * 1000:.0f} us")
+
+
+if __name__ == "__main__":
+    main()
