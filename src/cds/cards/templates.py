@@ -54,6 +54,8 @@ def _dotted(node: nodes.Node) -> str | None:
 
 def check_template(source: str, allowed: Iterable[str]) -> tuple[CompiledTemplate | None, list[str]]:
     """Compile a template and list its problems (syntax, unknown names, unknown fact paths)."""
+    if "{{" not in source and "{%" not in source and "{#" not in source:  # plain text: nothing to compile
+        return CompiledTemplate(source=source, render=lambda **_: source, names=frozenset()), []
     allowed_names = set(allowed)
     facts = set(top_level_facts())
     try:
