@@ -56,8 +56,8 @@ def test_frail_cut_point_for_pathway_c_is_cfs_5(clinic: Clinic) -> None:
 
 def test_repeated_admissions_from_home_window_boundary(clinic: Clinic) -> None:
     now = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
-    inside = [{"start": datetime(2025, 1, 1, 12, 0, tzinfo=UTC)}, {"start": datetime(2025, 5, 1, tzinfo=UTC)}]
-    outside = [{"start": datetime(2025, 1, 1, 11, 59, tzinfo=UTC)}, {"start": datetime(2025, 5, 1, tzinfo=UTC)}]
+    inside = [{"start": datetime(2024, 6, 30, 12, 0, tzinfo=UTC)}, {"start": datetime(2025, 5, 1, tzinfo=UTC)}]
+    outside = [{"start": datetime(2024, 6, 30, 11, 59, tzinfo=UTC)}, {"start": datetime(2025, 5, 1, tzinfo=UTC)}]
     facts = {"now": now, "home_dwelling": True, "service_need": "unchanged", **DISCHARGE}
     assert pathway(clinic.evaluate("encounter-discharge", admissions=inside, **facts)) == ["pathway-c"]
     assert pathway(clinic.evaluate("encounter-discharge", admissions=outside, **facts)) == ["pathway-b"]
