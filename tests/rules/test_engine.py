@@ -68,3 +68,17 @@ def test_derived_facts_chain_through_the_engine_level_by_level() -> None:
     assert ruleset.run({"cfs": 6}) == ["frail", "cga"]
     assert closes == [(0, ["frail"])]
     assert ruleset.run({"cfs": 3}) == []
+
+
+def test_an_error_inside_the_engine_is_raised_not_swallowed() -> None:
+    import pytest
+
+    def broken_close(level: int, fired: list[str]) -> dict[str, object]:
+        raise ValueError("derived value could not be computed")
+
+    frail_rule = EngineRule("frail", 0, {"$and": [{"$ex": {"cfs": 1}}, {"$gte": {"cfs": 5}}]})
+    uses_frail = EngineRule("cga", 1, {"$and": [{"$ex": {"frail": 1}}, {"frail": True}]})
+    ruleset = CompiledRuleset("t", [frail_rule, uses_frail], broken_close)
+    with pytest.raises(engine.EngineError, match="derived value could not be computed"):
+        ruleset.run({"cfs": 6})
+    assert engine._runs == {} and engine._errors == {}

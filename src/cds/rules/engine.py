@@ -12,6 +12,8 @@ It owns every trap of the package (see docs/rules-guide.md, "Engine"):
 * each evaluation uses its own state id, deleted in ``finally``;
 * a rule whose condition holds through several branches of an ``$or`` fires
   once per branch; the adapter reports each rule once;
+* exceptions raised inside an action are swallowed by durable (noted in the
+  state only); the adapter keeps them and raises `EngineError` after the call;
 * "no rule matched" (`MessageNotHandledException`) is an empty result; and
   since ``delete_state`` segfaults on a ruleset that has never run an action
   (verified with durable-rules 2.0.28), every ruleset has a lowest-salience
@@ -64,6 +66,11 @@ _host: _QuietHost | None = None
 _names = itertools.count(1)
 _sids = itertools.count(1)
 _runs: dict[str, list[tuple[int, str]]] = {}
+_errors: dict[str, BaseException] = {}
+
+
+class EngineError(RuntimeError):
+    """An action failed inside durable-rules (which would otherwise only note it in the state)."""
 
 
 def _get_host() -> _QuietHost:
@@ -124,7 +131,11 @@ class CompiledRuleset:
         def action(c: Any) -> None:
             sid = c.s.sid
             fired = [key for stratum, key in _runs[sid] if stratum == level]
-            added = {k: v for k, v in self._close(level, fired).items() if v is not None}
+            try:
+                added = {k: v for k, v in self._close(level, fired).items() if v is not None}
+            except Exception as error:  # durable swallows exceptions of actions: keep it for `run`
+                _errors[sid] = error
+                return
             message = {k: v for k, v in c.m._d.items() if k not in ("sid", "id")}
             message.update(added)
             message[STRATUM] = level + 1
@@ -145,9 +156,12 @@ class CompiledRuleset:
                     host.assert_fact(self.name, fact)
                 except _durable.MessageNotHandledException:
                     pass
+                if sid in _errors:
+                    raise EngineError(f"rule action failed in {self.name}: {_errors[sid]}") from _errors[sid]
                 return [key for _, key in _runs[sid]]
             finally:
                 _runs.pop(sid, None)
+                _errors.pop(sid, None)
                 try:
                     host.delete_state(self.name, sid)
                 except Exception:  # noqa: BLE001 - state may not exist when nothing matched
