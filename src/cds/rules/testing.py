@@ -62,9 +62,12 @@ def persona_snapshot(case: TestCase, ruleset: RuleSet, repo: Path) -> PatientSna
         terminology=ruleset.terminology,
         patient_key="embedded-test",
     )
+    from cds.scores import score_all
+
+    update: dict[str, Any] = {"scores": score_all(snapshot)}  # as cds.evaluation.Evaluator does
     if case.municipality is not None:
-        snapshot = snapshot.model_copy(update={"municipality": case.municipality})
-    return snapshot
+        update["municipality"] = case.municipality
+    return snapshot.model_copy(update=update)
 
 
 def check_case(ruleset: RuleSet, case: TestCase, repo: Path) -> list[str]:
