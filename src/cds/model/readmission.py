@@ -1,8 +1,8 @@
 """`ReadmissionModel`: the committed artefact, loaded once, predicting from a snapshot.
 
 Load it once at service start (``ReadmissionModel.load(models/readmission)``);
-`predict` is pure and thread-safe (scikit-learn ``predict_proba`` on a copy of
-the features).
+`predict` is pure and thread-safe (scikit-learn ``predict_proba`` on a fresh
+feature array, OpenMP limited to one thread: see `cds.model.threads`).
 
 Contributions (``RiskPrediction.contributions``): for each feature, the change
 in the predicted log-odds when that feature alone is set back to its reference
@@ -24,6 +24,7 @@ import numpy as np
 
 from cds.facts.snapshot import PatientSnapshot, RiskPrediction
 from cds.model.artefact import ArtefactError, load_estimator, load_metadata, load_training_rows
+from cds.model.threads import one_thread
 from cds.model.features import FEATURES, FeatureUnavailable, feature_vector, features_from_snapshot
 
 __all__ = ["DEFAULT_MODEL_DIR", "ReadmissionModel"]
@@ -60,7 +61,8 @@ class ReadmissionModel:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for a feature matrix in `FEATURES` column order."""
-        return np.asarray(self.estimator.predict_proba(np.asarray(X, dtype=float))[:, 1], dtype=float)
+        with one_thread():
+            return np.asarray(self.estimator.predict_proba(np.asarray(X, dtype=float))[:, 1], dtype=float)
 
     def predict(self, snapshot: PatientSnapshot) -> RiskPrediction:
         """The 30-day readmission probability; raises `FeatureUnavailable` when facts are unknown."""

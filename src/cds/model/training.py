@@ -41,6 +41,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, SplineTran
 from cds.model.dataset import ReadmissionData
 from cds.model.evaluation import evaluate_rows
 from cds.model.features import FEATURES, FeatureConfig
+from cds.model.threads import one_thread
 
 __all__ = ["DEFAULT_SEED", "SPLIT", "TrainingResult", "candidates", "train"]
 
@@ -129,6 +130,11 @@ def prediction_fingerprint(probability: np.ndarray) -> str:
 
 def train(data: ReadmissionData, *, seed: int = DEFAULT_SEED) -> TrainingResult:
     """Train, select, calibrate and evaluate on held-out rows (see module docstring)."""
+    with one_thread():
+        return _train(data, seed)
+
+
+def _train(data: ReadmissionData, seed: int) -> TrainingResult:
     if len(np.unique(data.outcome)) < 2:
         raise ValueError("training needs both readmitted and not readmitted rows")
     parts = split_indices(data.outcome, seed)
