@@ -93,6 +93,12 @@ def test_missing_follow_up_appointment_warns(clinic: Clinic) -> None:
     assert not clinic.evaluate("encounter-discharge", follow_up_booked=True, **DISCHARGE).fired("follow-up-missing")
 
 
+def test_no_follow_up_visible_to_the_system_is_reported_as_not_recorded(clinic: Clinic) -> None:
+    card = clinic.evaluate("encounter-discharge", **DISCHARGE).card("follow-up-missing")
+    assert card.summary.startswith("Ingen oppfølgingstime er registrert")
+    assert clinic.evaluate("encounter-discharge", **DISCHARGE).fired("follow-up-missing")
+
+
 def test_unreconciled_medication_list_warns(clinic: Clinic) -> None:
     assert clinic.evaluate("encounter-discharge", active_medication_count=5, medication_reconciled=False, **DISCHARGE).fired("medication-reconciliation")
     assert not clinic.evaluate("encounter-discharge", active_medication_count=5, medication_reconciled=True, **DISCHARGE).fired("medication-reconciliation")

@@ -113,3 +113,18 @@ def test_no_geriatric_signal_no_selection(clinic: Clinic) -> None:
 def test_patient_not_expected_to_live_at_home_is_not_selected(clinic: Clinic) -> None:
     facts = {**ED, "expected_to_live_at_home": False}
     assert not clinic.evaluate("encounter-start", **facts, cfs={"score": 5}, new_falls=True).fired("geriatric-selection")
+
+
+# -- frailty-validity ---------------------------------------------------------------------------
+
+
+def test_lise_60_with_cfs_5_gets_the_validity_caveat_and_no_cga(clinic: Clinic) -> None:
+    result = clinic.evaluate("patient-view", age=60, cfs={"score": 5})
+    assert result.fired("frailty-validity")
+    assert not result.fired("cga-referral")
+    assert any("ikke validert under 65 år" in c.summary for c in result.cards["nb"])
+
+
+def test_validity_caveat_boundary_is_age_65(clinic: Clinic) -> None:
+    assert clinic.evaluate("patient-view", age=64, cfs={"score": 3}).fired("frailty-validity")
+    assert not clinic.evaluate("patient-view", age=65, cfs={"score": 3}).fired("frailty-validity")
