@@ -8,6 +8,7 @@ Tables and their sources live in ``src/cds/scores/data/``; see docs/scores.md.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from cds.facts.snapshot import PatientSnapshot, ScoreResult
@@ -33,6 +34,8 @@ __all__ = [
     "with_scores",
 ]
 
+_log = logging.getLogger(__name__)
+
 #: Every published score, in report order; keys of `score_all`.
 SCORES: tuple[Score, ...] = (Lace(), Hospital(), HospitalSimplified(), Hfrs(), Charlson())
 
@@ -44,7 +47,17 @@ def score_all(snapshot: PatientSnapshot, terminology: Any = None) -> dict[str, S
     published ones in ``data/`` and are not site-configurable.
     """
     del terminology
-    return {s.name: s.score(snapshot) for s in SCORES}
+    return {s.name: _safe_score(s, snapshot) for s in SCORES}
+
+
+def _safe_score(score: Score, snapshot: PatientSnapshot) -> ScoreResult:
+    """One score; inconsistent input data (e.g. mixed naive and aware dates) gives an uncomputed
+    result (points None) instead of failing the whole evaluation."""
+    try:
+        return score.score(snapshot)
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        _log.warning("score %s not computed: %s", score.name, type(exc).__name__)
+        return ScoreResult(name=score.name, points=None, note=f"not computed: inconsistent input ({type(exc).__name__})")
 
 
 def with_scores(snapshot: PatientSnapshot, terminology: Any = None) -> PatientSnapshot:
