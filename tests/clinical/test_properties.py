@@ -2,7 +2,8 @@
 
 * every patient discharged gets exactly one pathway (A, B or C);
 * a CFS 9 patient never gets a CGA or rehabilitation suggestion, at any hook;
-* every card summary is under 140 characters in nb and en, for any patient.
+* every card summary is under 140 characters in nb and en, for any patient;
+* no rule gives more than one finding in one evaluation.
 """
 
 from __future__ import annotations
@@ -122,3 +123,10 @@ def test_every_card_summary_is_under_140_characters_in_nb_and_en(clinic: Clinic,
         for card in result.cards[language]:
             assert len(card.summary) < SUMMARY_MAX, card.summary
             assert not card.summary.endswith("…"), f"summary was cut: {card.summary}"
+
+
+@SETTINGS
+@given(facts=patients(), hook=st.sampled_from(HOOKS))
+def test_no_rule_fires_twice_in_one_evaluation(clinic: Clinic, facts: dict[str, Any], hook: str) -> None:
+    ids = clinic.evaluate(hook, **facts).rule_ids
+    assert len(ids) == len(set(ids)), ids
