@@ -57,3 +57,32 @@ def test_embedded_tests_flag_a_summary_of_140_characters_or_more(tmp_path: Path)
     )
     (result,) = run_embedded_tests(RuleSet.load(tmp_path), REPO)
     assert result.failures == ["long summary (nb) has 159 characters; keep it under 140"]
+
+
+def test_embedded_persona_case_runs_through_the_fhir_to_facts_pipeline(tmp_path: Path) -> None:
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES / "codesystems", rules / "codesystems")
+    shutil.copytree(RULES / "valuesets", rules / "valuesets")
+    (tmp_path / "fhir_examples").mkdir()
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "kari", "birthDate": "1946-05-01"}}],
+    }
+    (tmp_path / "fhir_examples" / "kari.json").write_text(json.dumps(bundle), encoding="utf-8")
+    rule = (RULES / "frailty" / "cfs-screening-due.yaml").read_text(encoding="utf-8")
+    rule = rule.split("tests:")[0] + (
+        "tests:\n"
+        "  - name: Kari's bundle, 78 and no CFS\n    hook: encounter-start\n    persona: fhir_examples/kari.json\n"
+        "    expect: {cards: [cfs-screening-due]}\n"
+        "  - name: Kari's bundle at 69 (in 2015)\n    hook: encounter-start\n    now: 2015-06-01T12:00:00+00:00\n"
+        "    persona: fhir_examples/kari.json\n    patient: kari\n    expect: {no_card: true}\n"
+    )
+    (rules / "cfs.yaml").write_text(rule, encoding="utf-8")
+    results = run_embedded_tests(RuleSet.load(rules))
+    assert [(r.name, r.failures) for r in results] == [
+        ("Kari's bundle, 78 and no CFS", []),
+        ("Kari's bundle at 69 (in 2015)", []),
+    ]

@@ -129,3 +129,24 @@ def test_the_rules_folder_copy_keeps_working(tmp_path: Path) -> None:
     """A quality team copies rules/ to try a change: the copy loads on its own."""
     shutil.copytree(REPO / "rules", tmp_path / "rules")
     assert invoke("rules", "check", str(tmp_path / "rules")).exit_code == 0
+
+
+def test_check_and_test_accept_a_municipality_override(tmp_path: Path) -> None:
+    bergen = tmp_path / "bergen.yaml"
+    bergen.write_text(
+        "override: bergen\ndescription: Bergen screens from 75\napplies_to: {municipality: ['4601']}\n"
+        "parameters:\n  cfs-screening-due: {min_age: 75}\n",
+        encoding="utf-8",
+    )
+    assert invoke("rules", "check", str(REPO / "rules"), "--override", str(bergen)).exit_code == 0
+    assert invoke("rules", "test", str(REPO / "rules"), "--override", str(bergen)).exit_code == 0
+
+
+def test_check_refuses_an_override_of_an_unknown_rule(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "override: bad\ndescription: d\napplies_to: {site: x}\nparameters:\n  cfs-screening: {min_age: 75}\n", encoding="utf-8"
+    )
+    result = invoke("rules", "check", str(REPO / "rules"), "--override", str(bad))
+    assert result.exit_code == 1
+    assert "bad.yaml:5: override names unknown rule 'cfs-screening'" in result.stderr
