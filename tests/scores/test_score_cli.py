@@ -199,3 +199,16 @@ def test_missing_file_is_a_one_line_error(tmp_path) -> None:
 def test_bad_now_is_a_one_line_error(bundle) -> None:
     done = _cds("score", "--patient", "kari", "--now", "yesterday", str(bundle))
     assert done.returncode == 2 and "ISO 8601" in done.stderr
+
+
+def test_ndjson_input_gives_the_same_scores(runner_app, tmp_path) -> None:
+    path = tmp_path / "kari.ndjson"
+    path.write_text("\n".join(json.dumps(e["resource"]) for e in kari_bundle()["entry"]), encoding="utf-8")
+    assert run_json(runner_app, path)["lace"]["points"] == 16
+
+
+def test_invalid_json_is_a_one_line_error(tmp_path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text("{not json", encoding="utf-8")
+    done = _cds("score", "--patient", "kari", str(path))
+    assert done.returncode == 2 and "not valid JSON" in done.stderr and "Traceback" not in done.stderr

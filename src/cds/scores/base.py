@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from dateutil.relativedelta import relativedelta
 
@@ -150,6 +150,9 @@ def finish(
     )
 
 
-def months_before(moment: datetime | date, months: int) -> datetime | date:
+_Moment = TypeVar("_Moment", date, datetime)
+
+
+def months_before(moment: _Moment, months: int) -> _Moment:
     """The same calendar moment ``months`` months earlier (end-of-month clamped)."""
     return moment - relativedelta(months=months)

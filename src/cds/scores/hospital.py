@@ -25,6 +25,7 @@ __all__ = [
     "Hospital",
     "admissions_item",
     "admission_type_item",
+    "hospital_table",
     "lab_item",
     "length_of_stay_item",
     "oncology_item",
@@ -33,7 +34,8 @@ __all__ = [
 
 
 @cache
-def _table() -> dict[str, Any]:
+def hospital_table() -> dict[str, Any]:
+    """The HOSPITAL table (``data/hospital.yaml``), shared with the simplified score."""
     return load_yaml("hospital.yaml")
 
 
@@ -115,7 +117,7 @@ class Hospital:
     name = "hospital"
 
     def score(self, snapshot: PatientSnapshot) -> ScoreResult:
-        t = _table()
+        t = hospital_table()
         items = [
             lab_item(snapshot, "haemoglobin", t["haemoglobin"]),
             oncology_item(snapshot, float(t["oncology"]["points"])),

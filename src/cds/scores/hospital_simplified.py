@@ -15,8 +15,13 @@ from cds.facts.snapshot import PatientSnapshot, ScoreItem, ScoreResult
 from cds.scores._data import load_yaml
 from cds.scores.base import bands_from, finish, known, unknown
 from cds.scores.comorbidity import conditions_in_window, find_categories
-from cds.scores.hospital import _table as hospital_table
-from cds.scores.hospital import admission_type_item, admissions_item, lab_item, length_of_stay_item
+from cds.scores.hospital import (
+    admission_type_item,
+    admissions_item,
+    hospital_table,
+    lab_item,
+    length_of_stay_item,
+)
 
 __all__ = ["HospitalSimplified"]
 
