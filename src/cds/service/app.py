@@ -29,7 +29,6 @@ from cds.service.errors import (
     service_error_handler,
     unexpected_error_handler,
 )
-from cds.service.openapi import build_openapi
 from cds.service.routes import reload_body, router
 from cds.service.runtime import Runtime, build_evaluator, build_store, utc_now
 from cds.service.settings import Settings, load_settings
@@ -133,7 +132,12 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Accept-Language"],
             max_age=600,
         )
-    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    def openapi() -> dict[str, Any]:
+        from cds.service.openapi import build_openapi
+
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

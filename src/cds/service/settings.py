@@ -125,6 +125,14 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     fhir: FhirClientSettings = Field(default_factory=FhirClientSettings)
 
+    @field_validator("model_dir", mode="before")
+    @classmethod
+    def _no_model(cls, value: Any) -> Any:
+        """``none`` or an empty value turns the learned readmission model off."""
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+            return None
+        return value
+
     @field_validator("language")
     @classmethod
     def _known_language(cls, value: str) -> str:
