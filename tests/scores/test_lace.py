@@ -124,25 +124,18 @@ def test_ed_visit_that_led_to_this_admission_is_not_counted(make) -> None:
 
 
 @pytest.mark.parametrize(
-    ("los", "emergent", "band"),
-    [(4, False, "low"), (1, True, "low"), (2, True, "moderate"), (7, True, "high")],
+    ("los", "emergent", "heart_failure", "total", "band"),
+    [
+        (4, False, False, 4, "low"),  # L 4
+        (2, True, False, 5, "moderate"),  # L 2 + A 3
+        (4, True, True, 9, "moderate"),  # L 4 + A 3 + C 2
+        (7, True, True, 10, "high"),  # L 5 + A 3 + C 2
+    ],
 )
-def test_band_edges_low_moderate_high(make, los: int, emergent: bool, band: str) -> None:
-    # totals: 4 (low edge), 4, 5 (moderate edge), 8 with C = 2 from heart failure -> 10 (high edge)
-    conditions = (make.dx("I50.0", current=True),) if los == 7 else ()
+def test_band_edges_low_moderate_high(make, los: int, emergent: bool, heart_failure: bool, total: int, band: str) -> None:
+    conditions = (make.dx("I50.0", current=True),) if heart_failure else ()
     result = LACE.score(full(make, length_of_stay_days=los, admission_emergent=emergent, conditions=conditions))
-    assert result.band == band
-
-
-def test_band_edge_totals_are_the_published_ones(make) -> None:
-    totals = {}
-    for los, emergent in [(4, False), (2, True)]:
-        totals[(los, emergent)] = LACE.score(full(make, length_of_stay_days=los, admission_emergent=emergent)).points
-    assert totals == {(4, False): 4, (2, True): 5}
-    ten = LACE.score(full(make, length_of_stay_days=7, admission_emergent=True, conditions=(make.dx("I50.0", current=True),)))
-    assert (ten.points, ten.band) == (10, "high")
-    nine = LACE.score(full(make, length_of_stay_days=4, admission_emergent=True, conditions=(make.dx("I50.0", current=True),)))
-    assert (nine.points, nine.band) == (9, "moderate")
+    assert (result.points, result.band) == (total, band)
 
 
 def test_unknown_length_of_stay_is_unknown_not_zero(make) -> None:
