@@ -127,20 +127,24 @@ def test_length_of_stay_of_five_days_or_more_scores_two(make, days: int, points:
 
 
 @pytest.mark.parametrize(
-    ("facts", "total", "band"),
+    ("urgent", "procedure", "low_hb", "total", "band"),
     [
-        (dict(oncology_discharge=True, length_of_stay_days=5), 4, "low"),
-        (dict(oncology_discharge=True, length_of_stay_days=5, admission_emergent=True), 5, "intermediate"),
-        (dict(oncology_discharge=True, length_of_stay_days=5, admission_emergent=True, procedures="one"), 6, "intermediate"),
-        (dict(oncology_discharge=True, length_of_stay_days=5, admission_emergent=True, procedures="one", labs="low-hb"), 7, "high"),
+        (False, False, False, 4, "low"),  # O 2 + L 2
+        (True, False, False, 5, "intermediate"),  # + IT 1
+        (True, True, False, 6, "intermediate"),  # + P 1
+        (True, True, True, 7, "high"),  # + H 1
     ],
 )
-def test_risk_class_edges(make, facts: dict, total: int, band: str) -> None:
-    if facts.get("procedures") == "one":
-        facts["procedures"] = (make.procedure(),)
-    if facts.get("labs") == "low-hb":
-        facts["labs"] = labs(make, hb=11.0)
-    result = HOSPITAL.score(full(make, **facts))
+def test_risk_class_edges(make, urgent: bool, procedure: bool, low_hb: bool, total: int, band: str) -> None:
+    snapshot = full(
+        make,
+        oncology_discharge=True,
+        length_of_stay_days=5,
+        admission_emergent=urgent,
+        procedures=(make.procedure(),) if procedure else (),
+        labs=labs(make, hb=11.0 if low_hb else 13.5),
+    )
+    result = HOSPITAL.score(snapshot)
     assert (result.points, result.band) == (total, band)
 
 
