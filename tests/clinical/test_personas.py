@@ -120,3 +120,13 @@ def test_persona_cards_have_short_summaries_and_one_pathway_at_discharge(evaluat
             if hook == "encounter-discharge":
                 pathways = {c.source.topic.code for c in evaluation.cards if c.source.topic and c.source.topic.code.startswith("pathway-")}
                 assert len(pathways) == 1, pathways
+
+
+def test_ingrid_gets_one_click_cga_referral_and_coordinator_suggestions(evaluator: Evaluator) -> None:
+    """The story says "suggest CGA referral and a coordinator": the cards carry the FHIR resources."""
+    cards = {c.source.topic.code: c for c in evaluate(evaluator, "a", "encounter-discharge").cards if c.source.topic}
+    cga = [s.actions[0].resource for s in cards["cga-referral"].suggestions or []]
+    coordinator = [s.actions[0].resource for s in cards["coordinator"].suggestions or []]
+    assert [r["resourceType"] for r in cga] == ["ServiceRequest"]
+    assert cga[0]["subject"] == {"reference": "Patient/a-patient"}
+    assert [r["resourceType"] for r in coordinator] == ["Task", "CommunicationRequest"]
