@@ -79,6 +79,7 @@ class BatchOptions:
     pseudonym_key: bytes
     language: str = "nb"
     with_ids: bool = False
+    explain: bool = False  # add each finding's matched facts and parameters (backtests)
 
 
 @dataclass
@@ -213,6 +214,7 @@ def evaluate_patient(
     resources: Sequence[Mapping[str, Any]],
     at: datetime | None,
     language: str,
+    explain: bool = False,
 ) -> dict[str, Any]:
     """One patient through the evaluator: the result line (no identifiers; the caller adds the key)."""
     from cds.evaluation import EvaluationCall
@@ -235,7 +237,7 @@ def evaluate_patient(
         )
     )
     snapshot = evaluation.snapshot
-    return {
+    result = {
         "status": "ok",
         "now": now.isoformat(timespec="seconds"),
         "municipality": snapshot.municipality,
@@ -251,6 +253,11 @@ def evaluate_patient(
         "digest": evaluation.ruleset_digest,
         "issues": len(evaluation.issues),
     }
+    if explain:
+        result["why"] = {
+            f.rule_id: {"matched": dict(f.matched), "parameters": dict(f.parameters)} for f in evaluation.findings
+        }
+    return result
 
 
 # -- workers ---------------------------------------------------------------------------------
@@ -317,7 +324,7 @@ def _run_chunk(chunk: Sequence[PatientSlice]) -> list[tuple[str, bytes]]:
         except (orjson.JSONDecodeError, ValueError) as exc:
             line["status"] = "error"
             line["error"] = f"unreadable NDJSON line: {type(exc).__name__}"
-            lines.append(("error", orjson.dumps(line)))
+            lines.append(("error", orjson.dumps(line, default=str)))
             continue
         results = []
         for spec, evaluator in zip(options.evaluators, _STATE["evaluators"], strict=True):
@@ -330,6 +337,7 @@ def _run_chunk(chunk: Sequence[PatientSlice]) -> list[tuple[str, bytes]]:
                     resources=resources,
                     at=options.at,
                     language=options.language,
+                    explain=options.explain,
                 )
             except Exception as exc:  # noqa: BLE001 - one bad patient must not stop a batch
                 result = {"status": "error", "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
@@ -339,7 +347,7 @@ def _run_chunk(chunk: Sequence[PatientSlice]) -> list[tuple[str, bytes]]:
             line.update({k: v for k, v in results[0].items() if k != "label"})
         else:
             line["results"] = results
-        lines.append((_status(results), orjson.dumps(line)))
+        lines.append((_status(results), orjson.dumps(line, default=str)))
     return lines
 
 
