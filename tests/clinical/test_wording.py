@@ -89,3 +89,13 @@ def test_every_rule_is_documented_in_clinical_rules_md_with_its_seed_sources(rul
         for ref in rule.definition.source.seed:
             short = re.sub(r"^(\d{3})_[0-9a-f]+\.txt", r"\1", ref)
             assert short.split(":")[0] in {"000", "001", "002", "003", "004"}, ref
+
+
+def test_every_threshold_parameter_names_its_source(ruleset: RuleSet) -> None:
+    unsourced = [
+        f"{rule.id}.{name}"
+        for rule in ruleset.rules
+        for name, parameter in rule.definition.parameters.items()
+        if not (parameter.source or "").strip()
+    ]
+    assert unsourced == []
