@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from functools import cache
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from cds.facts.snapshot import Coding, ConditionFact, EventFact, LabFact, PatientSnapshot, ProcedureFact
+from cds.terminology import Terminology
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 NO_ICD10 = "urn:oid:2.16.578.1.12.4.1.1.7110"
@@ -39,6 +42,11 @@ def _dx(
     )
 
 
+@cache
+def _terminology() -> Terminology:
+    return Terminology.load(Path(__file__).resolve().parents[2] / "rules" / "valuesets")
+
+
 def _lab(
     concept: str | None,
     value: float | None,
@@ -48,12 +56,19 @@ def _lab(
     current: bool = True,
     loinc: str | None = None,
 ) -> LabFact:
+    """A lab result as the facts layer makes it: converted to the concept's canonical unit
+    with the bundled lab terminology; a unit it cannot convert leaves the value unknown."""
     codings = (Coding(system=LOINC, code=loinc),) if loinc else ()
+    labs = {lab.id: lab for lab in _terminology().lab_concepts()}
+    lab_concept = labs.get(concept) or labs.get(f"lab.{concept}")
+    canonical = lab_concept.to_canonical(value, unit) if lab_concept and value is not None else None
     return LabFact(
         concept=concept,
         codings=codings,
-        value=value,
-        unit=unit,
+        value=canonical if lab_concept else value,
+        unit=lab_concept.canonical_unit if lab_concept and canonical is not None else (None if lab_concept else unit),
+        original_value=value,
+        original_unit=unit,
         effective=at or NOW - timedelta(hours=6),
         in_current_encounter=current,
     )

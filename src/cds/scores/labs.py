@@ -1,40 +1,24 @@
 """The last laboratory value of the current stay, in the unit a score's threshold uses.
 
-The facts layer normalises lab values to each concept's canonical unit; the
-scores still check the unit and convert (``data/lab_units.yaml``) rather than
-trust a bare number. A value with a missing or unlisted unit, or without a
-numeric value, is never used: it is reported instead.
+The facts layer converts every lab value to its concept's canonical unit
+(``rules/valuesets/labs.yaml``, one conversion table for the whole engine). A
+score uses a value only when it is in the unit the score's threshold is
+written in; a value the facts layer could not convert (missing or unlisted
+unit, or no number) is never guessed: it is reported instead.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from typing import Any
 
 from cds.facts.snapshot import LabFact, PatientSnapshot
-from cds.scores._data import load_yaml
 
-__all__ = ["LabReading", "last_in_stay", "to_unit"]
+__all__ = ["LabReading", "last_in_stay"]
 
 LOINC = "http://loinc.org"
 
 
-@cache
-def _units() -> dict[str, Any]:
-    return load_yaml("lab_units.yaml")
-
-
-def to_unit(kind: str, value: float, unit: str | None, target: str) -> float | None:
-    """``value`` in ``unit`` expressed in ``target`` for lab kind ``kind``; None when either unit is not listed."""
-    if unit is None:
-        return None
-    factors = {u.lower(): float(f) for u, f in _units()["factors"][kind].items()}
-    src, dst = factors.get(unit.strip().lower()), factors.get(target.strip().lower())
-    if src is None or dst is None:
-        return None
-    return value * src / dst
 
 
 @dataclass(frozen=True)
@@ -77,16 +61,12 @@ def last_in_stay(
     candidates = [lab for lab in snapshot.labs if _is_kind(lab, concepts, loinc) and _in_stay(lab, snapshot)]
     candidates.sort(key=lambda lab: (lab.effective is not None, lab.effective or snapshot.now))
     for lab in reversed(candidates):
-        for value, lab_unit in ((lab.value, lab.unit), (lab.original_value, lab.original_unit)):
-            if value is None:
-                continue
-            converted = to_unit(kind, value, lab_unit, unit)
-            if converted is not None:
-                if lab.original_value is not None and lab.original_unit:
-                    reported = f"{lab.original_value:g} {lab.original_unit}"
-                else:
-                    reported = f"{value:g} {lab_unit}"
-                return LabReading(converted, unit, lab.effective, reported), notes
+        if lab.value is not None and lab.unit is not None and lab.unit.strip().lower() == unit.lower():
+            if lab.original_value is not None and lab.original_unit:
+                reported = f"{lab.original_value:g} {lab.original_unit}"
+            else:
+                reported = f"{lab.value:g} {lab.unit}"
+            return LabReading(lab.value, unit, lab.effective, reported), notes
         when = lab.effective.isoformat() if lab.effective else "undated"
         if lab.value is None and lab.original_value is None:
             notes.append(f"{kind} at {when} has no numeric value ({lab.text_value or 'no value'}): not used")
