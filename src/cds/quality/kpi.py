@@ -304,7 +304,11 @@ def aggregate(
                     last_day = date(int(group[:4]), int(group[5:7]), 1) if by == "month" and group else end
                     row.baseline = baseline
                     row.required = required_attainment(config, last_day)
-                    row.interim_target = baseline + row.required * (kpi.target - baseline)
+                    row.interim_target = (
+                        kpi.target
+                        if _meets(kpi.direction, baseline, kpi.target)  # nothing to close: the goal itself
+                        else baseline + row.required * (kpi.target - baseline)
+                    )
                     row.attainment = _attainment(kpi, baseline, value)
                     row.on_track = _meets(kpi.direction, value, row.interim_target)
             rows.append(row)
