@@ -216,10 +216,15 @@ def _comparable(moment: datetime) -> datetime:
 
 
 def _snapshot_hba1c(snapshot: PatientSnapshot, config: FeatureConfig) -> int | None:
-    """HbA1c category code of the latest HbA1c of the stay; 0 when none; None when its unit is unusable."""
+    """HbA1c category code of the latest HbA1c of the stay; 0 when none was measured.
+
+    None (missing) when the labs are unknown (not searched) or the unit is unusable.
+    """
+    if snapshot.labs is None:
+        return None
     labs = [
         lab
-        for lab in snapshot.labs or ()
+        for lab in snapshot.labs
         if lab.concept in config.hba1c_concepts and lab.value is not None and _in_encounter(lab, snapshot)
     ]
     if not labs:
