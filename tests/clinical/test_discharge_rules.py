@@ -63,6 +63,12 @@ def test_repeated_admissions_from_home_window_boundary(clinic: Clinic) -> None:
     assert pathway(clinic.evaluate("encounter-discharge", admissions=outside, **facts)) == ["pathway-b"]
 
 
+def test_new_need_with_discharge_to_a_nursing_home_is_pathway_c(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-discharge", service_need="new", discharge_destination="nursing-home", **DISCHARGE)
+    assert pathway(result) == ["pathway-c"]
+    assert "heldøgns omsorg" in (result.card("pathway-c").detail or "")
+
+
 def test_pathway_cards_suggest_a_board_flag(clinic: Clinic) -> None:
     card = clinic.evaluate("encounter-discharge", service_need="unchanged", **DISCHARGE).card("pathway-b")
     flag = (card.suggestions or [])[0].actions[0].resource

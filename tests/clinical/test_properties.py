@@ -63,6 +63,7 @@ def patients(draw: st.DrawFn, cfs_score: st.SearchStrategy[int | None] | None = 
         "expected_to_live_at_home": draw(maybe_bool),
         "home_nursing": draw(maybe_bool),
         "service_need": draw(st.none() | st.sampled_from(["none", "unchanged", "increased", "new", "decreased"])),
+        "discharge_destination": draw(st.none() | st.sampled_from(["home", "nursing-home", "short-term-stay", "other-hospital"])),
         "individual_plan": draw(st.none() | st.sampled_from(["active", "declined", "none"])),
         "has_coordinator": draw(maybe_bool),
         "has_gp": draw(maybe_bool),
