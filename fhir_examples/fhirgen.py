@@ -513,6 +513,7 @@ class Persona:
             prefetch[key] = {
                 "resourceType": "Bundle",
                 "type": "searchset",
+                "link": [{"relation": "self", "url": f"{BASE_URL}/{resource_type}?patient={self.patient_id}"}],
                 "total": len(found),
                 "entry": [
                     {"fullUrl": f"{BASE_URL}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}

@@ -226,7 +226,7 @@ class Terminology:
         self._labs: dict[str, LabConcept] = {}
         self._membership_cache: dict[tuple[str, str], frozenset[str]] = {}
         self.files: list[Path] = []
-        self.digest: str = ""
+        self.digest: str = self._compute_digest()
 
     # -- loading ---------------------------------------------------------------------
     @classmethod

@@ -83,3 +83,9 @@ def test_last_medication_review_is_the_latest_completed_one() -> None:
                procedure("r2", "182836005", datetime(2026, 2, 1, 10, tzinfo=CET)),
                procedure("r3", "182836005", datetime(2026, 6, 1, 10, tzinfo=CET), status="not-done")]
     assert build([patient(), encounter(), *reviews]).last_medication_review == date(2026, 2, 1)
+
+
+def test_empty_procedure_searchset_lets_the_builder_conclude_no_reconciliation() -> None:
+    empty = {"resourceType": "Bundle", "type": "searchset", "total": 0,
+             "link": [{"relation": "self", "url": "Procedure?patient=kari"}]}
+    assert build([patient(), encounter(), empty]).medication_reconciled is False

@@ -162,3 +162,15 @@ def test_of_type_returns_a_copy() -> None:
     rs = ResourceSet.from_json([PATIENT])
     rs.of_type("Patient").clear()
     assert len(rs.of_type("Patient")) == 1
+
+
+def test_empty_searchset_records_its_searched_type_from_the_self_link() -> None:
+    empty = {"resourceType": "Bundle", "type": "searchset", "total": 0,
+             "link": [{"relation": "self", "url": "https://fhir.example/fhir/Procedure?patient=kari"}]}
+    rs = ResourceSet.from_json([empty])
+    assert rs.searched == {"Procedure"}
+
+
+def test_searchset_without_self_link_records_nothing() -> None:
+    rs = ResourceSet.from_json([{"resourceType": "Bundle", "type": "searchset", "total": 0}])
+    assert rs.searched == set()

@@ -123,13 +123,17 @@ class BuildContext:
     def known(self, *resource_types: str) -> bool:
         """True when the absence of these types in the data means 'none exist' rather than 'not fetched'.
 
-        With ``searched`` (the types whose search actually ran, from prefetch
-        resolution) a type is known when it was searched. Without it, a type is
-        known when at least one resource of the type is present.
+        A type is known when the caller says its search ran (``searched``, from
+        prefetch resolution), when a searchset Bundle's ``self`` link says so
+        (`ResourceSet.searched`), or when at least one resource of the type is
+        present.
         """
-        if self.searched is not None:
-            return all(t in self.searched for t in resource_types)
-        return all(self.resources.of_type(t) for t in resource_types)
+        return all(
+            (self.searched is not None and t in self.searched)
+            or t in self.resources.searched
+            or bool(self.resources.of_type(t))
+            for t in resource_types
+        )
 
     def issue(self, resource: Any, message: str) -> None:
         """Report a problem with one resource (type, id and a message without personal data)."""

@@ -196,6 +196,8 @@ class ResourceSet:
             raise ValueError(f"not FHIR R4B resource types: {', '.join(unknown)}")
         self.issues: list[ResourceIssue] = []
         self.ignored: Counter[str] = Counter()
+        #: resource types a searchset Bundle says were searched (its ``self`` link), even when it found none
+        self.searched: set[str] = set()
         self._by_type: dict[str, list[Resource]] = {}
         self._by_id: dict[tuple[str, str], Resource] = {}
         self._by_full_url: dict[str, Resource] = {}
@@ -261,6 +263,10 @@ class ResourceSet:
             self._by_full_url[full_url] = parsed
 
     def _add_bundle(self, bundle: Mapping[str, Any]) -> None:
+        if bundle.get("type") == "searchset":
+            searched = _searched_type(bundle)
+            if searched is not None:
+                self.searched.add(searched)
         entries = bundle.get("entry") or []
         if not isinstance(entries, list):
             self.issues.append(ResourceIssue(_BUNDLE, _str_or_none(bundle.get("id")), "Bundle.entry is not a list"))
@@ -316,6 +322,21 @@ class ResourceSet:
     def __repr__(self) -> str:
         counts = ", ".join(f"{t}={len(v)}" for t, v in sorted(self._by_type.items()))
         return f"ResourceSet({counts}; issues={len(self.issues)})"
+
+
+def _searched_type(bundle: Mapping[str, Any]) -> str | None:
+    """The resource type of a searchset Bundle's ``self`` link ('.../Procedure?patient=1' -> 'Procedure')."""
+    for link in bundle.get("link") or ():
+        if not isinstance(link, Mapping) or link.get("relation") != "self":
+            continue
+        url = link.get("url")
+        if not isinstance(url, str):
+            continue
+        path = url.split("?", 1)[0].rstrip("/")
+        candidate = path.rsplit("/", 1)[-1]
+        if candidate[:1].isupper() and _is_fhir_type(candidate):
+            return candidate
+    return None
 
 
 def _str_or_none(value: Any) -> str | None:
