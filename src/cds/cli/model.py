@@ -43,7 +43,7 @@ def _resolve(path: Path | None, default: Path) -> Path:
 
 
 def _train(data: Path | None, out: Path | None, seed: int) -> None:
-    from cds.model.artefact import ArtefactError, write_artefact
+    from cds.model.artefact import ArtefactError, load_metadata, write_artefact
     from cds.model.card import render_card
     from cds.model.dataset import DatasetError, read_readmission_csv
     from cds.model.plots import write_plots
@@ -57,7 +57,8 @@ def _train(data: Path | None, out: Path | None, seed: int) -> None:
     except (DatasetError, ValueError) as exc:
         raise UserError(str(exc)) from exc
     try:
-        metadata = write_artefact(out_dir, result.estimator, result.metadata, result.training_rows)
+        write_artefact(out_dir, result.estimator, result.metadata, result.training_rows)
+        metadata = load_metadata(out_dir)  # as stored (sorted keys), so the card is the same when rendered again
     except ArtefactError as exc:
         raise UserError(str(exc)) from exc
     write_plots(out_dir, result.test, result.test_probability, metadata["held_out_metrics"])

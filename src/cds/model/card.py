@@ -80,7 +80,7 @@ def render_card(metadata: dict[str, Any]) -> str:
     rows = split["rows"]
     data = metadata["training_data"]
     cand = metadata["candidates"]
-    cand_lines = ", ".join(f"{name} {auc:.3f}" for name, auc in cand["validation_auroc"].items())
+    cand_lines = ", ".join(f"{name} {auc:.3f}" for name, auc in sorted(cand["validation_auroc"].items()))
     held = metadata["held_out_metrics"]
     versions = ", ".join(f"{k} {v}" for k, v in metadata["versions"].items())
     return f"""# Model card: 30-day readmission model (`{metadata['version']}`)
