@@ -63,8 +63,13 @@ def main() -> None:
 
     def build() -> object:
         return build_snapshot(
-            resources, patient_id=row["patient_id"], encounter_id=row["encounter_id"], now=now,
-            terminology=terminology, patient_key="bench", searched=ENGINE_RESOURCE_TYPES,
+            resources,
+            patient_id=row["patient_id"],
+            encounter_id=row["encounter_id"],
+            now=now,
+            terminology=terminology,
+            patient_key="bench",
+            searched=ENGINE_RESOURCE_TYPES,
         )
 
     snapshot_times = measure(build, args.rounds)

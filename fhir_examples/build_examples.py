@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fhirgen import CET, ICD10, SNOMED, Persona, cc, local  # noqa: E402
+from fhirgen import CET, SNOMED, Persona, cc, local  # noqa: E402
 
 HERE = Path(__file__).parent
 D = timedelta(days=1)
@@ -74,8 +74,16 @@ def persona_a() -> Persona:
             "GP notice, early notice and admission report are in place."
         ),
     )
-    p.patient(given="Ingrid", family="Haugen", gender="female", birth=date(1942, 5, 3), individual=482,
-              municipality=("4601", "Bergen"), street="Kalfarveien 31", postal=("5018", "Bergen"))
+    p.patient(
+        given="Ingrid",
+        family="Haugen",
+        gender="female",
+        birth=date(1942, 5, 3),
+        individual=482,
+        municipality=("4601", "Bergen"),
+        street="Kalfarveien 31",
+        postal=("5018", "Bergen"),
+    )
     # earlier admissions (emergency, discharged home) and their labs
     history = [
         (at(2025, 6, 5, 9), at(2025, 6, 12, 12)),
@@ -85,8 +93,9 @@ def persona_a() -> Persona:
     ]
     for start, end in history:
         p.encounter(start - 4 * H, start - 15 * timedelta(minutes=1), cls="EMER", priority="EM")
-        eid = p.encounter(start, end, cls="IMP", priority="EM", disposition="home",
-                          reason=("I50.0", "Kongestiv hjertesvikt"))
+        eid = p.encounter(
+            start, end, cls="IMP", priority="EM", disposition="home", reason=("I50.0", "Kongestiv hjertesvikt")
+        )
         p.condition("I50.0", "Kongestiv hjertesvikt", start + 2 * H, encounter=eid, category="encounter-diagnosis")
         for day in range(5):
             when = start + day * D + 14 * H
@@ -117,18 +126,37 @@ def persona_a() -> Persona:
     # the current stay: ED then the ward
     ed_now = p.encounter(at(2026, 11, 13, 14), at(2026, 11, 13, 18, 15), cls="EMER", priority="EM")
     p.encounter(
-        at(2026, 11, 13, 18, 30), now, cls="IMP", priority="EM", current=True, disposition="home",
+        at(2026, 11, 13, 18, 30),
+        now,
+        cls="IMP",
+        priority="EM",
+        current=True,
+        disposition="home",
         reason=("I50.0", "Kongestiv hjertesvikt"),
         service=(SNOMED, "394802001", "General medicine"),
         extensions=[
-            {"url": "https://fhir.cds-frailty.no/StructureDefinition/expected-discharge-date", "valueDate": "2026-11-19"},
-            {"url": "https://fhir.cds-frailty.no/StructureDefinition/ready-for-discharge", "valueDateTime": "2026-11-19T14:00:00+01:00"},
+            {
+                "url": "https://fhir.cds-frailty.no/StructureDefinition/expected-discharge-date",
+                "valueDate": "2026-11-19",
+            },
+            {
+                "url": "https://fhir.cds-frailty.no/StructureDefinition/ready-for-discharge",
+                "valueDateTime": "2026-11-19T14:00:00+01:00",
+            },
         ],
     )
     for kind, value in (("hb", 11.2), ("na", 132.0), ("crea", 141.0), ("crp", 64.0)):
         p.lab(kind, value, at(2026, 11, 13, 14, 30), encounter=ed_now)
-    p.condition("I50.0", "Kongestiv hjertesvikt", at(2026, 11, 13, 19), encounter=p.encounter_id, category="encounter-diagnosis")
-    p.condition("J44.1", "KOLS med akutt forverring", at(2026, 11, 13, 19), encounter=p.encounter_id, category="encounter-diagnosis")
+    p.condition(
+        "I50.0", "Kongestiv hjertesvikt", at(2026, 11, 13, 19), encounter=p.encounter_id, category="encounter-diagnosis"
+    )
+    p.condition(
+        "J44.1",
+        "KOLS med akutt forverring",
+        at(2026, 11, 13, 19),
+        encounter=p.encounter_id,
+        category="encounter-diagnosis",
+    )
     for day in range(1, 7):
         when = at(2026, 11, 13 + day, 7, 30)
         p.lab("hb", round(11.0 + 0.05 * day, 2), when, encounter=p.encounter_id)
@@ -137,9 +165,24 @@ def persona_a() -> Persona:
         p.lab("crp", 60.0 - 9 * day, when, encounter=p.encounter_id)
     p.cfs(5, date(2025, 10, 1), at(2025, 10, 3, 12), source="municipality")
     p.cfs(6, date(2026, 10, 30), at(2026, 11, 14, 10), source="hospital")
-    p.answer("living-situation", ("https://fhir.cds-frailty.no/CodeSystem/living-situation", "lives-alone", "Bor alene"), at(2026, 11, 14, 10), encounter=p.encounter_id)
-    p.answer("residence", ("https://fhir.cds-frailty.no/CodeSystem/residence", "own-home", "Eget hjem"), at(2026, 11, 14, 10), encounter=p.encounter_id)
-    p.answer("expected-residence", ("https://fhir.cds-frailty.no/CodeSystem/residence", "own-home", "Eget hjem"), at(2026, 11, 19, 10), encounter=p.encounter_id)
+    p.answer(
+        "living-situation",
+        ("https://fhir.cds-frailty.no/CodeSystem/living-situation", "lives-alone", "Bor alene"),
+        at(2026, 11, 14, 10),
+        encounter=p.encounter_id,
+    )
+    p.answer(
+        "residence",
+        ("https://fhir.cds-frailty.no/CodeSystem/residence", "own-home", "Eget hjem"),
+        at(2026, 11, 14, 10),
+        encounter=p.encounter_id,
+    )
+    p.answer(
+        "expected-residence",
+        ("https://fhir.cds-frailty.no/CodeSystem/residence", "own-home", "Eget hjem"),
+        at(2026, 11, 19, 10),
+        encounter=p.encounter_id,
+    )
     for atc, name in MED_LIST_A:
         p.medication(atc, name, start=date(2025, 1, 15))
     p.medication("N05BA04", "Oksazepam", start=date(2024, 3, 1), status="stopped")
@@ -151,8 +194,11 @@ def persona_a() -> Persona:
     p.procedure(cc(SNOMED, "182836005", "Review of medication"), at(2026, 3, 10, 12))
     p.episode("home-nursing", "Hjemmesykepleie", date(2024, 3, 1))
     p.episode("safety-alarm", "Trygghetsalarm", date(2023, 6, 1))
-    for service, display in (("home-nursing", "Hjemmesykepleie"), ("home-help", "Praktisk bistand"),
-                             ("everyday-rehabilitation", "Hverdagsrehabilitering")):
+    for service, display in (
+        ("home-nursing", "Hjemmesykepleie"),
+        ("home-help", "Praktisk bistand"),
+        ("everyday-rehabilitation", "Hverdagsrehabilitering"),
+    ):
         p.service_request(service, display, at(2026, 11, 18, 13))
     p.message("gp-admission-notice", "Innleggelsesmelding til fastlege", at(2026, 11, 13, 20))
     p.message("admission-report", "Innleggelsesrapport", at(2026, 11, 14, 8), received=True)
@@ -164,7 +210,12 @@ def persona_a() -> Persona:
 def persona_b() -> Persona:
     now = at(2026, 11, 18, 16)
     p = Persona(
-        key="b", slug="arne-berg", name="Arne Berg", age=72, now=now, hooks=["encounter-start", "patient-view"],
+        key="b",
+        slug="arne-berg",
+        name="Arne Berg",
+        age=72,
+        now=now,
+        hooks=["encounter-start", "patient-view"],
         story=(
             "72-year-old man from Trondheim admitted acutely through the ED with pneumonia. Hypertension, "
             "otherwise managing well at home without municipal services. No CFS has ever been recorded and "
@@ -172,13 +223,33 @@ def persona_b() -> Persona:
         ),
         expect="CFS screening due (70+ without a recorded CFS); reminder to notify the GP of the admission.",
     )
-    p.patient(given="Arne", family="Berg", gender="male", birth=date(1954, 2, 11), individual=335,
-              municipality=("5001", "Trondheim"), street="Innherredsveien 12", postal=("7014", "Trondheim"))
+    p.patient(
+        given="Arne",
+        family="Berg",
+        gender="male",
+        birth=date(1954, 2, 11),
+        individual=335,
+        municipality=("5001", "Trondheim"),
+        street="Innherredsveien 12",
+        postal=("7014", "Trondheim"),
+    )
     p.condition("I10", "Essensiell hypertensjon", date(2016, 9, 1))
     p.encounter(at(2026, 11, 18, 10), at(2026, 11, 18, 13, 30), cls="EMER", priority="EM")
-    p.encounter(at(2026, 11, 18, 13, 45), None, cls="IMP", priority="EM", current=True,
-                reason=("J18.9", "Pneumoni, uspesifisert"))
-    p.condition("J18.9", "Pneumoni, uspesifisert", at(2026, 11, 18, 14), encounter=p.encounter_id, category="encounter-diagnosis")
+    p.encounter(
+        at(2026, 11, 18, 13, 45),
+        None,
+        cls="IMP",
+        priority="EM",
+        current=True,
+        reason=("J18.9", "Pneumoni, uspesifisert"),
+    )
+    p.condition(
+        "J18.9",
+        "Pneumoni, uspesifisert",
+        at(2026, 11, 18, 14),
+        encounter=p.encounter_id,
+        category="encounter-diagnosis",
+    )
     for kind, value in (("hb", 13.9), ("na", 138.0), ("crp", 145.0), ("crea", 88.0)):
         p.lab(kind, value, at(2026, 11, 18, 10, 30), encounter=p.encounter_id)
     p.medication("C09AA02", "Enalapril", start=date(2016, 9, 1))
@@ -189,7 +260,11 @@ def persona_b() -> Persona:
 def persona_c() -> Persona:
     now = at(2026, 11, 19, 10)
     p = Persona(
-        key="c", slug="solveig-dahl", name="Solveig Dahl", age=91, now=now,
+        key="c",
+        slug="solveig-dahl",
+        name="Solveig Dahl",
+        age=91,
+        now=now,
         hooks=["patient-view", "encounter-discharge"],
         story=(
             "91-year-old woman from Stavanger with lung cancer and bone metastases, treated on the oncology "
@@ -201,13 +276,31 @@ def persona_c() -> Persona:
             "Never a CGA or rehabilitation suggestion."
         ),
     )
-    p.patient(given="Solveig", family="Dahl", gender="female", birth=date(1935, 8, 22), individual=204,
-              municipality=("1103", "Stavanger"), street="Pedersgata 40", postal=("4013", "Stavanger"))
+    p.patient(
+        given="Solveig",
+        family="Dahl",
+        gender="female",
+        birth=date(1935, 8, 22),
+        individual=204,
+        municipality=("1103", "Stavanger"),
+        street="Pedersgata 40",
+        postal=("4013", "Stavanger"),
+    )
     p.condition("C34.1", "Ondartet svulst i overlapp, bronkie eller lunge", date(2026, 6, 2))
     p.condition("C79.5", "Sekundær ondartet svulst i knokler og benmarg", date(2026, 9, 14))
-    p.encounter(at(2026, 11, 12, 11), now, cls="IMP", priority="EM", current=True, disposition="home",
-                service=(SNOMED, "394593009", "Medical oncology"), reason=("C79.5", "Skjelettmetastaser"))
-    p.condition("Z51.5", "Palliativ behandling", at(2026, 11, 12, 15), encounter=p.encounter_id, category="encounter-diagnosis")
+    p.encounter(
+        at(2026, 11, 12, 11),
+        now,
+        cls="IMP",
+        priority="EM",
+        current=True,
+        disposition="home",
+        service=(SNOMED, "394593009", "Medical oncology"),
+        reason=("C79.5", "Skjelettmetastaser"),
+    )
+    p.condition(
+        "Z51.5", "Palliativ behandling", at(2026, 11, 12, 15), encounter=p.encounter_id, category="encounter-diagnosis"
+    )
     p.cfs(9, date(2026, 10, 29), at(2026, 11, 12, 14))
     p.lab("hb", 10.1, at(2026, 11, 18, 7), encounter=p.encounter_id)
     p.lab("na", 131.0, at(2026, 11, 18, 7), encounter=p.encounter_id)
@@ -224,7 +317,12 @@ def persona_c() -> Persona:
 def persona_d() -> Persona:
     now = at(2026, 11, 21, 12)
     p = Persona(
-        key="d", slug="per-lunde", name="Per Lunde", age=86, now=now, hooks=["encounter-discharge", "patient-view"],
+        key="d",
+        slug="per-lunde",
+        name="Per Lunde",
+        age=86,
+        now=now,
+        hooks=["encounter-discharge", "patient-view"],
         story=(
             "86-year-old man from Tromsø who lives in a nursing home (long-term stay) with dementia and heart "
             "failure. CFS 8 (very severe frailty). Admitted with aspiration pneumonia; the ward records signs of "
@@ -232,16 +330,42 @@ def persona_d() -> Persona:
         ),
         expect="End-of-life card (CFS 8 with signs of approaching end of life); no CGA or rehabilitation suggestion.",
     )
-    p.patient(given="Per", family="Lunde", gender="male", birth=date(1940, 1, 30), individual=417,
-              municipality=("5501", "Tromsø"), street="Storgata 95", postal=("9008", "Tromsø"))
+    p.patient(
+        given="Per",
+        family="Lunde",
+        gender="male",
+        birth=date(1940, 1, 30),
+        individual=417,
+        municipality=("5501", "Tromsø"),
+        street="Storgata 95",
+        postal=("9008", "Tromsø"),
+    )
     p.condition("F03", "Uspesifisert demens", date(2021, 4, 12))
     p.condition("I50.9", "Hjertesvikt, uspesifisert", date(2019, 11, 3))
-    p.encounter(at(2026, 11, 17, 22), now, cls="IMP", priority="EM", current=True, disposition="snf",
-                reason=("J69.0", "Aspirasjonspneumoni"))
-    p.condition("J69.0", "Pneumonitt som skyldes mat og oppkast", at(2026, 11, 18, 9), encounter=p.encounter_id, category="encounter-diagnosis")
+    p.encounter(
+        at(2026, 11, 17, 22),
+        now,
+        cls="IMP",
+        priority="EM",
+        current=True,
+        disposition="snf",
+        reason=("J69.0", "Aspirasjonspneumoni"),
+    )
+    p.condition(
+        "J69.0",
+        "Pneumonitt som skyldes mat og oppkast",
+        at(2026, 11, 18, 9),
+        encounter=p.encounter_id,
+        category="encounter-diagnosis",
+    )
     p.finding(signal("end-of-life", "Tegn på livets sluttfase"), at(2026, 11, 20, 10), encounter=p.encounter_id)
     p.cfs(8, date(2026, 11, 3), at(2026, 11, 18, 9), source="municipality")
-    p.answer("residence", ("https://fhir.cds-frailty.no/CodeSystem/residence", "nursing-home", "Sykehjem"), at(2026, 11, 18, 9), encounter=p.encounter_id)
+    p.answer(
+        "residence",
+        ("https://fhir.cds-frailty.no/CodeSystem/residence", "nursing-home", "Sykehjem"),
+        at(2026, 11, 18, 9),
+        encounter=p.encounter_id,
+    )
     p.episode("long-term-stay", "Langtidsopphold i sykehjem", date(2024, 2, 1))
     p.service_request("long-term-stay", "Langtidsopphold i sykehjem", at(2026, 11, 20, 11))
     p.lab("hb", 12.4, at(2026, 11, 20, 7), encounter=p.encounter_id)
@@ -255,7 +379,12 @@ def persona_d() -> Persona:
 def persona_e() -> Persona:
     now = at(2026, 11, 17, 14, 30)
     p = Persona(
-        key="e", slug="marit-solberg", name="Marit Solberg", age=78, now=now, hooks=["encounter-start", "patient-view"],
+        key="e",
+        slug="marit-solberg",
+        name="Marit Solberg",
+        age=78,
+        now=now,
+        hooks=["encounter-start", "patient-view"],
         story=(
             "78-year-old woman from Oslo who lives in her own home with practical help once a week. Brought to "
             "the ED after two falls at home in the last days; the nurse's 4AT screen suggests delirium. "
@@ -266,18 +395,48 @@ def persona_e() -> Persona:
             "new falls and suspected delirium."
         ),
     )
-    p.patient(given="Marit", family="Solberg", gender="female", birth=date(1948, 4, 9), individual=128,
-              municipality=("0301", "Oslo"), street="Thereses gate 20", postal=("0168", "Oslo"))
+    p.patient(
+        given="Marit",
+        family="Solberg",
+        gender="female",
+        birth=date(1948, 4, 9),
+        individual=128,
+        municipality=("0301", "Oslo"),
+        street="Thereses gate 20",
+        postal=("0168", "Oslo"),
+    )
     p.condition("I10", "Essensiell hypertensjon", date(2012, 5, 5))
     p.condition("M17.1", "Primær kneleddsartrose", date(2018, 2, 2))
-    p.encounter(at(2026, 11, 17, 12, 40), None, cls="EMER", priority="EM", current=True,
-                reason=("R29.6", "Gjentatte fall"))
-    p.condition("R29.6", "Tendens til fall", at(2026, 11, 17, 13), encounter=p.encounter_id, category="encounter-diagnosis")
-    p.finding(signal("suspected-delirium", "Mistenkt delirium (4AT positiv)"), at(2026, 11, 17, 13, 20), encounter=p.encounter_id)
+    p.encounter(
+        at(2026, 11, 17, 12, 40), None, cls="EMER", priority="EM", current=True, reason=("R29.6", "Gjentatte fall")
+    )
+    p.condition(
+        "R29.6", "Tendens til fall", at(2026, 11, 17, 13), encounter=p.encounter_id, category="encounter-diagnosis"
+    )
+    p.finding(
+        signal("suspected-delirium", "Mistenkt delirium (4AT positiv)"),
+        at(2026, 11, 17, 13, 20),
+        encounter=p.encounter_id,
+    )
     p.cfs(5, date(2026, 11, 3), at(2026, 11, 17, 13, 30))
-    p.answer("residence", ("https://fhir.cds-frailty.no/CodeSystem/residence", "own-home", "Eget hjem"), at(2026, 11, 17, 13), encounter=p.encounter_id)
-    p.answer("expected-residence", ("https://fhir.cds-frailty.no/CodeSystem/residence", "own-home", "Eget hjem"), at(2026, 11, 17, 13), encounter=p.encounter_id)
-    p.answer("living-situation", ("https://fhir.cds-frailty.no/CodeSystem/living-situation", "lives-alone", "Bor alene"), at(2026, 11, 17, 13), encounter=p.encounter_id)
+    p.answer(
+        "residence",
+        ("https://fhir.cds-frailty.no/CodeSystem/residence", "own-home", "Eget hjem"),
+        at(2026, 11, 17, 13),
+        encounter=p.encounter_id,
+    )
+    p.answer(
+        "expected-residence",
+        ("https://fhir.cds-frailty.no/CodeSystem/residence", "own-home", "Eget hjem"),
+        at(2026, 11, 17, 13),
+        encounter=p.encounter_id,
+    )
+    p.answer(
+        "living-situation",
+        ("https://fhir.cds-frailty.no/CodeSystem/living-situation", "lives-alone", "Bor alene"),
+        at(2026, 11, 17, 13),
+        encounter=p.encounter_id,
+    )
     p.episode("home-help", "Praktisk bistand", date(2025, 4, 1))
     for kind, value in (("hb", 12.6), ("na", 133.0), ("crp", 18.0), ("crea", 79.0)):
         p.lab(kind, value, at(2026, 11, 17, 13), encounter=p.encounter_id)
@@ -289,7 +448,12 @@ def persona_e() -> Persona:
 def persona_f() -> Persona:
     now = at(2026, 11, 16, 13)
     p = Persona(
-        key="f", slug="knut-eriksen", name="Knut Eriksen", age=75, now=now, hooks=["encounter-discharge"],
+        key="f",
+        slug="knut-eriksen",
+        name="Knut Eriksen",
+        age=75,
+        now=now,
+        hooks=["encounter-discharge"],
         story=(
             "75-year-old man from Kristiansand who lives with his wife and has had practical help at home for "
             "two years. Admitted for pneumonia, recovered to his usual level; the same practical help continues "
@@ -297,14 +461,40 @@ def persona_f() -> Persona:
         ),
         expect="Discharge pathway B (municipal services before, unchanged need); no coordinator or CGA card.",
     )
-    p.patient(given="Knut", family="Eriksen", gender="male", birth=date(1951, 6, 15), individual=271,
-              municipality=("4204", "Kristiansand"), street="Markens gate 8", postal=("4611", "Kristiansand"))
+    p.patient(
+        given="Knut",
+        family="Eriksen",
+        gender="male",
+        birth=date(1951, 6, 15),
+        individual=271,
+        municipality=("4204", "Kristiansand"),
+        street="Markens gate 8",
+        postal=("4611", "Kristiansand"),
+    )
     p.condition("I25.1", "Aterosklerotisk hjertesykdom", date(2017, 3, 3))
-    p.encounter(at(2026, 11, 12, 9), now, cls="IMP", priority="EM", current=True, disposition="home",
-                reason=("J18.9", "Pneumoni, uspesifisert"))
-    p.condition("J18.9", "Pneumoni, uspesifisert", at(2026, 11, 12, 12), encounter=p.encounter_id, category="encounter-diagnosis")
+    p.encounter(
+        at(2026, 11, 12, 9),
+        now,
+        cls="IMP",
+        priority="EM",
+        current=True,
+        disposition="home",
+        reason=("J18.9", "Pneumoni, uspesifisert"),
+    )
+    p.condition(
+        "J18.9",
+        "Pneumoni, uspesifisert",
+        at(2026, 11, 12, 12),
+        encounter=p.encounter_id,
+        category="encounter-diagnosis",
+    )
     p.cfs(4, date(2026, 10, 28), at(2026, 11, 12, 15))
-    p.answer("living-situation", ("https://fhir.cds-frailty.no/CodeSystem/living-situation", "lives-with-others", "Bor sammen med andre"), at(2026, 11, 12, 15), encounter=p.encounter_id)
+    p.answer(
+        "living-situation",
+        ("https://fhir.cds-frailty.no/CodeSystem/living-situation", "lives-with-others", "Bor sammen med andre"),
+        at(2026, 11, 12, 15),
+        encounter=p.encounter_id,
+    )
     p.episode("home-help", "Praktisk bistand", date(2024, 10, 1))
     p.service_request("home-help", "Praktisk bistand", at(2026, 11, 15, 12))
     for kind, value in (("hb", 13.1), ("na", 139.0), ("crp", 22.0)):
@@ -322,7 +512,11 @@ def persona_f() -> Persona:
 def persona_g() -> Persona:
     now = at(2026, 11, 20, 12)
     p = Persona(
-        key="g", slug="bjorn-andersen", name="Bjørn Andersen", age=71, now=now,
+        key="g",
+        slug="bjorn-andersen",
+        name="Bjørn Andersen",
+        age=71,
+        now=now,
         hooks=["encounter-discharge", "patient-view"],
         story=(
             "71-year-old fit man from Oslo (CFS 3, managing well) admitted electively for a total hip "
@@ -331,16 +525,41 @@ def persona_g() -> Persona:
         ),
         expect="Discharge pathway A (epicrisis only); no frailty, CGA or coordinator cards.",
     )
-    p.patient(given="Bjørn", family="Andersen", gender="male", birth=date(1955, 3, 2), individual=455,
-              municipality=("0301", "Oslo"), street="Bogstadveien 50", postal=("0366", "Oslo"))
+    p.patient(
+        given="Bjørn",
+        family="Andersen",
+        gender="male",
+        birth=date(1955, 3, 2),
+        individual=455,
+        municipality=("0301", "Oslo"),
+        street="Bogstadveien 50",
+        postal=("0366", "Oslo"),
+    )
     p.condition("M16.1", "Annen primær koksartrose", date(2024, 8, 20))
-    p.encounter(at(2026, 11, 17, 7), now, cls="IMP", priority="EL", current=True, disposition="home",
-                reason=("M16.1", "Primær koksartrose"))
+    p.encounter(
+        at(2026, 11, 17, 7),
+        now,
+        cls="IMP",
+        priority="EL",
+        current=True,
+        disposition="home",
+        reason=("M16.1", "Primær koksartrose"),
+    )
     p.procedure(cc(SNOMED, "52734007", "Total hip replacement"), at(2026, 11, 17, 10), encounter=p.encounter_id)
     p.procedure(cc(SNOMED, "430193006", "Medication reconciliation"), at(2026, 11, 17, 15), encounter=p.encounter_id)
     p.cfs(3, date(2026, 11, 3), at(2026, 11, 17, 8))
-    p.answer("living-situation", ("https://fhir.cds-frailty.no/CodeSystem/living-situation", "lives-with-others", "Bor sammen med andre"), at(2026, 11, 17, 8), encounter=p.encounter_id)
-    p.answer("residence", ("https://fhir.cds-frailty.no/CodeSystem/residence", "own-home", "Eget hjem"), at(2026, 11, 17, 8), encounter=p.encounter_id)
+    p.answer(
+        "living-situation",
+        ("https://fhir.cds-frailty.no/CodeSystem/living-situation", "lives-with-others", "Bor sammen med andre"),
+        at(2026, 11, 17, 8),
+        encounter=p.encounter_id,
+    )
+    p.answer(
+        "residence",
+        ("https://fhir.cds-frailty.no/CodeSystem/residence", "own-home", "Eget hjem"),
+        at(2026, 11, 17, 8),
+        encounter=p.encounter_id,
+    )
     for kind, value in (("hb", 12.3), ("na", 140.0), ("crp", 35.0)):
         p.lab(kind, value, at(2026, 11, 19, 7), encounter=p.encounter_id)
     p.medication("C09CA01", "Losartan", start=date(2020, 1, 1))
@@ -354,7 +573,12 @@ def persona_g() -> Persona:
 def persona_h() -> Persona:
     now = at(2026, 11, 18, 9)
     p = Persona(
-        key="h", slug="lise-pedersen", name="Lise Pedersen", age=60, now=now, hooks=["patient-view"],
+        key="h",
+        slug="lise-pedersen",
+        name="Lise Pedersen",
+        age=60,
+        now=now,
+        hooks=["patient-view"],
         story=(
             "60-year-old woman from Bergen with multiple sclerosis, admitted for a urinary tract infection. "
             "The ward recorded CFS 5. She is under 65 and her disability is a stable single-system one, "
@@ -362,12 +586,27 @@ def persona_h() -> Persona:
         ),
         expect="Frailty status shown with the caveat that CFS is not validated under 65 / for stable single-system disability.",
     )
-    p.patient(given="Lise", family="Pedersen", gender="female", birth=date(1966, 9, 12), individual=116,
-              municipality=("4601", "Bergen"), street="Nygårdsgaten 5", postal=("5015", "Bergen"))
+    p.patient(
+        given="Lise",
+        family="Pedersen",
+        gender="female",
+        birth=date(1966, 9, 12),
+        individual=116,
+        municipality=("4601", "Bergen"),
+        street="Nygårdsgaten 5",
+        postal=("5015", "Bergen"),
+    )
     p.condition("G35", "Multippel sklerose", date(2004, 6, 1))
-    p.encounter(at(2026, 11, 16, 15), None, cls="IMP", priority="EM", current=True,
-                reason=("N39.0", "Urinveisinfeksjon"))
-    p.condition("N39.0", "Urinveisinfeksjon, uspesifisert lokalisasjon", at(2026, 11, 16, 17), encounter=p.encounter_id, category="encounter-diagnosis")
+    p.encounter(
+        at(2026, 11, 16, 15), None, cls="IMP", priority="EM", current=True, reason=("N39.0", "Urinveisinfeksjon")
+    )
+    p.condition(
+        "N39.0",
+        "Urinveisinfeksjon, uspesifisert lokalisasjon",
+        at(2026, 11, 16, 17),
+        encounter=p.encounter_id,
+        category="encounter-diagnosis",
+    )
     p.cfs(5, date(2026, 11, 2), at(2026, 11, 17, 10))
     p.lab("hb", 12.9, at(2026, 11, 17, 7), encounter=p.encounter_id)
     p.medication("L04AA27", "Fingolimod", start=date(2015, 1, 1))
@@ -377,7 +616,12 @@ def persona_h() -> Persona:
 def persona_i() -> Persona:
     now = at(2026, 11, 19, 11)
     p = Persona(
-        key="i", slug="gunnar-hansen", name="Gunnar Hansen", age=80, now=now, hooks=["encounter-discharge"],
+        key="i",
+        slug="gunnar-hansen",
+        name="Gunnar Hansen",
+        age=80,
+        now=now,
+        hooks=["encounter-discharge"],
         story=(
             "80-year-old man from Trondheim with COPD, heart failure, atrial fibrillation and type 2 diabetes, "
             "on nine regular medicines. Home nursing before and after the stay. He is about to be discharged: "
@@ -391,8 +635,16 @@ def persona_i() -> Persona:
             "low Hb not followed up."
         ),
     )
-    p.patient(given="Gunnar", family="Hansen", gender="male", birth=date(1946, 7, 7), individual=373,
-              municipality=("5001", "Trondheim"), street="Kongens gate 2", postal=("7011", "Trondheim"))
+    p.patient(
+        given="Gunnar",
+        family="Hansen",
+        gender="male",
+        birth=date(1946, 7, 7),
+        individual=373,
+        municipality=("5001", "Trondheim"),
+        street="Kongens gate 2",
+        postal=("7011", "Trondheim"),
+    )
     for code, display, year in (
         ("J44.9", "Kronisk obstruktiv lungesykdom, uspesifisert", 2014),
         ("I50.9", "Hjertesvikt, uspesifisert", 2019),
@@ -400,17 +652,36 @@ def persona_i() -> Persona:
         ("E11.9", "Diabetes mellitus type 2 uten komplikasjoner", 2010),
     ):
         p.condition(code, display, date(year, 1, 10))
-    p.encounter(at(2026, 11, 14, 16), now, cls="IMP", priority="EM", current=True, disposition="home",
-                reason=("J44.1", "KOLS med akutt forverring"))
-    p.condition("J44.1", "KOLS med akutt forverring", at(2026, 11, 14, 18), encounter=p.encounter_id, category="encounter-diagnosis")
+    p.encounter(
+        at(2026, 11, 14, 16),
+        now,
+        cls="IMP",
+        priority="EM",
+        current=True,
+        disposition="home",
+        reason=("J44.1", "KOLS med akutt forverring"),
+    )
+    p.condition(
+        "J44.1",
+        "KOLS med akutt forverring",
+        at(2026, 11, 14, 18),
+        encounter=p.encounter_id,
+        category="encounter-diagnosis",
+    )
     p.cfs(5, date(2026, 10, 31), at(2026, 11, 15, 10))
     p.lab("hb", 12.4, at(2026, 11, 14, 17), encounter=p.encounter_id)
     p.lab("hb", 10.8, at(2026, 11, 18, 7), encounter=p.encounter_id)
     p.lab("na", 136.0, at(2026, 11, 18, 7), encounter=p.encounter_id)
     for atc, name in (
-        ("C03CA01", "Furosemid"), ("C07AB07", "Bisoprolol"), ("B01AF01", "Rivaroksaban"), ("A10BA02", "Metformin"),
-        ("R03BB04", "Tiotropium"), ("R03AK06", "Salmeterol og flutikason"), ("A02BC01", "Omeprazol"),
-        ("C10AA01", "Simvastatin"), ("N06AB04", "Citalopram"),
+        ("C03CA01", "Furosemid"),
+        ("C07AB07", "Bisoprolol"),
+        ("B01AF01", "Rivaroksaban"),
+        ("A10BA02", "Metformin"),
+        ("R03BB04", "Tiotropium"),
+        ("R03AK06", "Salmeterol og flutikason"),
+        ("A02BC01", "Omeprazol"),
+        ("C10AA01", "Simvastatin"),
+        ("N06AB04", "Citalopram"),
     ):
         p.medication(atc, name, start=date(2024, 6, 1))
     p.procedure(cc(SNOMED, "182836005", "Review of medication"), at(2025, 3, 10, 11))
@@ -424,7 +695,11 @@ def persona_i() -> Persona:
 def persona_j() -> Persona:
     now = at(2026, 11, 20, 10)
     p = Persona(
-        key="j", slug="astrid-larsen", name="Astrid Larsen", age=79, now=now,
+        key="j",
+        slug="astrid-larsen",
+        name="Astrid Larsen",
+        age=79,
+        now=now,
         hooks=["patient-view", "encounter-discharge"],
         story=(
             "79-year-old woman from Bodø with heart failure who lives at home with practical help. Her only "
@@ -436,19 +711,43 @@ def persona_j() -> Persona:
             "a higher readmission risk."
         ),
     )
-    p.patient(given="Astrid", family="Larsen", gender="female", birth=date(1947, 10, 1), individual=262,
-              municipality=("1804", "Bodø"), street="Sjøgata 17", postal=("8006", "Bodø"))
+    p.patient(
+        given="Astrid",
+        family="Larsen",
+        gender="female",
+        birth=date(1947, 10, 1),
+        individual=262,
+        municipality=("1804", "Bodø"),
+        street="Sjøgata 17",
+        postal=("8006", "Bodø"),
+    )
     p.condition("I50.9", "Hjertesvikt, uspesifisert", date(2020, 5, 5))
     p.condition("E11.9", "Diabetes mellitus type 2 uten komplikasjoner", date(2016, 5, 5))
     p.cfs(4, date(2024, 10, 15), at(2024, 10, 16, 11), source="gp")
-    for start, end in ((at(2026, 1, 5, 12), at(2026, 1, 12, 11)), (at(2026, 5, 10, 9), at(2026, 5, 15, 12)),
-                       (at(2026, 9, 1, 20), at(2026, 9, 6, 12))):
+    for start, end in (
+        (at(2026, 1, 5, 12), at(2026, 1, 12, 11)),
+        (at(2026, 5, 10, 9), at(2026, 5, 15, 12)),
+        (at(2026, 9, 1, 20), at(2026, 9, 6, 12)),
+    ):
         eid = p.encounter(start, end, cls="IMP", priority="EM", disposition="home", reason=("I50.9", "Hjertesvikt"))
         p.lab("hb", 12.2, start + 2 * H, encounter=eid)
         p.lab("na", 137.0, start + 2 * H, encounter=eid)
-    p.encounter(at(2026, 11, 16, 14), now, cls="IMP", priority="EM", current=True, disposition="home",
-                reason=("I50.9", "Hjertesvikt"))
-    p.condition("I50.9", "Hjertesvikt, uspesifisert", at(2026, 11, 16, 16), encounter=p.encounter_id, category="encounter-diagnosis")
+    p.encounter(
+        at(2026, 11, 16, 14),
+        now,
+        cls="IMP",
+        priority="EM",
+        current=True,
+        disposition="home",
+        reason=("I50.9", "Hjertesvikt"),
+    )
+    p.condition(
+        "I50.9",
+        "Hjertesvikt, uspesifisert",
+        at(2026, 11, 16, 16),
+        encounter=p.encounter_id,
+        category="encounter-diagnosis",
+    )
     p.lab("hb", 11.6, at(2026, 11, 19, 7), encounter=p.encounter_id)
     p.lab("na", 134.0, at(2026, 11, 19, 7), encounter=p.encounter_id)
     p.episode("home-help", "Praktisk bistand", date(2025, 8, 1))
@@ -462,7 +761,18 @@ def persona_j() -> Persona:
     return p
 
 
-PERSONAS = (persona_a, persona_b, persona_c, persona_d, persona_e, persona_f, persona_g, persona_h, persona_i, persona_j)
+PERSONAS = (
+    persona_a,
+    persona_b,
+    persona_c,
+    persona_d,
+    persona_e,
+    persona_f,
+    persona_g,
+    persona_h,
+    persona_i,
+    persona_j,
+)
 
 
 def _write(path: Path, data: object) -> None:
@@ -537,7 +847,9 @@ the discharge moment (= the evaluation time).
 def write_readme(index: list[dict], out: Path = HERE) -> None:
     lines = [_README_HEAD.rstrip("\n")]
     for r in index:
-        lines.append(f"| {r['key']} | {r['name']} | {r['age']} | `{r['now']}` | {', '.join(r['requests'])} | {r['resources']} |")
+        lines.append(
+            f"| {r['key']} | {r['name']} | {r['age']} | `{r['now']}` | {', '.join(r['requests'])} | {r['resources']} |"
+        )
     lines.append("")
     for r in index:
         lines += [

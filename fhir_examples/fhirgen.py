@@ -140,7 +140,11 @@ class Persona:
                         "extension": [
                             {
                                 "url": "http://hl7.no/fhir/StructureDefinition/no-basis-municipalitycode",
-                                "valueCoding": {"system": MUNICIPALITY, "code": municipality[0], "display": municipality[1]},
+                                "valueCoding": {
+                                    "system": MUNICIPALITY,
+                                    "code": municipality[0],
+                                    "display": municipality[1],
+                                },
                             }
                         ]
                     },
@@ -181,12 +185,18 @@ class Persona:
             "resourceType": "Encounter",
             "id": eid,
             "status": status or ("in-progress" if current else "finished"),
-            "class": {"system": ACT, "code": cls, "display": {"IMP": "inpatient encounter", "EMER": "emergency", "AMB": "ambulatory"}.get(cls, cls)},
+            "class": {
+                "system": ACT,
+                "code": cls,
+                "display": {"IMP": "inpatient encounter", "EMER": "emergency", "AMB": "ambulatory"}.get(cls, cls),
+            },
             "subject": self.ref(),
             "period": {"start": iso(start), **({"end": iso(end)} if end else {})},
         }
         if priority:
-            encounter["priority"] = cc(PRIORITY, priority, {"EM": "emergency", "R": "routine", "EL": "elective"}.get(priority))
+            encounter["priority"] = cc(
+                PRIORITY, priority, {"EM": "emergency", "R": "routine", "EL": "elective"}.get(priority)
+            )
         if service:
             encounter["serviceType"] = cc(*service)
         if reason:
@@ -232,7 +242,9 @@ class Persona:
         self.add(condition)
         return cid
 
-    def cfs(self, score: int, baseline: date, issued: datetime, *, source: str = "hospital", role: str | None = None) -> str:
+    def cfs(
+        self, score: int, baseline: date, issued: datetime, *, source: str = "hospital", role: str | None = None
+    ) -> str:
         oid = self.rid("cfs")
         observation: dict[str, Any] = {
             "resourceType": "Observation",
@@ -289,7 +301,9 @@ class Persona:
         self.add(observation)
         return lid
 
-    def answer(self, question: str, answer: tuple[str, str, str], when: datetime, *, encounter: str | None = None) -> str:
+    def answer(
+        self, question: str, answer: tuple[str, str, str], when: datetime, *, encounter: str | None = None
+    ) -> str:
         """A local-convention Observation: code from the cds-frailty observation code system, coded answer."""
         oid = self.rid("obs")
         observation: dict[str, Any] = {
@@ -307,7 +321,9 @@ class Persona:
         self.add(observation)
         return oid
 
-    def finding(self, code: dict[str, Any], when: datetime, *, encounter: str | None = None, present: bool = True) -> str:
+    def finding(
+        self, code: dict[str, Any], when: datetime, *, encounter: str | None = None, present: bool = True
+    ) -> str:
         """An Observation that records a finding as present (valueBoolean true) or absent (false)."""
         oid = self.rid("obs")
         observation: dict[str, Any] = {
@@ -415,7 +431,9 @@ class Persona:
         }
         if gp:
             appointment["specialty"] = [cc(SNOMED, "394814009", "General practice")]
-            appointment["participant"].append({"actor": {"reference": f"Practitioner/{self.key}-gp"}, "status": "accepted"})
+            appointment["participant"].append(
+                {"actor": {"reference": f"Practitioner/{self.key}-gp"}, "status": "accepted"}
+            )
         else:
             appointment["serviceType"] = [{"text": "Poliklinisk kontroll, sykehus"}]
         self.add(appointment)
@@ -493,9 +511,7 @@ class Persona:
             "meta": {"lastUpdated": iso(self.now)},
             "type": "collection",
             "timestamp": iso(self.now),
-            "entry": [
-                {"fullUrl": f"{BASE_URL}/{r['resourceType']}/{r['id']}", "resource": r} for r in self.resources
-            ],
+            "entry": [{"fullUrl": f"{BASE_URL}/{r['resourceType']}/{r['id']}", "resource": r} for r in self.resources],
         }
 
     def request(self, hook: str) -> dict[str, Any]:

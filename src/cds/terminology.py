@@ -243,7 +243,7 @@ class Terminology:
                 loaded = _read_file(path, errors)
                 if loaded is not None:
                     parsed.append((layer, path, *loaded))
-        for layer, path, content, _raw in parsed:
+        for _layer, path, content, _raw in parsed:
             for name, family in content.systems.items():
                 terminology._add_system(name, family, path, errors)
         seen: dict[tuple[int, str], Path] = {}
@@ -282,7 +282,9 @@ class Terminology:
         self, vs: _ValueSetFile, layer: int, where: str, seen: dict[tuple[int, str], Path], errors: list[str]
     ) -> None:
         if (layer, vs.id) in seen:
-            errors.append(f"{where}: value set {vs.id!r} is defined twice in one directory (also in {seen[(layer, vs.id)]})")
+            errors.append(
+                f"{where}: value set {vs.id!r} is defined twice in one directory (also in {seen[(layer, vs.id)]})"
+            )
             return
         seen[(layer, vs.id)] = Path(where.split(":")[0])
         target = self._valuesets.get(vs.id)
@@ -313,7 +315,9 @@ class Terminology:
                         errors.append(f"{where}: unit {spelling!r} listed twice for lab {lab.id!r}")
                     conversions[key] = conversion
         if lab.canonical_unit not in conversions:
-            errors.append(f"{where}: canonical unit {lab.canonical_unit!r} of lab {lab.id!r} needs a units entry (factor 1)")
+            errors.append(
+                f"{where}: canonical unit {lab.canonical_unit!r} of lab {lab.id!r} needs a units entry (factor 1)"
+            )
         existing = self._labs.get(lab.id)
         if existing is not None:
             if existing.canonical_unit != lab.canonical_unit:

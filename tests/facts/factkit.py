@@ -39,27 +39,44 @@ def patient(**extra: Any) -> dict[str, Any]:
     return {"resourceType": "Patient", "id": PID, "birthDate": "1942-03-14", "gender": "female", **extra}
 
 
-def encounter(eid: str = EID, *, cls: str = "IMP", start: datetime = ADMITTED, end: datetime | None = None,
-              **extra: Any) -> dict[str, Any]:
+def encounter(
+    eid: str = EID, *, cls: str = "IMP", start: datetime = ADMITTED, end: datetime | None = None, **extra: Any
+) -> dict[str, Any]:
     period = {"start": iso(start), **({"end": iso(end)} if end else {})}
-    return {"resourceType": "Encounter", "id": eid, "status": "in-progress" if eid == EID else "finished",
-            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": cls},
-            "subject": {"reference": f"Patient/{PID}"}, "period": period, **extra}
+    return {
+        "resourceType": "Encounter",
+        "id": eid,
+        "status": "in-progress" if eid == EID else "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": cls},
+        "subject": {"reference": f"Patient/{PID}"},
+        "period": period,
+        **extra,
+    }
 
 
 def observation(oid: str, code: dict[str, Any], when: datetime | str | None = None, **extra: Any) -> dict[str, Any]:
-    resource: dict[str, Any] = {"resourceType": "Observation", "id": oid, "status": "final", "code": code,
-                                "subject": {"reference": f"Patient/{PID}"}}
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "code": code,
+        "subject": {"reference": f"Patient/{PID}"},
+    }
     if when is not None:
         resource["effectiveDateTime"] = when if isinstance(when, str) else iso(when)
     resource.update(extra)
     return resource
 
 
-def condition(cid: str, system: str, code: str, *, recorded: datetime | None = None, in_stay: bool = False,
-              **extra: Any) -> dict[str, Any]:
-    resource: dict[str, Any] = {"resourceType": "Condition", "id": cid, "code": concept(system, code),
-                                "subject": {"reference": f"Patient/{PID}"}}
+def condition(
+    cid: str, system: str, code: str, *, recorded: datetime | None = None, in_stay: bool = False, **extra: Any
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": cid,
+        "code": concept(system, code),
+        "subject": {"reference": f"Patient/{PID}"},
+    }
     if recorded is not None:
         resource["recordedDate"] = iso(recorded)
     if in_stay:

@@ -39,5 +39,7 @@ def test_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
 def test_fhir_conventions_document_every_fact_the_builder_fills() -> None:
     conventions = (DEFAULT_PATH.parent / "fhir-conventions.md").read_text(encoding="utf-8")
     added_later = {"now", "patient_key", "scores", "readmission_risk"}
-    missing = [name for name in PatientSnapshot.model_fields if name not in added_later and f"`{name}`" not in conventions]
+    missing = [
+        name for name in PatientSnapshot.model_fields if name not in added_later and f"`{name}`" not in conventions
+    ]
     assert missing == []

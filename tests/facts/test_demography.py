@@ -68,7 +68,9 @@ def test_sex_follows_administrative_gender() -> None:
 def test_resources_of_another_patient_are_ignored() -> None:
     earlier = NOW - timedelta(days=60)
     mine = encounter("my-old-stay", start=earlier, end=earlier + timedelta(days=3))
-    other = {**encounter("other-stay", start=earlier, end=earlier + timedelta(days=3)),
-             "subject": {"reference": "Patient/someone-else"}}
+    other = {
+        **encounter("other-stay", start=earlier, end=earlier + timedelta(days=3)),
+        "subject": {"reference": "Patient/someone-else"},
+    }
     snapshot = build([patient(), encounter(), mine, other])
     assert [a.encounter_id for a in snapshot.admissions or ()] == ["my-old-stay"]

@@ -12,19 +12,33 @@ STAY = encounter(end=DISCHARGE)
 
 
 def message(cid: str, kind: str, sent: datetime, *, linked: bool = True, status: str = "completed") -> dict:
-    resource = {"resourceType": "Communication", "id": cid, "status": status, "category": [concept(MESSAGE, kind)],
-                "subject": {"reference": "Patient/kari"}, "sent": sent.isoformat()}
+    resource = {
+        "resourceType": "Communication",
+        "id": cid,
+        "status": status,
+        "category": [concept(MESSAGE, kind)],
+        "subject": {"reference": "Patient/kari"},
+        "sent": sent.isoformat(),
+    }
     if linked:
         resource["encounter"] = {"reference": f"Encounter/{EID}"}
     return resource
 
 
-def appointment(aid: str, start: datetime, *, gp: bool = False, status: str = "booked", with_gp_actor: bool = False) -> dict:
+def appointment(
+    aid: str, start: datetime, *, gp: bool = False, status: str = "booked", with_gp_actor: bool = False
+) -> dict:
     participants = [{"actor": {"reference": "Patient/kari"}, "status": "accepted"}]
     if with_gp_actor:
         participants.append({"actor": {"reference": "Practitioner/gp-1"}, "status": "accepted"})
-    resource = {"resourceType": "Appointment", "id": aid, "status": status, "start": start.isoformat(),
-                "end": (start + timedelta(minutes=20)).isoformat(), "participant": participants}
+    resource = {
+        "resourceType": "Appointment",
+        "id": aid,
+        "status": status,
+        "start": start.isoformat(),
+        "end": (start + timedelta(minutes=20)).isoformat(),
+        "participant": participants,
+    }
     if gp:
         resource["specialty"] = [concept(SNOMED, "394814009")]
     return resource
@@ -57,10 +71,15 @@ def test_unsent_message_does_not_count() -> None:
 
 
 def test_admission_report_as_a_document_reference_of_this_stay() -> None:
-    report = {"resourceType": "DocumentReference", "id": "d", "status": "current",
-              "type": concept(MESSAGE, "admission-report"), "subject": {"reference": "Patient/kari"},
-              "context": {"encounter": [{"reference": f"Encounter/{EID}"}]},
-              "content": [{"attachment": {"contentType": "text/plain"}}]}
+    report = {
+        "resourceType": "DocumentReference",
+        "id": "d",
+        "status": "current",
+        "type": concept(MESSAGE, "admission-report"),
+        "subject": {"reference": "Patient/kari"},
+        "context": {"encounter": [{"reference": f"Encounter/{EID}"}]},
+        "content": [{"attachment": {"contentType": "text/plain"}}],
+    }
     assert build([patient(), STAY, report]).admission_report_received is True
 
 

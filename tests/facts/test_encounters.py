@@ -35,7 +35,9 @@ def test_emergency_priority_makes_the_admission_emergent() -> None:
 
 
 def test_admit_source_from_the_ed_makes_the_admission_emergent() -> None:
-    stay = encounter(hospitalization={"admitSource": concept("http://terminology.hl7.org/CodeSystem/admit-source", "emd")})
+    stay = encounter(
+        hospitalization={"admitSource": concept("http://terminology.hl7.org/CodeSystem/admit-source", "emd")}
+    )
     assert build([patient(), stay]).admission_emergent is True
 
 
@@ -72,28 +74,47 @@ def test_unknown_discharge_disposition_is_unknown_and_reported(issues: list[Reso
 
 
 def test_ready_for_discharge_and_tentative_date_come_from_extensions() -> None:
-    stay = encounter(extension=[
-        {"url": "https://fhir.cds-frailty.no/StructureDefinition/ready-for-discharge",
-         "valueDateTime": "2026-11-19T14:00:00+01:00"},
-        {"url": "https://fhir.cds-frailty.no/StructureDefinition/expected-discharge-date", "valueDate": "2026-11-21"},
-    ])
+    stay = encounter(
+        extension=[
+            {
+                "url": "https://fhir.cds-frailty.no/StructureDefinition/ready-for-discharge",
+                "valueDateTime": "2026-11-19T14:00:00+01:00",
+            },
+            {
+                "url": "https://fhir.cds-frailty.no/StructureDefinition/expected-discharge-date",
+                "valueDate": "2026-11-21",
+            },
+        ]
+    )
     snapshot = build([patient(), stay])
     assert snapshot.ready_for_discharge is not None and snapshot.ready_for_discharge.hour == 14
     assert snapshot.tentative_discharge_date == date(2026, 11, 21)
 
 
 def test_r5_planned_end_date_cross_version_extension_is_accepted() -> None:
-    stay = encounter(extension=[{"url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.plannedEndDate",
-                                 "valueDateTime": "2026-11-22T12:00:00+01:00"}])
+    stay = encounter(
+        extension=[
+            {
+                "url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.plannedEndDate",
+                "valueDateTime": "2026-11-22T12:00:00+01:00",
+            }
+        ]
+    )
     assert build([patient(), stay]).tentative_discharge_date == date(2026, 11, 22)
 
 
 def test_history_sorts_earlier_encounters_by_class() -> None:
     old = ADMITTED - 90 * DAY
     resources = [
-        patient(), encounter(),
-        encounter("adm", cls="IMP", start=old, end=old + 4 * DAY,
-                  hospitalization={"dischargeDisposition": concept(DISPOSITION, "home")}),
+        patient(),
+        encounter(),
+        encounter(
+            "adm",
+            cls="IMP",
+            start=old,
+            end=old + 4 * DAY,
+            hospitalization={"dischargeDisposition": concept(DISPOSITION, "home")},
+        ),
         encounter("ed", cls="EMER", start=old - DAY, end=old - DAY + timedelta(hours=4)),
         encounter("opd", cls="AMB", start=old + 30 * DAY, end=old + 30 * DAY + timedelta(hours=1)),
     ]

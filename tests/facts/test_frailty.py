@@ -62,10 +62,19 @@ def test_local_cfs_code_is_accepted() -> None:
 
 
 def test_record_source_tag_and_performer_role_are_kept_without_identity() -> None:
-    role = {"resourceType": "PractitionerRole", "id": "r1", "code": [{"text": "Sykepleier"}],
-            "practitioner": {"reference": "Practitioner/p1"}}
-    score = cfs("s", "2026-11-01", valueInteger=5, performer=[{"reference": "PractitionerRole/r1"}],
-                meta={"tag": [{"system": f"{LOCAL}/record-source", "code": "municipality"}]})
+    role = {
+        "resourceType": "PractitionerRole",
+        "id": "r1",
+        "code": [{"text": "Sykepleier"}],
+        "practitioner": {"reference": "Practitioner/p1"},
+    }
+    score = cfs(
+        "s",
+        "2026-11-01",
+        valueInteger=5,
+        performer=[{"reference": "PractitionerRole/r1"}],
+        meta={"tag": [{"system": f"{LOCAL}/record-source", "code": "municipality"}]},
+    )
     fact = build([patient(), score, role]).cfs
     assert (fact.source, fact.performer_role) == ("municipality", "Sykepleier")
 

@@ -36,7 +36,9 @@ def only_lab(*resources: dict, issues: list[ResourceIssue] | None = None):  # no
         (LOINC, "4548-4", 7.0, "%", 53.0),
     ],
 )
-def test_values_are_converted_to_the_canonical_unit(system: str, code: str, value: float, unit: str, expected: float) -> None:
+def test_values_are_converted_to_the_canonical_unit(
+    system: str, code: str, value: float, unit: str, expected: float
+) -> None:
     fact = only_lab(lab("x", system, code, value, unit))
     assert fact.value == pytest.approx(expected, abs=0.01)
     assert (fact.original_value, fact.original_unit) == (value, unit)
@@ -57,40 +59,71 @@ def test_human_unit_text_is_used_when_the_quantity_is_not_ucum_coded() -> None:
 
 
 def test_comparator_keeps_the_text_and_no_numeric_value() -> None:
-    crp = observation("crp", concept(LOINC, "1988-5"), WHEN, category=LAB,
-                      valueQuantity={"value": 5, "comparator": "<", "unit": "mg/L", "system": UCUM, "code": "mg/L"})
+    crp = observation(
+        "crp",
+        concept(LOINC, "1988-5"),
+        WHEN,
+        category=LAB,
+        valueQuantity={"value": 5, "comparator": "<", "unit": "mg/L", "system": UCUM, "code": "mg/L"},
+    )
     fact = only_lab(crp)
     assert fact.value is None and fact.text_value == "<5 mg/L"
 
 
 def test_interpretation_low_marks_abnormal() -> None:
-    flagged = lab("hb", LOINC, "718-7", 11.9, "g/dL",
-                  interpretation=[concept("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "L")])
+    flagged = lab(
+        "hb",
+        LOINC,
+        "718-7",
+        11.9,
+        "g/dL",
+        interpretation=[concept("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "L")],
+    )
     assert only_lab(flagged).abnormal is True
 
 
 def test_reference_range_in_the_same_unit_decides_abnormal() -> None:
-    ranged = lab("na", LOINC, "2951-2", 133, "mmol/L",
-                 referenceRange=[{"low": {"value": 137, "unit": "mmol/L", "system": UCUM, "code": "mmol/L"}}])
+    ranged = lab(
+        "na",
+        LOINC,
+        "2951-2",
+        133,
+        "mmol/L",
+        referenceRange=[{"low": {"value": 137, "unit": "mmol/L", "system": UCUM, "code": "mmol/L"}}],
+    )
     assert only_lab(ranged).abnormal is True
 
 
 def test_reference_range_in_another_unit_is_never_compared() -> None:
-    ranged = lab("hb", LOINC, "718-7", 11.0, "g/dL",
-                 referenceRange=[{"low": {"value": 117, "unit": "g/L", "system": UCUM, "code": "g/L"}}])
+    ranged = lab(
+        "hb",
+        LOINC,
+        "718-7",
+        11.0,
+        "g/dL",
+        referenceRange=[{"low": {"value": 117, "unit": "g/L", "system": UCUM, "code": "g/L"}}],
+    )
     assert only_lab(ranged).abnormal is None
 
 
 def test_result_referred_to_by_a_service_request_is_followed_up() -> None:
-    order = {"resourceType": "ServiceRequest", "id": "sr", "status": "active", "intent": "order",
-             "code": {"text": "Jernstatus"}, "subject": {"reference": "Patient/kari"},
-             "reasonReference": [{"reference": "Observation/hb"}]}
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "sr",
+        "status": "active",
+        "intent": "order",
+        "code": {"text": "Jernstatus"},
+        "subject": {"reference": "Patient/kari"},
+        "reasonReference": [{"reference": "Observation/hb"}],
+    }
     assert only_lab(lab("hb", LOINC, "718-7", 10.8, "g/dL"), order).followed_up is True
 
 
 def test_follow_up_is_false_when_orders_are_known_and_none_refers() -> None:
-    fact = build([patient(), encounter(), lab("hb", LOINC, "718-7", 10.8, "g/dL")],
-                 searched=["Observation", "ServiceRequest", "Task"]).labs[0]
+    fact = build(
+        [patient(), encounter(), lab("hb", LOINC, "718-7", 10.8, "g/dL")],
+        searched=["Observation", "ServiceRequest", "Task"],
+    ).labs[0]
     assert fact.followed_up is False
 
 
@@ -99,9 +132,12 @@ def test_follow_up_is_unknown_without_order_or_task_data() -> None:
 
 
 def test_us_core_shaped_result_without_category_is_read_by_its_loinc_code() -> None:
-    us_core = observation("hb", {"coding": [{"system": LOINC, "code": "718-7", "display": "Hemoglobin"}],
-                                 "text": "Hemoglobin"}, WHEN,
-                          valueQuantity={"value": 10.2, "unit": "g/dL", "system": UCUM, "code": "g/dL"})
+    us_core = observation(
+        "hb",
+        {"coding": [{"system": LOINC, "code": "718-7", "display": "Hemoglobin"}], "text": "Hemoglobin"},
+        WHEN,
+        valueQuantity={"value": 10.2, "unit": "g/dL", "system": UCUM, "code": "g/dL"},
+    )
     fact = only_lab(us_core)
     assert (fact.concept, fact.value) == ("haemoglobin", 10.2)
 
@@ -113,8 +149,12 @@ def test_laboratory_result_without_a_known_concept_is_kept_without_conversion() 
 
 
 def test_non_laboratory_observation_is_not_a_lab() -> None:
-    vital = observation("bp", concept(LOINC, "8480-6"), WHEN,
-                        valueQuantity={"value": 120, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"})
+    vital = observation(
+        "bp",
+        concept(LOINC, "8480-6"),
+        WHEN,
+        valueQuantity={"value": 120, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"},
+    )
     assert build([patient(), encounter(), vital]).labs == ()
 
 

@@ -57,16 +57,29 @@ def test_bundle_parses_and_builds_without_issues(key: str, terminology: Terminol
     assert len(resources) + sum(resources.ignored.values()) == len(bundle["entry"])
 
 
-@pytest.mark.parametrize(
-    ("key", "request_file"), [(row["key"], f) for row in INDEX for f in row["requests"].values()]
-)
+@pytest.mark.parametrize(("key", "request_file"), [(row["key"], f) for row in INDEX for f in row["requests"].values()])
 def test_request_is_a_valid_cds_hooks_request_with_all_prefetch_keys(key: str, request_file: str) -> None:
     body: dict[str, Any] = json.loads((EXAMPLES / request_file).read_text(encoding="utf-8"))
     request = HookRequest.model_validate(body)
     assert request.context["patientId"] == BY_KEY[key]["patient_id"]
-    expected = {"patient", "encounters", "conditions", "observations", "procedures", "medicationStatements",
-                "medicationRequests", "episodesOfCare", "serviceRequests", "appointments", "communications",
-                "careTeams", "carePlans", "documentReferences", "flags", "tasks"}
+    expected = {
+        "patient",
+        "encounters",
+        "conditions",
+        "observations",
+        "procedures",
+        "medicationStatements",
+        "medicationRequests",
+        "episodesOfCare",
+        "serviceRequests",
+        "appointments",
+        "communications",
+        "careTeams",
+        "carePlans",
+        "documentReferences",
+        "flags",
+        "tasks",
+    }
     assert expected <= set(body["prefetch"])
     resources = ResourceSet.from_json(body["prefetch"].values())
     assert resources.issues == []

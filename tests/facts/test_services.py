@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from factkit import ADMITTED, EID, LOCAL, NO_ICD10, NOW, SNOMED, build, concept, condition, encounter, observation, patient
+from factkit import (
+    ADMITTED,
+    EID,
+    LOCAL,
+    NO_ICD10,
+    NOW,
+    SNOMED,
+    build,
+    concept,
+    condition,
+    encounter,
+    observation,
+    patient,
+)
 
 from cds.facts.services import service_need
 from cds.facts.snapshot import ServiceNeed
@@ -16,19 +29,36 @@ DISPOSITION = "http://terminology.hl7.org/CodeSystem/discharge-disposition"
 
 def episode(eid: str, service: str, start: str, end: str | None = None, status: str = "active") -> dict:
     period = {"start": start, **({"end": end} if end else {})}
-    return {"resourceType": "EpisodeOfCare", "id": eid, "status": status, "type": [concept(SERVICE, service)],
-            "patient": {"reference": "Patient/kari"}, "period": period}
+    return {
+        "resourceType": "EpisodeOfCare",
+        "id": eid,
+        "status": status,
+        "type": [concept(SERVICE, service)],
+        "patient": {"reference": "Patient/kari"},
+        "period": period,
+    }
 
 
 def planned(sid: str, service: str, authored: datetime = ADMITTED + timedelta(days=2)) -> dict:
-    return {"resourceType": "ServiceRequest", "id": sid, "status": "active", "intent": "plan",
-            "code": concept(SERVICE, service), "subject": {"reference": "Patient/kari"},
-            "encounter": {"reference": f"Encounter/{EID}"}, "authoredOn": authored.isoformat()}
+    return {
+        "resourceType": "ServiceRequest",
+        "id": sid,
+        "status": "active",
+        "intent": "plan",
+        "code": concept(SERVICE, service),
+        "subject": {"reference": "Patient/kari"},
+        "encounter": {"reference": f"Encounter/{EID}"},
+        "authoredOn": authored.isoformat(),
+    }
 
 
 def answer(oid: str, question: str, system: str, code: str) -> dict:
-    return observation(oid, concept(f"{LOCAL}/observation", question), NOW - timedelta(days=1),
-                       valueCodeableConcept=concept(system, code))
+    return observation(
+        oid,
+        concept(f"{LOCAL}/observation", question),
+        NOW - timedelta(days=1),
+        valueCodeableConcept=concept(system, code),
+    )
 
 
 DISCHARGING = encounter(hospitalization={"dischargeDisposition": concept(DISPOSITION, "home")})
@@ -53,10 +83,13 @@ def test_service_need_compares_before_and_after(before, after, need) -> None:  #
 
 
 def test_services_before_are_episodes_running_at_admission() -> None:
-    resources = [patient(), DISCHARGING,
-                 episode("hn", "home-nursing", "2024-01-01"),
-                 episode("ended", "home-help", "2023-01-01", "2025-01-01", status="finished"),
-                 episode("later", "safety-alarm", "2026-11-19")]
+    resources = [
+        patient(),
+        DISCHARGING,
+        episode("hn", "home-nursing", "2024-01-01"),
+        episode("ended", "home-help", "2023-01-01", "2025-01-01", status="finished"),
+        episode("later", "safety-alarm", "2026-11-19"),
+    ]
     snapshot = build(resources)
     assert snapshot.municipal_services_before == ("home-nursing",)
     assert snapshot.home_nursing is True
@@ -78,7 +111,10 @@ def test_a_municipal_request_of_this_stay_makes_the_plan_known() -> None:
 
 
 def test_request_from_an_earlier_stay_is_not_part_of_this_plan() -> None:
-    old = {**planned("old", "home-nursing", ADMITTED - timedelta(days=200)), "encounter": {"reference": "Encounter/old"}}
+    old = {
+        **planned("old", "home-nursing", ADMITTED - timedelta(days=200)),
+        "encounter": {"reference": "Encounter/old"},
+    }
     snapshot = build([patient(), DISCHARGING, old], searched=["ServiceRequest", "EpisodeOfCare"])
     assert snapshot.municipal_services_after == ()
 
@@ -127,8 +163,13 @@ def test_answer_code_outside_the_value_sets_is_reported(issues) -> None:  # noqa
 
 
 def team(status: str = "active", role: str = "coordinator") -> dict:
-    return {"resourceType": "CareTeam", "id": "ct", "status": status, "subject": {"reference": "Patient/kari"},
-            "participant": [{"role": [concept(f"{LOCAL}/care-team-role", role)]}]}
+    return {
+        "resourceType": "CareTeam",
+        "id": "ct",
+        "status": status,
+        "subject": {"reference": "Patient/kari"},
+        "participant": [{"role": [concept(f"{LOCAL}/care-team-role", role)]}],
+    }
 
 
 def test_coordinator_role_in_a_live_care_team() -> None:
@@ -138,8 +179,14 @@ def test_coordinator_role_in_a_live_care_team() -> None:
 
 
 def plan(status: str) -> dict:
-    return {"resourceType": "CarePlan", "id": "ip", "status": status, "intent": "plan",
-            "category": [concept(f"{LOCAL}/care-plan", "individual-plan")], "subject": {"reference": "Patient/kari"}}
+    return {
+        "resourceType": "CarePlan",
+        "id": "ip",
+        "status": status,
+        "intent": "plan",
+        "category": [concept(f"{LOCAL}/care-plan", "individual-plan")],
+        "subject": {"reference": "Patient/kari"},
+    }
 
 
 @pytest.mark.parametrize(("status", "expected"), [("active", "active"), ("draft", "active"), ("revoked", "declined")])

@@ -22,7 +22,9 @@ def test_snomed_delirium_from_us_style_data_counts() -> None:
 
 def test_screening_observation_positive_and_negative() -> None:
     positive = observation("p", concept(SIGNAL, "suspected-delirium"), ADMITTED + timedelta(hours=2), valueBoolean=True)
-    negative = observation("n", concept(SIGNAL, "suspected-delirium"), ADMITTED + timedelta(hours=2), valueBoolean=False)
+    negative = observation(
+        "n", concept(SIGNAL, "suspected-delirium"), ADMITTED + timedelta(hours=2), valueBoolean=False
+    )
     assert build([patient(), STAY, positive]).suspected_delirium is True
     assert build([patient(), STAY, negative]).suspected_delirium is False
 
@@ -43,20 +45,37 @@ def test_fall_external_cause_code_is_a_new_fall() -> None:
 
 
 def test_functional_decline_uses_the_local_code() -> None:
-    flag = {"resourceType": "Flag", "id": "fl", "status": "active", "code": concept(SIGNAL, "acute-functional-decline"),
-            "subject": {"reference": "Patient/kari"}, "period": {"start": (ADMITTED + timedelta(hours=3)).isoformat()}}
+    flag = {
+        "resourceType": "Flag",
+        "id": "fl",
+        "status": "active",
+        "code": concept(SIGNAL, "acute-functional-decline"),
+        "subject": {"reference": "Patient/kari"},
+        "period": {"start": (ADMITTED + timedelta(hours=3)).isoformat()},
+    }
     assert build([patient(), STAY, flag]).acute_functional_decline is True
 
 
 def test_active_palliative_care_problem_is_an_end_of_life_sign_even_from_before() -> None:
-    palliative = condition("p", NO_ICD10, "Z51.5", recorded=ADMITTED - timedelta(days=40),
-                           clinicalStatus=concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "active"))
+    palliative = condition(
+        "p",
+        NO_ICD10,
+        "Z51.5",
+        recorded=ADMITTED - timedelta(days=40),
+        clinicalStatus=concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "active"),
+    )
     assert build([patient(), STAY, palliative]).end_of_life_signs is True
 
 
 def test_palliative_care_plan_is_an_end_of_life_sign() -> None:
-    plan = {"resourceType": "CarePlan", "id": "cp", "status": "active", "intent": "plan",
-            "category": [concept(SNOMED, "103735009")], "subject": {"reference": "Patient/kari"}}
+    plan = {
+        "resourceType": "CarePlan",
+        "id": "cp",
+        "status": "active",
+        "intent": "plan",
+        "category": [concept(SNOMED, "103735009")],
+        "subject": {"reference": "Patient/kari"},
+    }
     assert build([patient(), STAY, plan]).end_of_life_signs is True
 
 

@@ -68,7 +68,9 @@ def test_cached_parse_gives_an_equal_model() -> None:
 
 
 def test_unknown_and_unread_resource_types_are_ignored_and_counted() -> None:
-    rs = ResourceSet.from_json([{"resourceType": "NotAResource", "id": "x"}, {"resourceType": "Immunization", "id": "i"}])
+    rs = ResourceSet.from_json(
+        [{"resourceType": "NotAResource", "id": "x"}, {"resourceType": "Immunization", "id": "i"}]
+    )
     assert len(rs) == 0
     assert rs.issues == []
     assert rs.ignored == {"NotAResource": 1, "Immunization": 1}
@@ -135,7 +137,14 @@ def test_resolve_urn_uuid_full_url_and_reference_objects() -> None:
     rs = ResourceSet.from_bundle(bundle)
     assert rs.resolve("urn:uuid:8f0c") is not None
     condition = ResourceSet.from_json(
-        [{"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/kari"}, "encounter": {"reference": "urn:uuid:8f0c"}}]
+        [
+            {
+                "resourceType": "Condition",
+                "id": "c",
+                "subject": {"reference": "Patient/kari"},
+                "encounter": {"reference": "urn:uuid:8f0c"},
+            }
+        ]
     ).get("Condition", "c")
     assert rs.resolve(condition.encounter) is not None
 
@@ -165,8 +174,12 @@ def test_of_type_returns_a_copy() -> None:
 
 
 def test_empty_searchset_records_its_searched_type_from_the_self_link() -> None:
-    empty = {"resourceType": "Bundle", "type": "searchset", "total": 0,
-             "link": [{"relation": "self", "url": "https://fhir.example/fhir/Procedure?patient=kari"}]}
+    empty = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": 0,
+        "link": [{"relation": "self", "url": "https://fhir.example/fhir/Procedure?patient=kari"}],
+    }
     rs = ResourceSet.from_json([empty])
     assert rs.searched == {"Procedure"}
 

@@ -25,7 +25,9 @@ def test_haemoglobin_converts_to_g_per_dl(terminology: Terminology, value: float
 
 
 @pytest.mark.parametrize(("percent", "ifcc"), [(6.5, 48), (7.0, 53), (8.0, 64), (10.0, 86)])
-def test_hba1c_percent_converts_to_ifcc_by_the_master_equation(terminology: Terminology, percent: float, ifcc: int) -> None:
+def test_hba1c_percent_converts_to_ifcc_by_the_master_equation(
+    terminology: Terminology, percent: float, ifcc: int
+) -> None:
     # reference pairs from the IFCC/NGSP conversion tables (rounded to whole mmol/mol)
     assert round(terminology.lab("lab.hba1c").to_canonical(percent, "%")) == ifcc
 

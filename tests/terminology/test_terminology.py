@@ -27,9 +27,7 @@ def write(directory: Path, name: str, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(
-    "system", [NO_ICD10, "http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm"]
-)
+@pytest.mark.parametrize("system", [NO_ICD10, "http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm"])
 def test_every_icd10_system_matches_an_icd10_value_set(terminology: Terminology, system: str) -> None:
     assert terminology.contains("chronic.heart-failure", {"system": system, "code": "I50.0"})
 
@@ -168,7 +166,11 @@ def test_yaml_syntax_error_reports_the_line(tmp_path: Path) -> None:
 
 
 def test_bare_star_is_refused(tmp_path: Path) -> None:
-    write(tmp_path, "star.yaml", "valuesets:\n  - {id: a.b, title: T, source: S, include: [{system: x, codes: [{code: '*'}]}]}\n")
+    write(
+        tmp_path,
+        "star.yaml",
+        "valuesets:\n  - {id: a.b, title: T, source: S, include: [{system: x, codes: [{code: '*'}]}]}\n",
+    )
     with pytest.raises(TerminologyError, match="bare"):
         Terminology.load(tmp_path)
 

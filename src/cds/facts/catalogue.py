@@ -1,7 +1,7 @@
 """The generated fact catalogue (docs/facts.md), from PatientSnapshot's field metadata.
 
-    python -m cds.facts.catalogue            # rewrite docs/facts.md
-    python -m cds.facts.catalogue --check    # exit 1 when docs/facts.md is stale
+python -m cds.facts.catalogue            # rewrite docs/facts.md
+python -m cds.facts.catalogue --check    # exit 1 when docs/facts.md is stale
 """
 
 from __future__ import annotations

@@ -20,23 +20,29 @@ def condition_facts(ctx: BuildContext) -> dict[str, Any]:
         return {}
     facts = []
     for condition in ctx.of_type("Condition"):
-        status_codes = {c.code for c in codings_of(condition.clinicalStatus)}
-        active = True if status_codes & _ACTIVE else False if status_codes & _INACTIVE else None
-        onset = condition.onsetDateTime or (condition.onsetPeriod.start if condition.onsetPeriod else None)
-        recorded = as_date(condition.recordedDate)
-        category = next((c.code for c in codings_of(condition.category)), None)
-        moment = as_datetime(condition.recordedDate or onset, ctx.tz)
+        moment = as_datetime(condition.recordedDate or _onset(condition), ctx.tz)
+        in_current = ctx.in_current_contact(condition, moment)
         facts.append(
-            ConditionFact(
-                codings=ctx.codings(condition, "code"),
-                recorded=recorded,
-                onset=as_date(onset),
-                active=active,
-                in_current_encounter=ctx.in_current_contact(condition, moment),
-                category=category,
-            )
+            ctx.memo(condition, ("condition", in_current), lambda c=condition, i=in_current: _condition(ctx, c, i))
         )
     return {"conditions": tuple(facts)}
+
+
+def _onset(condition: Any) -> Any:
+    return condition.onsetDateTime or (condition.onsetPeriod.start if condition.onsetPeriod else None)
+
+
+def _condition(ctx: BuildContext, condition: Any, in_current: bool) -> ConditionFact:
+    status_codes = {c.code for c in codings_of(condition.clinicalStatus)}
+    active = True if status_codes & _ACTIVE else False if status_codes & _INACTIVE else None
+    return ConditionFact(
+        codings=ctx.codings(condition, "code"),
+        recorded=as_date(condition.recordedDate),
+        onset=as_date(_onset(condition)),
+        active=active,
+        in_current_encounter=in_current,
+        category=next((c.code for c in codings_of(condition.category)), None),
+    )
 
 
 def procedure_facts(ctx: BuildContext) -> dict[str, Any]:

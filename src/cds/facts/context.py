@@ -8,11 +8,11 @@ absolute or a urn:uuid.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from cds.facts.memo import IdentityMemo
 from cds.facts.snapshot import Coding
@@ -25,6 +25,7 @@ __all__ = ["BuildContext", "as_date", "as_datetime", "codings_of", "reference_of
 VOID_STATUSES = frozenset({"entered-in-error", "cancelled", "revoked", "not-done", "refuted"})
 
 _MEMO = IdentityMemo()
+T = TypeVar("T")
 
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
 
@@ -137,7 +138,9 @@ class BuildContext:
 
     def issue(self, resource: Any, message: str) -> None:
         """Report a problem with one resource (type, id and a message without personal data)."""
-        self.issues.append(ResourceIssue(getattr(resource, "__resource_type__", None), getattr(resource, "id", None), message))
+        self.issues.append(
+            ResourceIssue(getattr(resource, "__resource_type__", None), getattr(resource, "id", None), message)
+        )
 
     # -- the patient's resources ------------------------------------------------
     def of_type(self, resource_type: str) -> list[Any]:
@@ -163,6 +166,10 @@ class BuildContext:
             return frozenset(found)
 
         return _MEMO.get(resource, ("valuesets", id(terminology), terminology.digest, attrs), compute)
+
+    def memo(self, resource: Any, key: Any, compute: Callable[[], T]) -> T:
+        """Memoise a pure derivation of one resource across builds (the key must hold every other input)."""
+        return _MEMO.get(resource, key, compute)
 
     def codings(self, resource: Any, *attrs: str) -> tuple[Coding, ...]:
         """`codings_of` the named elements of a resource (memoised per resource)."""
@@ -195,6 +202,8 @@ class BuildContext:
             ref = reference_of(getattr(resource, attr, None))
             if ref is None:
                 continue
+            if ref == self._patient_ref:
+                return True
             target = self.resources.resolve(ref)
             if target is not None and getattr(target, "__resource_type__", None) == "Patient":
                 return target.id == self.patient_id
@@ -207,6 +216,10 @@ class BuildContext:
             patients = [r[1] for r in refs if r is not None and r[0] == "Patient"]
             return not patients or self.patient_id in patients
         return True
+
+    @cached_property
+    def _patient_ref(self) -> str:
+        return f"Patient/{self.patient_id}"
 
     @cached_property
     def patient(self) -> Any | None:
@@ -239,6 +252,8 @@ class BuildContext:
         ref = reference_of(getattr(resource, attr, None))
         if ref is None:
             return False
+        if ref == f"Encounter/{self.encounter_id}":
+            return True
         target = self.resources.resolve(ref)
         if target is not None:
             return getattr(target, "__resource_type__", None) == "Encounter" and target.id == self.encounter_id

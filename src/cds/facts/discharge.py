@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cds.facts.context import BuildContext, as_datetime, codings_of, split_reference, reference_of
-from cds.facts.snapshot import Coding
+from cds.facts.context import BuildContext, as_datetime, reference_of, split_reference
 
 __all__ = ["discharge_facts"]
 

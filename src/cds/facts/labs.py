@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from cds.facts.context import BuildContext, as_datetime, codings_of, concept_text, reference_of
+from cds.facts.context import BuildContext, as_datetime, concept_text, reference_of
 from cds.facts.conventions import ABNORMAL_INTERPRETATIONS, NORMAL_INTERPRETATIONS
 from cds.facts.snapshot import LabFact
 
@@ -26,50 +26,69 @@ def lab_facts(ctx: BuildContext) -> dict[str, Any]:
     for observation in ctx.of_type("Observation"):
         if observation.status not in _RESULT_STATUSES:
             continue
-        concept = ctx.terminology.lab_concept_in(ctx.valuesets(observation, "code"))
-        if concept is None and not _is_lab(observation):
-            continue
-        codings = ctx.codings(observation, "code")
-        effective = as_datetime(
-            observation.effectiveDateTime
-            or observation.effectiveInstant
-            or (observation.effectivePeriod.start if observation.effectivePeriod else None)
-            or observation.issued,
-            ctx.tz,
-        )
-        value, unit, original_value, original_unit, text = None, None, None, None, None
-        quantity = observation.valueQuantity
-        if quantity is not None and quantity.value is not None:
-            original_value = float(quantity.value)
-            original_unit = _unit(quantity)
-            if quantity.comparator:
-                text = f"{quantity.comparator}{_plain(quantity.value)} {original_unit or ''}".strip()
-            elif concept is not None:
-                value = concept.to_canonical(original_value, original_unit)
-                if value is None:
-                    ctx.issue(observation, f"unit {original_unit!r} is not known for {concept.id}; value not converted")
-                else:
-                    unit = concept.canonical_unit
-        else:
-            text = observation.valueString or concept_text(observation.valueCodeableConcept)
+        effective = _effective(ctx, observation)
         followed = True if observation.id in referenced else (False if follow_up_known else None)
-        facts.append(
-            LabFact(
-                concept=concept.id.removeprefix("lab.") if concept else None,
-                codings=codings,
-                value=round(value, 4) if value is not None else None,
-                unit=unit,
-                original_value=original_value,
-                original_unit=original_unit,
-                text_value=text,
-                effective=effective,
-                abnormal=_abnormal(observation, ctx.codings(observation, "interpretation"), original_value, original_unit),
-                followed_up=followed,
-                in_current_encounter=ctx.in_current_contact(observation, effective),
-            )
+        in_current = ctx.in_current_contact(observation, effective)
+        # a LabFact depends only on the observation, the terminology and these three: memoised across builds
+        key = ("lab", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz), followed, in_current)
+        fact, problem = ctx.memo(
+            observation, key, lambda o=observation, e=effective, f=followed, c=in_current: _lab(ctx, o, e, f, c)
         )
+        if problem is not None:
+            ctx.issue(observation, problem)
+        if fact is not None:
+            facts.append(fact)
     facts.sort(key=lambda f: (f.effective is None, f.effective or ctx.now))
     return {"labs": tuple(facts)}
+
+
+def _effective(ctx: BuildContext, observation: Any) -> Any:
+    return as_datetime(
+        observation.effectiveDateTime
+        or observation.effectiveInstant
+        or (observation.effectivePeriod.start if observation.effectivePeriod else None)
+        or observation.issued,
+        ctx.tz,
+    )
+
+
+def _lab(
+    ctx: BuildContext, observation: Any, effective: Any, followed: bool | None, in_current: bool
+) -> tuple[LabFact | None, str | None]:
+    """The LabFact of one Observation (None when it is not a lab) and an issue message, if any."""
+    concept = ctx.terminology.lab_concept_in(ctx.valuesets(observation, "code"))
+    if concept is None and not _is_lab(observation):
+        return None, None
+    problem = None
+    value, unit, original_value, original_unit, text = None, None, None, None, None
+    quantity = observation.valueQuantity
+    if quantity is not None and quantity.value is not None:
+        original_value = float(quantity.value)
+        original_unit = _unit(quantity)
+        if quantity.comparator:
+            text = f"{quantity.comparator}{_plain(quantity.value)} {original_unit or ''}".strip()
+        elif concept is not None:
+            value = concept.to_canonical(original_value, original_unit)
+            if value is None:
+                problem = f"unit {original_unit!r} is not known for {concept.id}; value not converted"
+            else:
+                unit = concept.canonical_unit
+    else:
+        text = observation.valueString or concept_text(observation.valueCodeableConcept)
+    fact = LabFact(
+        concept=concept.id.removeprefix("lab.") if concept else None,
+        codings=ctx.codings(observation, "code"),
+        value=round(value, 4) if value is not None else None,
+        unit=unit,
+        original_value=original_value,
+        original_unit=original_unit,
+        text_value=text,
+        effective=effective,
+        abnormal=_abnormal(observation, ctx.codings(observation, "interpretation"), original_value, original_unit),
+        followed_up=followed,
+        in_current_encounter=in_current,
+    )
+    return fact, problem
 
 
 def _is_lab(observation: Any) -> bool:

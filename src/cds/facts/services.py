@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cds.facts.context import BuildContext, as_datetime, codings_of
+from cds.facts.context import BuildContext, as_datetime
 from cds.facts.snapshot import ServiceNeed
 
 __all__ = ["service_facts", "service_need"]

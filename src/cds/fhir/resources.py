@@ -273,7 +273,9 @@ class ResourceSet:
             return
         for entry in entries:
             if not isinstance(entry, Mapping):
-                self.issues.append(ResourceIssue(_BUNDLE, _str_or_none(bundle.get("id")), "Bundle entry is not an object"))
+                self.issues.append(
+                    ResourceIssue(_BUNDLE, _str_or_none(bundle.get("id")), "Bundle entry is not an object")
+                )
                 continue
             request = entry.get("request")
             if isinstance(request, Mapping) and request.get("method") == "DELETE":
