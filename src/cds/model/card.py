@@ -80,7 +80,7 @@ def render_card(metadata: dict[str, Any]) -> str:
     rows = split["rows"]
     data = metadata["training_data"]
     cand = metadata["candidates"]
-    cand_lines = ", ".join(f"{name} {auc:.3f}" for name, auc in sorted(cand["validation_auroc"].items()))
+    cand_lines = ", ".join(f"{name} {auc:.4f}" for name, auc in sorted(cand["validation_auroc"].items()))
     held = metadata["held_out_metrics"]
     versions = ", ".join(f"{k} {v}" for k, v in metadata["versions"].items())
     return f"""# Model card: 30-day readmission model (`{metadata['version']}`)
@@ -111,8 +111,8 @@ Norwegian patients and must not drive decisions on its own.
   scores (LACE 0.684, HOSPITAL 0.72) and good hospital ML systems (0.77-0.81),
   which use data these columns lack (comorbidity, labs, oncology).
 - {_difference_sentence(held)}
-- Outcome is any readmission within 30 days (not "potentially avoidable"), and
-  deaths are not counted as events.
+- The outcome is any readmission within 30 days: not "potentially avoidable"
+  readmission (HOSPITAL) and not "death or unplanned readmission" (LACE).
 - Features are coarse (10-year age bands, visit counts without type). The
   snapshot-side definitions (what counts as a diagnosis, a procedure, a
   medication in a Norwegian EHR) are approximations of the US source fields;
@@ -161,9 +161,11 @@ shown with a prediction: change in log-odds when one feature is set to its
 training reference value (median / most frequent).
 
 Reproducibility: `cds model train` (seed {metadata['seed']}) rebuilds this
-artefact; the skops file is written canonically, so the same library versions
-give the same SHA-256. Across library versions the documented tolerance is
-1e-6 on every predicted probability. Built with {versions}.
+artefact. The skops file is written canonically and the model is fitted on one
+OpenMP thread, so the same platform and library versions give the same bytes
+(SHA-256 above). Elsewhere the documented tolerance is 1e-6 on every held-out
+probability, checked by `tests/model/test_committed_model.py`. Built with
+{versions}.
 
 ## Metrics (held-out test rows)
 
