@@ -115,3 +115,16 @@ def test_an_unknown_hook_is_a_one_line_error(small_cohort: Path, tmp_path: Path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "no service for hook 'order-dispatch'" in result.stderr
+
+
+def test_an_appointment_that_took_place_later_was_booked_at_discharge() -> None:
+    appointment = {"resourceType": "Appointment", "id": "a", "status": "fulfilled", "start": "2024-02-15T09:00:00+01:00",
+                   "created": "2024-02-03T10:00:00+01:00", "participant": [{"actor": {"reference": "Patient/p"}}]}
+    kept = as_of([*STAYS, appointment], datetime(2024, 2, 4, 9, 59, tzinfo=OSLO))
+    assert next(r for r in kept if r["id"] == "a")["status"] == "booked"
+
+
+def test_an_appointment_belongs_to_its_patient_participant() -> None:
+    from cds.quality.export import patient_of
+
+    assert patient_of({"resourceType": "Appointment", "participant": [{"actor": {"reference": "Patient/p1"}}]}) == "p1"

@@ -25,8 +25,9 @@ Which encounter and when (per patient):
   their last recorded contact, otherwise ``not-admitted``.
 
 Resources dated after ``now`` (later encounters and what refers to them,
-observations issued later, ...) are left out, so a rerun "as of" a date sees
-what the record held then.
+observations issued later, ...) are left out, and an appointment that had not
+yet taken place at ``now`` is shown as ``booked`` (its status then), so a rerun
+"as of" a date sees what the record held then.
 """
 
 from __future__ import annotations
@@ -58,7 +59,19 @@ __all__ = [
 ]
 
 _INPATIENT = ("IMP", "ACUTE", "NONAC")
-_DATE_FIELDS = ("issued", "effectiveDateTime", "recordedDate", "authoredOn", "sent", "onsetDateTime", "date")
+_DATE_FIELDS = (
+    "issued",
+    "effectiveDateTime",
+    "recordedDate",
+    "authoredOn",
+    "sent",
+    "onsetDateTime",
+    "performedDateTime",
+    "date",
+    "created",
+)
+#: Appointment statuses that, for an appointment still in the future at `now`, were 'booked' then.
+_APPOINTMENT_LATER_STATES = frozenset({"fulfilled", "arrived", "checked-in", "noshow"})
 
 
 @dataclass(frozen=True)
@@ -182,6 +195,10 @@ def as_of(resources: Sequence[Mapping[str, Any]], now: datetime) -> list[Mapping
         enc = r.get("encounter")
         if isinstance(enc, Mapping) and enc.get("reference") in future_encounters:
             continue
+        if r.get("resourceType") == "Appointment" and r.get("status") in _APPOINTMENT_LATER_STATES:
+            start = parse_instant(r.get("start"))
+            if start is not None and start > now:
+                r = {**r, "status": "booked"}  # what the record said at `now`
         kept.append(r)
     return kept
 

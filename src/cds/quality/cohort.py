@@ -183,6 +183,7 @@ class _PatientDraw:
         self._living()
         self._services_before()
         self._conditions()
+        self._medications()
         for stay in self._stays():
             self._encounter(stay)
         for _ in range(_poisson(rng, cal.raw["admissions"]["ed_only_visit_mean"])):
@@ -260,10 +261,34 @@ class _PatientDraw:
         mean = cc["mean_under_67"] if self.age < 67 else cc["mean_67_79"] if self.age < 80 else cc["mean_80_plus"]
         mean += cc["frail_extra"] if self.frail else 0.0
         pool = list(cc["conditions"])
-        for _ in range(min(_poisson(self.rng, mean), len(pool))):
+        self.condition_count = min(_poisson(self.rng, mean), len(pool))
+        for _ in range(self.condition_count):
             pick = self.rng.choices(pool, weights=[p["weight"] for p in pool], k=1)[0]
             pool.remove(pick)
             self.resources.append(self._condition(pick, "problem-list-item", None, None))
+
+    def _medications(self) -> None:
+        med = self.cal.raw["medications"]
+        mean = med["base_mean"] + med["per_condition"] * self.condition_count
+        mean += med["mean_67_plus_extra"] if self.age >= 67 else 0.0
+        pool = list(med["drugs"])
+        for _ in range(min(_poisson(self.rng, mean), len(pool))):
+            pick = self.rng.choices(pool, weights=[d["weight"] for d in pool], k=1)[0]
+            pool.remove(pick)
+            self.resources.append(
+                {
+                    "resourceType": "MedicationStatement",
+                    "id": _uuid(self.rng),
+                    "status": "active",
+                    "medicationCodeableConcept": {
+                        "coding": [{"system": med["system"], "code": pick["code"], "display": pick["display"]}]
+                    },
+                    "subject": _ref("Patient", self.pid),
+                    "effectivePeriod": {
+                        "start": (self.cal.window_start - timedelta(days=self.rng.randint(30, 2000))).isoformat()
+                    },
+                }
+            )
 
     def _condition(
         self, code: Mapping[str, Any], category: str, encounter_id: str | None, recorded: datetime | None
@@ -425,6 +450,40 @@ class _PatientDraw:
         self.resources.append(self._condition(stay.reason, "encounter-diagnosis", stay.encounter_id, stay.start))
         self._duties(stay)
         self._after_discharge(stay)
+        self._follow_up(stay)
+        proc = self.cal.raw["procedures"]
+        if stay.destination != "deceased" and self.rng.random() < proc["medication_reconciliation_share"]:
+            code = proc["medication_reconciliation"]
+            self.resources.append(
+                {
+                    "resourceType": "Procedure",
+                    "id": _uuid(self.rng),
+                    "status": "completed",
+                    "code": {"coding": [dict(code)]},
+                    "subject": _ref("Patient", self.pid),
+                    "encounter": _ref("Encounter", stay.encounter_id),
+                    "performedDateTime": _ts(stay.end - timedelta(hours=self.rng.randint(2, 20))),
+                }
+            )
+
+    def _follow_up(self, stay: _Stay) -> None:
+        cfg = self.cal.raw["follow_up"]
+        if stay.destination in ("deceased", "other-hospital") or self.rng.random() >= cfg["booked_share"]:
+            return
+        start = stay.end + timedelta(days=self.rng.randint(cfg["days_min"], cfg["days_max"]))
+        appointment: dict[str, Any] = {
+            "resourceType": "Appointment",
+            "id": _uuid(self.rng),
+            "status": "booked" if start > self.cal.window_end_dt else "fulfilled",
+            "start": _ts(start.replace(hour=9, minute=0, second=0)),
+            "end": _ts(start.replace(hour=9, minute=20, second=0)),
+            "created": _ts(stay.end - timedelta(hours=self.rng.randint(3, 30))),
+            "participant": [{"actor": _ref("Patient", self.pid), "status": "accepted"}],
+        }
+        if self.gp and self.rng.random() < cfg["gp_share"]:
+            appointment["specialty"] = [{"coding": [dict(cfg["gp_specialty"])]}]
+            appointment["participant"].append({"actor": _ref("Practitioner", self.gp), "status": "accepted"})
+        self.resources.append(appointment)
 
     def _duties(self, stay: _Stay) -> None:
         cal, rng = self.cal, self.rng

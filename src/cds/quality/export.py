@@ -10,8 +10,8 @@ bytes each (about 25 MB for a million resources), never with their content,
 and each worker process reads only the lines of the patients it evaluates.
 
 Which patient a resource belongs to: ``Patient.id`` for a Patient, else the
-first of ``subject``, ``patient``, ``beneficiary`` references that points to a
-Patient. Resources of no patient (Practitioner, Organization, ...) are kept
+first of ``subject``, ``patient``, ``beneficiary`` and ``participant.actor``
+references that points to a Patient. Resources of no patient (Practitioner, Organization, ...) are kept
 apart as *shared* resources (by type and id) and are counted, not indexed.
 
 Example::
@@ -47,8 +47,11 @@ def patient_of(resource: dict[str, Any]) -> str | None:
     if resource.get("resourceType") == "Patient":
         rid = resource.get("id")
         return rid if isinstance(rid, str) else None
-    for name in _PATIENT_FIELDS:
-        ref = resource.get(name)
+    refs = [resource.get(name) for name in _PATIENT_FIELDS]
+    participants = resource.get("participant")
+    if isinstance(participants, list):  # Appointment, Encounter.participant: the patient as an actor
+        refs += [p.get("actor") for p in participants if isinstance(p, dict)]
+    for ref in refs:
         if isinstance(ref, dict):
             value = ref.get("reference")
             if isinstance(value, str) and "Patient/" in value:
