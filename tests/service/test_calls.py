@@ -56,3 +56,18 @@ def test_unknown_extension_and_context_fields_are_tolerated(client, request_body
     body["context"]["no.example.unknownField"] = [1, 2, 3]
     body["somethingNew"] = True
     assert client.post("/cds-services/discharge-pathway", json=body).status_code == 200
+
+
+def test_null_prefetch_tells_the_evaluator_the_search_ran_and_found_nothing(client, request_body, evaluator):
+    body = request_body()
+    body["prefetch"]["careTeams"] = None
+    client.post("/cds-services/discharge-pathway", json=body)
+    assert "CareTeam" in evaluator.calls[0].resources.searched
+
+
+def test_one_invalid_observation_does_not_cost_the_call(client, request_body, evaluator):
+    body = request_body()
+    body["prefetch"]["observations"]["entry"].append(
+        {"resource": {"resourceType": "Observation", "id": "broken", "status": "final"}})  # no code
+    assert client.post("/cds-services/discharge-pathway", json=body).status_code == 200
+    assert [i.id for i in evaluator.calls[0].resources.issues] == ["broken"]

@@ -142,3 +142,11 @@ def test_an_internal_bug_is_a_500_without_details(make_client, request_body):
     assert response.status_code == 500
     assert "secret internals" not in response.text
     assert _outcome(response) == "internal error"
+
+
+def test_an_invalid_patient_resource_is_400(client, request_body):
+    body = request_body()
+    body["prefetch"]["patient"]["birthDate"] = "yesterday"
+    response = client.post("/cds-services/discharge-pathway", json=body)
+    assert response.status_code == 400
+    assert "Patient ingrid in prefetch is not valid FHIR R4" in _outcome(response)

@@ -94,3 +94,17 @@ def test_context_values_are_url_encoded_in_queries():
 def test_user_practitioner_id_comes_from_the_user_reference():
     assert render_template("PractitionerRole?practitioner={{userPractitionerId}}",
                            {"userId": "Practitioner/dr-hansen"}) == "PractitionerRole?practitioner=dr-hansen"
+
+
+def test_sent_null_and_fetched_searches_count_as_searched_so_none_can_be_concluded():
+    source = RecordingSource()
+    templates = TEMPLATES | {"careTeams": "CareTeam?patient={{context.patientId}}",
+                             "flags": "Flag?patient={{context.patientId}}"}
+    bundle = {"resourceType": "Bundle", "type": "searchset"}
+    result = resolve({"patient": PATIENT, "encounter": None, "careTeams": None, "conditions": bundle}, source,
+                     templates=templates)
+    assert result.searched == {"CareTeam", "Condition", "Flag"}
+
+
+def test_reads_do_not_count_as_searches():
+    assert resolve({"patient": PATIENT, "encounter": None, "conditions": None}).searched == {"Condition"}

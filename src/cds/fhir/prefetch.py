@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from cds.fhir.client import FetchResult, FhirFetchError, FhirSource, bundle_resources
+from cds.fhir.client import FetchResult, FhirFetchError, FhirSource
 
 __all__ = [
     "PrefetchInvalid",
@@ -75,6 +75,9 @@ class PrefetchResult:
     fetched: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)
+    #: resource types whose patient search is known to have run (sent, null or fetched):
+    #: an empty result for one of these means "none", not "unknown"
+    searched: set[str] = field(default_factory=set)
 
 
 def render_template(template: str, context: Mapping[str, Any]) -> str | None:
@@ -131,8 +134,7 @@ def _check_value(key: str, template: str, value: Any) -> str | None:
 
 
 def _resources_of(value: Mapping[str, Any]) -> list[dict[str, Any]]:
-    if value.get("resourceType") == "Bundle":
-        return bundle_resources(value)
+    # Bundles stay whole: ResourceSet follows them and keeps fullUrls for reference resolution.
     return [dict(value)]
 
 
@@ -159,11 +161,16 @@ async def resolve_prefetch(
     to_fetch: dict[str, str] = {}
     for key, template in templates.items():
         query = render_template(template, context)
+        rtype, is_search = _expected_type(template)
         if key in sent and sent[key] is None:
             result.null.append(key)
+            if is_search:
+                result.searched.add(rtype)
         elif key in sent and not _is_outcome(sent[key]):
             result.provided.append(key)
             result.resources.extend(_resources_of(sent[key]))
+            if is_search:
+                result.searched.add(rtype)
         elif query is None:
             result.skipped.append(key)
         else:
@@ -191,6 +198,9 @@ async def resolve_prefetch(
     for key, out in outcomes:
         assert isinstance(out, FetchResult)
         result.fetched.append(key)
+        rtype, is_search = _expected_type(templates[key])
+        if is_search:
+            result.searched.add(rtype)
         result.resources.extend(out.resources)
         if out.truncated:
             result.truncated.append(key)

@@ -101,6 +101,23 @@ def validate_request(service: ServiceDefinition, payload: Any) -> HookRequest:
     return request
 
 
+def _check_subject(resources: ResourceSet, patient_id: str) -> None:
+    """The patient in context must be valid FHIR R4 when it was sent; other invalid resources are tolerated.
+
+    Without a valid Patient nothing can be said about the patient; one invalid
+    Observation among two hundred should not cost the clinician every card
+    (the evaluation reports it in ``issues``).
+    """
+    for issue in resources.issues:
+        if issue.resource_type == "Patient" and issue.id == patient_id:
+            raise ServiceError(
+                400,
+                f"the Patient {patient_id} in prefetch is not valid FHIR R4: {issue.message}",
+                outcome="bad-prefetch",
+                expressions=["prefetch.patient"],
+            )
+
+
 def _present(value: Any) -> bool:
     return value is not None and value != "" and value != [] and value != {}
 
@@ -156,6 +173,8 @@ async def process_call(
         ) from exc
     fetched = time.perf_counter()
     resources = ResourceSet.from_json(resolved.resources)
+    resources.searched.update(resolved.searched)
+    _check_subject(resources, request.context["patientId"])
     call = _make_call(service, request, resources, now, language)
     evaluation = await to_thread.run_sync(evaluator.evaluate, call)
     response = to_json_dict(HookResponse(cards=list(evaluation.cards)))
