@@ -112,3 +112,38 @@ def test_serve_refuses_a_public_address_without_authentication():
 def test_serve_with_a_missing_config_file_is_a_one_line_error():
     result = _cds("serve", "--config", "/no/such/cds.toml")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serve_answers_on_loopback_warns_about_development_mode_and_reloads_rules_on_sighup(tmp_path):
+    import os
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "serve.log"
+    env = dict(os.environ) | {"CDS_DATA_DIR": str(tmp_path / "data"), "CDS_MODEL_DIR": "none"}
+    with log.open("w") as err:
+        server = subprocess.Popen([sys.executable, "-c", "from cds.cli import main; main()", "serve", "--port",
+                                   str(port)], stdout=subprocess.DEVNULL, stderr=err, env=env)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/cds-services", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert "development mode" in log.read_text()
+        server.send_signal(signal.SIGHUP)
+        while time.monotonic() < deadline and "SIGHUP: rules reloaded" not in log.read_text():
+            time.sleep(0.5)
+        assert "SIGHUP: rules reloaded" in log.read_text()
+        assert server.poll() is None
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
