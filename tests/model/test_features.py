@@ -105,7 +105,11 @@ def test_csv_referral_is_not_an_emergency_admission() -> None:
         (8.0, "%", "High"),
         (8.1, "%", "Very High"),
         (48.0, "mmol/mol", "Normal"),  # 6.5 %
+        (52.0, "mmol/mol", "Normal"),  # 6.9 %
+        (53.0, "mmol/mol", "High"),  # 7.0 %
         (58.0, "mmol/mol", "High"),  # 7.5 %
+        (63.9, "mmol/mol", "High"),  # 8.0 %
+        (65.0, "mmol/mol", "Very High"),  # 8.1 %
         (70.0, "mmol/mol", "Very High"),  # 8.6 %
     ],
 )
@@ -142,3 +146,12 @@ def test_snapshot_hba1c_in_an_unknown_unit_is_missing_not_normal() -> None:
     with pytest.raises(FeatureUnavailable) as info:
         features_from_snapshot(astrid(labs=(lab,)))
     assert info.value.missing == ("hba1c",)
+
+
+def test_snapshot_hba1c_reported_in_percent_is_categorised_as_reported() -> None:
+    """7.0 % converted by the fact builder to 52.9955 mmol/mol must not fall back to Normal."""
+    lab = LabFact(
+        concept="hba1c", codings=(), value=52.9955, unit="mmol/mol", original_value=7.0, original_unit="%",
+        effective=ADMITTED + timedelta(hours=1),
+    )
+    assert features_from_snapshot(astrid(labs=(lab,)))["hba1c"] == 2.0

@@ -71,6 +71,8 @@ def _train(data: Path | None, out: Path | None, seed: int) -> None:
 
 
 def _auroc(m: dict[str, Any]) -> str:
+    if m["n"] == 0:
+        return "n/a (no rows)"
     if m["auroc"] is None:
         return "n/a (one outcome only)"
     return f"{m['auroc']:.3f} [{m['auroc_low']:.3f}-{m['auroc_high']:.3f}]"

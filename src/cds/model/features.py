@@ -80,6 +80,7 @@ CSV_FEATURE_COLUMNS: tuple[str, ...] = (
     "n_medications",
 )
 
+_PERCENT_UNITS = frozenset({"%", "percent", "%{Hb}", "% Hb"})
 _AGE_BIN = re.compile(r"^\[(\d+)-(\d+)\)$")
 
 
@@ -101,8 +102,9 @@ class FeatureConfig:
     hba1c_concepts: tuple[str, ...]
     hba1c_high_from: float
     hba1c_very_high_above: float
-    ifcc_divisor: float
+    ifcc_factor: float
     ifcc_offset: float
+    ngsp_decimals: int
     hba1c_codes: dict[str, int]
     prior_visits_window_days: int
     csv_emergency_source: str
@@ -121,8 +123,9 @@ class FeatureConfig:
             hba1c_concepts=tuple(str(c) for c in h["concepts"]),
             hba1c_high_from=float(h["high_from_percent"]),
             hba1c_very_high_above=float(h["very_high_above_percent"]),
-            ifcc_divisor=float(h["ifcc_to_ngsp"]["divisor"]),
+            ifcc_factor=float(h["ifcc_to_ngsp"]["factor"]),
             ifcc_offset=float(h["ifcc_to_ngsp"]["offset"]),
+            ngsp_decimals=int(h["ngsp_decimals"]),
             hba1c_codes={str(k): int(v) for k, v in h["categories"].items()},
             prior_visits_window_days=int(raw["prior_visits_window_days"]),
             csv_emergency_source=str(raw["csv_emergency_admission_source"]),
@@ -188,10 +191,10 @@ def features_from_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def hba1c_category(value: float, unit: str | None) -> str:
     """Categorise an HbA1c value given in % (NGSP) or mmol/mol (IFCC)."""
     config = FeatureConfig.load()
-    if unit in ("%", "percent", "%{Hb}", "% Hb"):
+    if unit in _PERCENT_UNITS:
         percent = value
     elif unit == "mmol/mol":
-        percent = value / config.ifcc_divisor + config.ifcc_offset
+        percent = round((value - config.ifcc_offset) / config.ifcc_factor, config.ngsp_decimals)
     else:
         raise ValueError(f"HbA1c unit {unit!r} not supported (expected % or mmol/mol)")
     if percent > config.hba1c_very_high_above:
@@ -232,8 +235,11 @@ def _snapshot_hba1c(snapshot: PatientSnapshot, config: FeatureConfig) -> int | N
     latest = max(labs, key=lambda lab: _comparable(lab.effective or datetime.min))
     if latest.value is None:  # pragma: no cover - filtered above
         return config.hba1c_codes["unknown"]
+    value, unit = latest.value, latest.unit
+    if latest.original_value is not None and latest.original_unit in _PERCENT_UNITS:
+        value, unit = latest.original_value, latest.original_unit  # as reported, no round trip through mmol/mol
     try:
-        return config.hba1c_codes[hba1c_category(latest.value, latest.unit)]
+        return config.hba1c_codes[hba1c_category(value, unit)]
     except ValueError:
         return None
 
