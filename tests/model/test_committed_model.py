@@ -60,6 +60,21 @@ def test_model_is_ahead_of_both_baselines_on_held_out_rows_overall_and_70_plus(
             assert abs(values["auroc"] - recorded["auroc"]) < 1e-9
 
 
+def test_evaluate_on_the_development_file_puts_the_model_ahead_on_the_held_out_rows(
+    committed: ReadmissionModel,
+) -> None:
+    from .test_cli import cds
+
+    result = cds("model", "evaluate", "--data", str(DEV_DATA), "--model", str(COMMITTED_MODEL), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    held_out = report["evaluations"]["held_out"]
+    assert held_out["rows"] == committed.metadata["split"]["rows"]["test"]
+    for group in ("all", "age_70_plus"):
+        m = held_out["metrics"][group]
+        assert m["model"]["auroc"] > max(m["lace_style"]["auroc"], m["hospital_style"]["auroc"])
+
+
 def test_model_card_shows_the_committed_figures(committed: ReadmissionModel) -> None:
     metadata = json.loads((COMMITTED_MODEL / METADATA_FILE).read_text())
     assert (COMMITTED_MODEL / "MODEL_CARD.md").read_text() == render_card(metadata)
