@@ -1,6 +1,7 @@
 """The persona bundles of fhir_examples/ evaluated end to end: the cards match each README story.
 
-Each persona is evaluated through the real pipeline (FHIR bundle -> facts ->
+Each persona is evaluated through the real pipeline (the CDS Hooks request's
+prefetch, as the service receives it -> facts ->
 published scores -> rules -> cards) at its evaluation time. The learned model is
 left out here (its own tests cover it); the readmission cards then rest on the
 published scores, which the stories name. A story says what the clinician
@@ -68,7 +69,8 @@ def evaluator() -> Evaluator:
 
 def evaluate(evaluator: Evaluator, key: str, hook: str, language: str = "nb") -> Any:
     persona = PERSONAS[key]
-    bundle = json.loads((EXAMPLES / persona["bundle"]).read_text(encoding="utf-8"))
+    request = json.loads((EXAMPLES / persona["requests"][hook]).read_text(encoding="utf-8"))
+    prefetch = [value for value in request["prefetch"].values() if value is not None]
     call = EvaluationCall(
         service_id="clinical-test",
         hook=hook,
@@ -76,7 +78,7 @@ def evaluate(evaluator: Evaluator, key: str, hook: str, language: str = "nb") ->
         encounter_id=persona["encounter_id"],
         user_id=None,
         now=datetime.fromisoformat(persona["now"]),
-        resources=ResourceSet.from_bundle(bundle),
+        resources=ResourceSet.from_json(prefetch),
         language=language,
     )
     return evaluator.evaluate(call)
