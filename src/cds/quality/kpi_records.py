@@ -132,7 +132,11 @@ def _municipality(patient: Mapping[str, Any], codings: Mapping[str, Any]) -> str
         for address in addresses:
             if not isinstance(address, Mapping):
                 continue
-            for ext in address.get("extension") or []:
+            district_element = address.get("_district")
+            extensions = list(address.get("extension") or [])
+            if isinstance(district_element, Mapping):
+                extensions += list(district_element.get("extension") or [])
+            for ext in extensions:
                 if isinstance(ext, Mapping) and ext.get("url") == url:
                     code = (ext.get("valueCoding") or {}).get("code")
                     if isinstance(code, str) and code:
