@@ -155,3 +155,13 @@ def test_snapshot_hba1c_reported_in_percent_is_categorised_as_reported() -> None
         effective=ADMITTED + timedelta(hours=1),
     )
     assert features_from_snapshot(astrid(labs=(lab,)))["hba1c"] == 2.0
+
+
+def test_snapshot_hba1c_measured_but_not_convertible_is_missing_not_unmeasured() -> None:
+    lab = LabFact(
+        concept="hba1c", codings=(), value=None, original_value=0.07, original_unit="1",
+        effective=ADMITTED + timedelta(hours=1),
+    )
+    with pytest.raises(FeatureUnavailable) as info:
+        features_from_snapshot(astrid(labs=(lab,)))
+    assert info.value.missing == ("hba1c",)

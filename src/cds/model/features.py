@@ -228,16 +228,22 @@ def _snapshot_hba1c(snapshot: PatientSnapshot, config: FeatureConfig) -> int | N
     labs = [
         lab
         for lab in snapshot.labs
-        if lab.concept in config.hba1c_concepts and lab.value is not None and _in_encounter(lab, snapshot)
+        if lab.concept in config.hba1c_concepts
+        and (lab.value is not None or lab.original_value is not None or lab.text_value)
+        and _in_encounter(lab, snapshot)
     ]
     if not labs:
         return config.hba1c_codes["unknown"]
     latest = max(labs, key=lambda lab: _comparable(lab.effective or datetime.min))
-    if latest.value is None:  # pragma: no cover - filtered above
-        return config.hba1c_codes["unknown"]
-    value, unit = latest.value, latest.unit
+    # measured, so never "not measured": a value we cannot categorise makes the feature missing
     if latest.original_value is not None and latest.original_unit in _PERCENT_UNITS:
         value, unit = latest.original_value, latest.original_unit  # as reported, no round trip through mmol/mol
+    elif latest.value is not None:
+        value, unit = latest.value, latest.unit
+    elif latest.original_value is not None:
+        value, unit = latest.original_value, latest.original_unit
+    else:
+        return None
     try:
         return config.hba1c_codes[hba1c_category(value, unit)]
     except ValueError:
