@@ -106,6 +106,12 @@ def test_marit_selection_names_both_falls_and_delirium(evaluator: Evaluator) -> 
     assert "nyoppstått falltendens" in card.summary and "mistanke om delirium" in card.summary
 
 
+def test_bjorn_pathway_a_card_says_no_municipal_services_before_or_after(evaluator: Evaluator) -> None:
+    cards = evaluate(evaluator, "g", "encounter-discharge").cards
+    (card,) = [c for c in cards if c.source.topic and c.source.topic.code == "pathway-a"]
+    assert "hadde ikke kommunale tjenester før innleggelsen" in (card.detail or "")
+
+
 def test_ingrid_pathway_c_card_names_frailty_and_multimorbidity(evaluator: Evaluator) -> None:
     cards = evaluate(evaluator, "a", "encounter-discharge").cards
     (card,) = [c for c in cards if c.source.topic and c.source.topic.code == "pathway-c"]
