@@ -357,7 +357,8 @@ def _run_chunk(chunk: Sequence[PatientSlice]) -> list[tuple[str, bytes]]:
                     explain=options.explain,
                 )
             except Exception as exc:  # noqa: BLE001 - one bad patient must not stop a batch
-                result = {"status": "error", "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+                message = str(exc).replace(piece.patient_id, "<patient>")[:200]  # never the identifier
+                result = {"status": "error", "error": f"{type(exc).__name__}: {message}"}
             result["label"] = spec.label
             results.append(result)
         if len(results) == 1:

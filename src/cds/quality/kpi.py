@@ -289,7 +289,7 @@ def aggregate(
         for group in groups:
             num, den = sums.get((kpi.id, group), (0.0, 0.0))
             group_months = 1 if by == "month" else months
-            value = _value(kpi.id, num, den, group_months) if (den or kpi.id in _TOTAL_PER_MONTH) else None
+            value = _value(kpi.id, num, den, group_months) if den else None  # no UKP stay at all: unknown
             row = KpiRow(kpi, group, value, num, den)
             if kpi.target is not None and value is not None:
                 row.target_met = _meets(kpi.direction, value, kpi.target)
