@@ -108,3 +108,14 @@ def test_sent_null_and_fetched_searches_count_as_searched_so_none_can_be_conclud
 
 def test_reads_do_not_count_as_searches():
     assert resolve({"patient": PATIENT, "encounter": None, "conditions": None}).searched == {"Condition"}
+
+
+def test_fetching_that_takes_too_long_altogether_makes_the_keys_unavailable():
+    class Slow:
+        async def fetch(self, query):
+            await asyncio.sleep(5)
+            return FetchResult([])
+
+    with pytest.raises(PrefetchUnavailable, match="did not answer within 0.05 s") as caught:
+        asyncio.run(resolve_prefetch(TEMPLATES, CONTEXT, {"patient": PATIENT}, Slow(), total_timeout_seconds=0.05))
+    assert caught.value.keys == ["conditions", "encounter"]

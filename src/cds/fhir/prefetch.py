@@ -145,11 +145,13 @@ async def resolve_prefetch(
     source: FhirSource | None,
     *,
     max_concurrency: int = 8,
+    total_timeout_seconds: float | None = None,
 ) -> PrefetchResult:
     """Resolve every template to resources: use what was sent, fetch what is absent.
 
     Raises `PrefetchInvalid` for values that are not FHIR and `PrefetchUnavailable`
-    when an absent key cannot be fetched (no ``source``, or the fetch failed).
+    when an absent key cannot be fetched (no ``source``, the fetch failed, or all
+    fetching together took longer than ``total_timeout_seconds``).
     """
     sent = prefetch or {}
     result = PrefetchResult()
@@ -190,7 +192,14 @@ async def resolve_prefetch(
             except FhirFetchError as exc:
                 return key, exc
 
-    outcomes = await asyncio.gather(*(one(k, q) for k, q in to_fetch.items()))
+    try:
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*(one(k, q) for k, q in to_fetch.items())), timeout=total_timeout_seconds
+        )
+    except TimeoutError:
+        raise PrefetchUnavailable(
+            sorted(to_fetch), f"the FHIR server did not answer within {total_timeout_seconds:g} s"
+        ) from None
     failed = [(key, out) for key, out in outcomes if isinstance(out, FhirFetchError)]
     if failed:
         reasons = sorted({str(err) for _, err in failed})

@@ -146,6 +146,7 @@ async def process_call(
     now: datetime,
     language: str = "nb",
     max_concurrency: int = 8,
+    fetch_timeout_seconds: float | None = None,
     on_request: Callable[[HookRequest], None] | None = None,
 ) -> CallResult:
     """Answer one call to ``service``; raises `ServiceError` for anything the caller got wrong.
@@ -159,7 +160,12 @@ async def process_call(
     started = time.perf_counter()
     try:
         resolved = await resolve_prefetch(
-            service.prefetch, request.context, request.prefetch, sources(request), max_concurrency=max_concurrency
+            service.prefetch,
+            request.context,
+            request.prefetch,
+            sources(request),
+            max_concurrency=max_concurrency,
+            total_timeout_seconds=fetch_timeout_seconds,
         )
     except PrefetchInvalid as exc:
         raise ServiceError(400, exc.messages, outcome="bad-prefetch", expressions=["prefetch"]) from exc

@@ -261,6 +261,7 @@ async def call_service(service_id: str, request: Request) -> Response:
             now=at,
             language=pick_language(request.headers.get("accept-language"), runtime.settings.language),
             max_concurrency=runtime.settings.fhir.max_concurrency,
+            fetch_timeout_seconds=runtime.settings.fhir.total_timeout_seconds,
             on_request=draft.update,
         )
         response = _json_response(result.response)

@@ -101,6 +101,8 @@ class FhirClientSettings(BaseModel):
     max_pages: int = Field(default=20, ge=1)
     max_resources_per_query: int = Field(default=5000, ge=1)
     max_concurrency: int = Field(default=8, ge=1)
+    #: all fetching for one call together (CDS Hooks clients expect an answer in about 500 ms)
+    total_timeout_seconds: float = Field(default=15.0, gt=0)
 
 
 class Settings(BaseSettings):
