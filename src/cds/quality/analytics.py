@@ -40,7 +40,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Connection, Engine, and_, case, func, select
+from sqlalchemy import ColumnElement, Engine, and_, func, select
 from sqlalchemy.sql import Subquery
 
 from cds.store.models import Call, Card, Feedback
@@ -133,9 +133,33 @@ def card_analytics(
         raise ValueError("top must not be negative")
     dims = _dimensions(by)
     cards = _cards_in_period(start, end)
+    key_cols = [cards.c[name] for name in dims]
     with engine.connect() as conn:
-        groups = _aggregate(conn, cards, dims, top=top, include_comments=include_comments)
-        totals = _aggregate(conn, cards, [], top=top, include_comments=include_comments)
+        # One pass over the period's cards: counts per group, outcome and override reason.
+        tallies = conn.execute(
+            select(
+                *key_cols,
+                cards.c.outcome,
+                cards.c.override_system,
+                cards.c.override_code,
+                func.max(cards.c.override_display).label("display"),
+                func.count().label("n"),
+            ).group_by(*key_cols, cards.c.outcome, cards.c.override_system, cards.c.override_code)
+        ).all()
+        comment_rows = conn.execute(_recent_comments(cards, dims, top)).all() if include_comments and top else []
+
+    per_group: dict[tuple[Any, ...], _Tally] = {}
+    total = _Tally()
+    for row in tallies:
+        key = tuple(row[: len(dims)])
+        for tally in (per_group.setdefault(key, _Tally()), total):
+            tally.add(row.outcome, row.override_system, row.override_code, row.display, int(row.n))
+    comments = [(tuple(row[: len(dims)]), _comment(row)) for row in comment_rows]
+    for key, comment in comments:
+        per_group[key].comments.append(comment)
+    total.comments = sorted((c for _, c in comments), key=lambda c: c.at, reverse=True)[:top]
+
+    groups = [tally.stats(dict(zip(dims, key, strict=True)), top) for key, tally in per_group.items()]
     groups.sort(key=lambda g: (-g.shown, *(("" if getattr(g, d) is None else getattr(g, d)) for d in dims)))
     return CardAnalytics(
         start=start,
@@ -143,57 +167,40 @@ def card_analytics(
         group_by=tuple(GroupBy(d) for d in _group_names(by)),
         comments_included=include_comments,
         groups=tuple(groups),
-        total=totals[0],
+        total=total.stats({}, top),
     )
 
 
-def _aggregate(conn: Connection, cards: Subquery, dims: list[str], *, top: int, include_comments: bool) -> list[CardStats]:
-    """One `CardStats` per distinct value of ``dims`` (with no dims: exactly one, the total)."""
-    key_cols = [cards.c[name] for name in dims]
-    counts = conn.execute(
-        select(
-            *key_cols,
-            func.count().label("shown"),
-            func.sum(case((cards.c.outcome == "accepted", 1), else_=0)).label("accepted"),
-            func.sum(case((cards.c.outcome == "overridden", 1), else_=0)).label("overridden"),
-        ).group_by(*key_cols)
-    ).all()
-    reasons = conn.execute(
-        select(
-            *key_cols,
-            cards.c.override_system,
-            cards.c.override_code,
-            func.max(cards.c.override_display).label("display"),
-            func.count().label("n"),
-        )
-        .where(cards.c.outcome == "overridden")
-        .group_by(*key_cols, cards.c.override_system, cards.c.override_code)
-    ).all()
-    comments = conn.execute(_recent_comments(cards, dims, top)).all() if include_comments and top else []
+class _Tally:
+    """Running counts for one group while the query result is read."""
 
-    reasons_by_key: dict[tuple[Any, ...], list[ReasonCount]] = {}
-    for row in reasons:
-        reasons_by_key.setdefault(tuple(row[: len(dims)]), []).append(
-            ReasonCount(system=row.override_system, code=row.override_code, display=row.display, count=row.n)
-        )
-    comments_by_key: dict[tuple[Any, ...], list[Comment]] = {}
-    for row in comments:
-        comments_by_key.setdefault(tuple(row[: len(dims)]), []).append(_comment(row))
+    def __init__(self) -> None:
+        self.shown = self.accepted = self.overridden = 0
+        self.reasons: dict[tuple[str | None, str | None], list[Any]] = {}  # (system, code) -> [display, count]
+        self.comments: list[Comment] = []
 
-    stats = []
-    for row in counts:
-        key = tuple(row[: len(dims)])
-        stats.append(
-            _stats(
-                dict(zip(dims, key, strict=True)),
-                shown=int(row.shown),
-                accepted=int(row.accepted or 0),
-                overridden=int(row.overridden or 0),
-                reasons=_top_reasons(reasons_by_key.get(key, []), top),
-                comments=comments_by_key.get(key, []),
-            )
+    def add(self, outcome: str | None, system: str | None, code: str | None, display: str | None, n: int) -> None:
+        self.shown += n
+        if outcome == "accepted":
+            self.accepted += n
+        elif outcome == "overridden":
+            self.overridden += n
+            entry = self.reasons.setdefault((system, code), [display, 0])
+            entry[0] = max((d for d in (entry[0], display) if d is not None), default=None)
+            entry[1] += n
+
+    def stats(self, key: dict[str, Any], top: int) -> CardStats:
+        reasons = [ReasonCount(system=s, code=c, display=d, count=n) for (s, c), (d, n) in self.reasons.items()]
+        return CardStats(
+            **key,
+            shown=self.shown,
+            accepted=self.accepted,
+            overridden=self.overridden,
+            ignored=self.shown - self.accepted - self.overridden,
+            acceptance_rate=(self.accepted / self.shown) if self.shown else None,
+            override_reasons=tuple(_top_reasons(reasons, top)),
+            comments=tuple(self.comments),
         )
-    return stats
 
 
 # ---------------------------------------------------------------------------- query pieces
@@ -227,55 +234,43 @@ def _dimensions(by: Sequence[GroupBy | str]) -> list[str]:
     return [col for col in _COLUMN_ORDER if col in wanted]
 
 
-def _latest_feedback(period_cards: Any) -> Subquery:
-    """The latest feedback item per (card uuid, service) for the cards served in the period."""
-    fb = Feedback.__table__
+def _cards_in_period(start: datetime, end: datetime) -> Subquery:
+    """One row per card served in ``[start, end)`` with its call's site and its latest feedback.
+
+    The latest feedback item of a card is found by a correlated subquery on
+    ``feedback(card_uuid)`` (an index lookup per card), then joined by primary key.
+    """
+    cards, calls, fb = Card.__table__, Call.__table__, Feedback.__table__
     when = func.coalesce(fb.c.outcome_at, fb.c.received_at)
-    ranked = (
+    latest_id = (
+        select(fb.c.id)
+        .where(fb.c.card_uuid == cards.c.uuid, fb.c.service_id == calls.c.service_id)
+        .order_by(when.desc(), fb.c.id.desc())
+        .limit(1)
+        .correlate(cards, calls)
+        .scalar_subquery()
+    )
+    in_period: ColumnElement[bool] = and_(calls.c.at >= start, calls.c.at < end)
+    served = (
+        select(cards.c.rule_id, cards.c.rule_version, cards.c.topic, calls.c.site, latest_id.label("feedback_id"))
+        .select_from(cards.join(calls, cards.c.call_id == calls.c.id))
+        .where(in_period)
+        .subquery("served")
+    )
+    return (
         select(
-            fb.c.card_uuid,
-            fb.c.service_id,
+            served.c.rule_id,
+            served.c.rule_version,
+            served.c.topic,
+            served.c.site,
             fb.c.outcome,
             fb.c.override_system,
             fb.c.override_code,
             fb.c.override_display,
             fb.c.user_comment,
             when.label("feedback_at"),
-            func.row_number()
-            .over(partition_by=(fb.c.card_uuid, fb.c.service_id), order_by=(when.desc(), fb.c.id.desc()))
-            .label("rank"),
         )
-        .where(fb.c.card_uuid.in_(period_cards))
-        .subquery("ranked_feedback")
-    )
-    return select(ranked).where(ranked.c.rank == 1).subquery("latest_feedback")
-
-
-def _cards_in_period(start: datetime, end: datetime) -> Subquery:
-    """One row per card served in ``[start, end)`` with its call's site and its latest feedback."""
-    cards, calls = Card.__table__, Call.__table__
-    in_period: ColumnElement[bool] = and_(calls.c.at >= start, calls.c.at < end)
-    period_uuids = select(cards.c.uuid).join(calls, cards.c.call_id == calls.c.id).where(in_period)
-    latest = _latest_feedback(period_uuids)
-    return (
-        select(
-            cards.c.rule_id,
-            cards.c.rule_version,
-            cards.c.topic,
-            calls.c.site,
-            latest.c.outcome,
-            latest.c.override_system,
-            latest.c.override_code,
-            latest.c.override_display,
-            latest.c.user_comment,
-            latest.c.feedback_at,
-        )
-        .select_from(
-            cards.join(calls, cards.c.call_id == calls.c.id).outerjoin(
-                latest, and_(latest.c.card_uuid == cards.c.uuid, latest.c.service_id == calls.c.service_id)
-            )
-        )
-        .where(in_period)
+        .select_from(served.outerjoin(fb, fb.c.id == served.c.feedback_id))
         .subquery("period_cards")
     )
 
@@ -319,24 +314,3 @@ def _comment(row: Any) -> Comment:
 def _top_reasons(reasons: list[ReasonCount], top: int) -> list[ReasonCount]:
     ordered = sorted(reasons, key=lambda r: (-r.count, r.code is None, r.code or "", r.system or ""))
     return ordered[:top]
-
-
-def _stats(
-    key: dict[str, Any],
-    *,
-    shown: int,
-    accepted: int,
-    overridden: int,
-    reasons: list[ReasonCount],
-    comments: list[Comment],
-) -> CardStats:
-    return CardStats(
-        **key,
-        shown=shown,
-        accepted=accepted,
-        overridden=overridden,
-        ignored=shown - accepted - overridden,
-        acceptance_rate=(accepted / shown) if shown else None,
-        override_reasons=tuple(reasons),
-        comments=tuple(comments),
-    )
