@@ -115,14 +115,16 @@ class Evaluator:
             patient_key=self._pseudonymizer.pseudonym(call.patient_id),
         )
         scores = score_all(snapshot)
-        risk = self._model.predict(snapshot) if self._model is not None else None
+        # A snapshot without every model feature gets no prediction (the model is
+        # not validated on imputed values); the rules see readmission_risk unknown.
+        risk = self._model.try_predict(snapshot) if self._model is not None else None
         return snapshot.model_copy(update={"scores": scores, "readmission_risk": risk})
 
     def evaluate(self, call: EvaluationCall) -> Evaluation:
         ruleset = self._rules.current()
         snapshot = self.snapshot(call, ruleset)
         findings = ruleset.evaluate(call.hook, snapshot)
-        cards = render_cards(findings, ruleset, snapshot, language=call.language)
+        cards = render_cards(findings, ruleset, snapshot, language=call.language, patient_id=call.patient_id)
         return Evaluation(
             cards=cards,
             findings=findings,
