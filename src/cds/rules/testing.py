@@ -46,7 +46,11 @@ def persona_snapshot(case: TestCase, ruleset: RuleSet, repo: Path) -> PatientSna
     from cds.fhir.resources import ResourceSet
 
     assert case.persona is not None
-    bundle = json.loads((repo / case.persona).read_text(encoding="utf-8"))
+    candidates = [repo / case.persona, Path.cwd() / case.persona]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise ValueError(f"persona bundle {case.persona!r} not found (looked in {repo} and the working directory)")
+    bundle = json.loads(path.read_text(encoding="utf-8"))
     resources = ResourceSet.from_bundle(bundle)
     patient_id = case.patient
     if patient_id is None:
