@@ -29,7 +29,9 @@ def analytics(
     database: str | None = typer.Option(
         None, "--database", help="database URL (default: CDS_DATABASE_URL, else CDS_DATA_DIR/cds.sqlite3)"
     ),
-    start: str | None = typer.Option(None, "--from", help="first day or instant counted (default: 30 days before --to)"),
+    start: str | None = typer.Option(
+        None, "--from", help="first day or instant counted (default: 30 days before --to)"
+    ),
     end: str | None = typer.Option(None, "--to", help="day or instant the period ends, exclusive (default: now)"),
     by: list[str] = typer.Option(
         ["rule", "topic"], "--by", help="group by rule, version, topic or site; repeat to combine"
@@ -70,7 +72,14 @@ def register(app: typer.Typer) -> None:
 def _open_engine(database: str | None) -> Engine:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from cds.store import StoreError, create_store_engine, current_revision, default_database_url, display_url, head_revision
+    from cds.store import (
+        StoreError,
+        create_store_engine,
+        current_revision,
+        default_database_url,
+        display_url,
+        head_revision,
+    )
     from cds.store.engine import parse_url, sqlite_path
 
     url = database or default_database_url()
@@ -146,7 +155,9 @@ def render_text(report: CardAnalytics) -> str:
         for stats in with_reasons:
             lines.append("  " + " / ".join(key_text(stats)))
             for reason in stats.override_reasons:
-                label = "(no reason given)" if reason.code is None else f"{reason.code}  {reason.display or ''}".rstrip()
+                label = "(no reason given)"
+                if reason.code is not None:
+                    label = f"{reason.code}  {reason.display or ''}".rstrip()
                 lines.append(f"    {reason.count:>5}  {label}")
     if report.comments_included:
         lines += ["", "Recent override comments (quality team only: may contain patient details)"]
