@@ -139,3 +139,22 @@ def _dump_all_tables(store: AuditStore) -> str:
             for row in conn.execute(select(table)):
                 parts.append(repr(tuple(row)))
     return "\n".join(parts)
+
+
+def test_delete_before_removes_old_calls_cards_and_feedback_only(store: AuditStore, now: datetime) -> None:
+    from cds.hooks.models import FeedbackItem
+    from cds.store.models import Feedback
+
+    old_card = CardRecord(uuid="old", rule_id="cfs-due", rule_version="1", indicator="info", topic="frailty")
+    store.record_call(discharge_call(now - timedelta(days=800), cards=(old_card,)))
+    store.record_call(discharge_call(now, cards=(CFS_CARD,)))
+    for uuid, received in (("old", now - timedelta(days=800)), ("card-cfs-1", now)):
+        item = FeedbackItem.model_validate({"card": uuid, "outcome": "accepted", "acceptedSuggestions": [{"id": "s"}],
+                                            "outcomeTimestamp": received.isoformat()})
+        store.record_feedback("frailty-discharge", [item], received_at=received)
+
+    assert store.delete_before(now - timedelta(days=730)) == (1, 1)
+    with store.engine.connect() as conn:
+        assert conn.execute(select(Card.uuid)).scalars().all() == ["card-cfs-1"]
+        assert conn.execute(select(Feedback.card_uuid)).scalars().all() == ["card-cfs-1"]
+        assert len(conn.execute(select(Call.id)).all()) == 1

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, exists, select, update
+from sqlalchemy import Connection, Engine, delete, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -168,6 +168,22 @@ class AuditStore:
                 .values(user_comment=None)
             )
             return int(result.rowcount)
+
+    def delete_before(self, cutoff: datetime) -> tuple[int, int]:
+        """Delete calls made (with their cards) and feedback received before ``cutoff``.
+
+        Returns (calls deleted, feedback items deleted). Pseudonymised rows are
+        still personal data; run this on the retention schedule of the deployment.
+        """
+        if cutoff.tzinfo is None or cutoff.utcoffset() is None:
+            raise ValueError("cutoff must be timezone-aware")
+        calls, cards, feedback = Call.__table__, Card.__table__, Feedback.__table__
+        with self._write() as conn:
+            old_calls = select(calls.c.id).where(calls.c.at < cutoff)
+            conn.execute(delete(cards).where(cards.c.call_id.in_(old_calls)))
+            deleted_calls = conn.execute(delete(calls).where(calls.c.at < cutoff)).rowcount
+            deleted_feedback = conn.execute(delete(feedback).where(feedback.c.received_at < cutoff)).rowcount
+        return int(deleted_calls), int(deleted_feedback)
 
     # ------------------------------------------------------------------ helpers
 
