@@ -56,3 +56,36 @@ def test_reload_without_changes_reports_no_change(make_rules: Callable[..., Path
     holder = RuleSetHolder(make_rules({"s.yaml": screening(70)}))
     result = holder.reload()
     assert result.ok and not result.changed and result.digest == holder.current().digest
+
+
+def test_calls_on_many_threads_during_reloads_all_finish_on_a_whole_rule_set(
+    make_rules: Callable[..., Path], screening: Callable[[int], str], patient: Callable[..., PatientSnapshot]
+) -> None:
+    import threading
+
+    directory = make_rules({"s.yaml": screening(70)})
+    holder = RuleSetHolder(directory)
+    kari = patient(age=75)
+    seen: list[tuple[str, int]] = []
+    failures: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            for _ in range(40):
+                ruleset = holder.current()
+                seen.append((ruleset.digest, len(ruleset.evaluate("encounter-start", kari))))
+        except BaseException as error:  # noqa: BLE001 - collected for the assertion
+            failures.append(error)
+
+    threads = [threading.Thread(target=serve) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    digests = {holder.current().digest: 1}
+    for min_age in (80, 70, 80):
+        make_rules({"s.yaml": screening(min_age)})
+        result = holder.reload()
+        digests[result.digest] = 0 if min_age == 80 else 1
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert all(digests[digest] == count for digest, count in seen)
