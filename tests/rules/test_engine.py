@@ -82,3 +82,31 @@ def test_an_error_inside_the_engine_is_raised_not_swallowed() -> None:
     with pytest.raises(engine.EngineError, match="derived value could not be computed"):
         ruleset.run({"cfs": 6})
     assert engine._runs == {} and engine._errors == {}
+
+
+def test_a_released_ruleset_is_deleted_from_the_engine_so_reloads_do_not_leak() -> None:
+    import gc
+
+    ruleset = CompiledRuleset("released", [EngineRule("old", 0, AGE_70)], lambda level, fired: {})
+    name = ruleset.name
+    assert name in engine.registered_names()
+    del ruleset
+    gc.collect()
+    survivor = CompiledRuleset("survivor", [EngineRule("old", 0, AGE_70)], lambda level, fired: {})
+    assert name not in engine.registered_names()
+    assert survivor.run({"age": 80}) == ["old"]
+
+
+def test_reloaded_rule_sets_are_released_once_unused(make_rules, screening, patient) -> None:  # type: ignore[no-untyped-def]
+    import gc
+
+    from cds.rules import RuleSetHolder
+
+    directory = make_rules({"s.yaml": screening(70)})
+    holder = RuleSetHolder(directory)
+    old_names = {p.engine.name for p in holder.current()._programs.values()}
+    make_rules({"s.yaml": screening(80)})
+    assert holder.reload().changed
+    gc.collect()
+    holder.current().evaluate("encounter-start", patient(age=90))
+    assert old_names.isdisjoint(engine.registered_names())

@@ -14,6 +14,10 @@ It owns every trap of the package (see docs/rules-guide.md, "Engine"):
   once per branch; the adapter reports each rule once;
 * exceptions raised inside an action are swallowed by durable (noted in the
   state only); the adapter keeps them and raises `EngineError` after the call;
+* durable keeps every registered ruleset for ever; a `CompiledRuleset` that is
+  garbage-collected (its rule set was replaced by a reload and no call uses it
+  any more) has its durable ruleset deleted at the next call, so reloads do not
+  leak memory;
 * "no rule matched" (`MessageNotHandledException`) is an empty result; and
   since ``delete_state`` segfaults on a ruleset that has never run an action
   (verified with durable-rules 2.0.28), every ruleset has a lowest-salience
@@ -32,10 +36,12 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import durable_rules_engine as _durable_c
 from durable import engine as _durable
 
 STRATUM = "_stratum"
@@ -67,6 +73,7 @@ _names = itertools.count(1)
 _sids = itertools.count(1)
 _runs: dict[str, list[tuple[int, str]]] = {}
 _errors: dict[str, BaseException] = {}
+_retired: list[str] = []  # names of rulesets whose owner is gone, deleted at the next call
 
 
 class EngineError(RuntimeError):
@@ -78,6 +85,26 @@ def _get_host() -> _QuietHost:
     if _host is None:
         _host = _QuietHost()
     return _host
+
+
+def _sweep(host: _QuietHost) -> None:
+    """Delete the durable rulesets of garbage-collected `CompiledRuleset`s (call under the lock).
+
+    Deletion is deferred to here, outside any durable call, because the
+    finalizer that retires a name may run at any moment (garbage collection).
+    """
+    while _retired:
+        name = _retired.pop()
+        ruleset = host._ruleset_directory.pop(name, None)
+        if ruleset is not None:
+            host._ruleset_list.remove(ruleset)
+            _durable_c.delete_ruleset(ruleset._handle)
+
+
+def registered_names() -> list[str]:
+    """Names of the rulesets currently registered with the host (for tests and diagnostics)."""
+    with _lock:
+        return sorted(_get_host()._ruleset_directory)
 
 
 def _done(c: Any) -> None:
@@ -94,7 +121,11 @@ class CompiledRuleset:
         self._close = close
         self.definition = self._definition(rules)
         with _lock:
-            _get_host().register_rulesets({self.name: copy.deepcopy(self._with_actions(rules))})
+            host = _get_host()
+            _sweep(host)
+            host.register_rulesets({self.name: copy.deepcopy(self._with_actions(rules))})
+        # the durable ruleset is deleted once this object is gone (its actions hold no reference to it)
+        weakref.finalize(self, _retired.append, self.name)
 
     def _definition(self, rules: list[EngineRule]) -> dict[str, Any]:
         """The JSON ruleset (without the Python actions), kept for inspection and tests."""
@@ -128,11 +159,16 @@ class CompiledRuleset:
         return action
 
     def _close_level(self, level: int) -> Callable[[Any], None]:
+        owner = weakref.ref(self)  # a strong reference would keep every reloaded rule set alive
+
         def action(c: Any) -> None:
             sid = c.s.sid
             fired = [key for stratum, key in _runs[sid] if stratum == level]
             try:
-                added = {k: v for k, v in self._close(level, fired).items() if v is not None}
+                me = owner()
+                if me is None:
+                    raise EngineError("ruleset evaluated after it was released")
+                added = {k: v for k, v in me._close(level, fired).items() if v is not None}
             except Exception as error:  # durable swallows exceptions of actions: keep it for `run`
                 _errors[sid] = error
                 return
@@ -151,6 +187,7 @@ class CompiledRuleset:
             fact = {**message, "sid": sid, "id": "level0", STRATUM: 0}
             _runs[sid] = []
             host = _get_host()
+            _sweep(host)
             try:
                 try:
                     host.assert_fact(self.name, fact)
