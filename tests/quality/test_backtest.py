@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -30,8 +31,8 @@ def stricter_cga(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(default_rules_dir(), rules)
     path = rules / "frailty" / "cga-referral.yaml"
     text = path.read_text(encoding="utf-8")
-    changed = text.replace("  frail_min_cfs:\n    type: int\n    default: 5", "  frail_min_cfs:\n    type: int\n    default: 6", 1)
-    assert changed != text
+    changed, count = re.subn(r"(frail_min_cfs:\n(?:[ ]{4,}.*\n)*?[ ]{4,}default: )5\b", r"\g<1>6", text, count=1)
+    assert count == 1, "cga-referral.yaml no longer has frail_min_cfs default 5"
     path.write_text(changed, encoding="utf-8")
     return rules
 

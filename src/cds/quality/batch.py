@@ -222,6 +222,18 @@ def _pathway(findings: Sequence[Any]) -> str | None:
     return None
 
 
+def prepare_patient(
+    resources: Sequence[Mapping[str, Any]], hook: str, at: datetime | None
+) -> tuple[str | None, datetime | None, Any]:
+    """(encounter id, now, parsed `ResourceSet` as of now) for one patient; now None = not admitted."""
+    from cds.fhir.resources import ResourceSet
+
+    encounter_id, now = choose_moment(resources, hook, at)
+    if now is None:
+        return None, None, None
+    return encounter_id, now, ResourceSet.from_json(as_of(resources, now))
+
+
 def evaluate_patient(
     evaluator: Any,
     *,
@@ -232,15 +244,17 @@ def evaluate_patient(
     at: datetime | None,
     language: str,
     explain: bool = False,
+    prepared: tuple[str | None, datetime | None, Any] | None = None,
 ) -> dict[str, Any]:
-    """One patient through the evaluator: the result line (no identifiers; the caller adds the key)."""
-    from cds.evaluation import EvaluationCall
-    from cds.fhir.resources import ResourceSet
+    """One patient through the evaluator: the result line (no identifiers; the caller adds the key).
 
-    encounter_id, now = choose_moment(resources, hook, at)
-    if now is None:
+    ``prepared``: the result of `prepare_patient` when several evaluators share one parse.
+    """
+    from cds.evaluation import EvaluationCall
+
+    encounter_id, now, rs = prepared if prepared is not None else prepare_patient(resources, hook, at)
+    if now is None or rs is None:
         return {"status": "not-admitted"}
-    rs = ResourceSet.from_json(as_of(resources, now))
     evaluation = evaluator.evaluate(
         EvaluationCall(
             service_id=service_id,
@@ -344,6 +358,13 @@ def _run_chunk(chunk: Sequence[PatientSlice]) -> list[tuple[str, bytes]]:
             lines.append(("error", orjson.dumps(line, default=str)))
             continue
         results = []
+        try:
+            prepared = prepare_patient(resources, options.hook, options.at)
+        except Exception as exc:  # noqa: BLE001 - one bad patient must not stop a batch
+            message = str(exc).replace(piece.patient_id, "<patient>")[:200]
+            line.update({"status": "error", "error": f"{type(exc).__name__}: {message}"})
+            lines.append(("error", orjson.dumps(line, default=str)))
+            continue
         for spec, evaluator in zip(options.evaluators, _STATE["evaluators"], strict=True):
             try:
                 result = evaluate_patient(
@@ -355,6 +376,7 @@ def _run_chunk(chunk: Sequence[PatientSlice]) -> list[tuple[str, bytes]]:
                     at=options.at,
                     language=options.language,
                     explain=options.explain,
+                    prepared=prepared,
                 )
             except Exception as exc:  # noqa: BLE001 - one bad patient must not stop a batch
                 message = str(exc).replace(piece.patient_id, "<patient>")[:200]  # never the identifier
