@@ -21,7 +21,7 @@ from pathlib import Path
 from cds.cards import render_cards
 from cds.facts import build_snapshot
 from cds.facts.snapshot import PatientSnapshot
-from cds.fhir.resources import ResourceSet
+from cds.fhir.resources import ResourceIssue, ResourceSet
 from cds.hooks.models import Card
 from cds.model import ReadmissionModel
 from cds.pseudonym import Pseudonymizer
@@ -103,8 +103,14 @@ class Evaluator:
     def model(self) -> ReadmissionModel | None:
         return self._model
 
-    def snapshot(self, call: EvaluationCall, ruleset: RuleSet | None = None) -> PatientSnapshot:
-        """The scored fact snapshot for `call` (what the rules see)."""
+    def snapshot(
+        self, call: EvaluationCall, ruleset: RuleSet | None = None, *, issues: list[ResourceIssue] | None = None
+    ) -> PatientSnapshot:
+        """The scored fact snapshot for `call` (what the rules see).
+
+        ``issues`` receives the data problems found while building it (a CFS
+        out of range, a lab unit that cannot be converted, ...).
+        """
         ruleset = ruleset or self._rules.current()
         snapshot = build_snapshot(
             call.resources,
@@ -113,6 +119,7 @@ class Evaluator:
             now=call.now,
             terminology=ruleset.terminology,
             patient_key=self._pseudonymizer.pseudonym(call.patient_id),
+            issues=issues,
         )
         scores = score_all(snapshot)
         # A snapshot without every model feature gets no prediction (the model is
@@ -122,7 +129,8 @@ class Evaluator:
 
     def evaluate(self, call: EvaluationCall) -> Evaluation:
         ruleset = self._rules.current()
-        snapshot = self.snapshot(call, ruleset)
+        issues: list[ResourceIssue] = list(call.resources.issues)
+        snapshot = self.snapshot(call, ruleset, issues=issues)
         findings = ruleset.evaluate(call.hook, snapshot)
         cards = render_cards(findings, ruleset, snapshot, language=call.language, patient_id=call.patient_id)
         return Evaluation(
@@ -131,5 +139,5 @@ class Evaluator:
             snapshot=snapshot,
             ruleset_digest=ruleset.digest,
             patient_key=snapshot.patient_key,
-            issues=[str(issue) for issue in call.resources.issues],
+            issues=[str(issue) for issue in issues],
         )
