@@ -122,3 +122,32 @@ def test_card_topic_code_system_defines_every_topic_with_nb_and_en() -> None:
     assert url == TOPIC_SYSTEM
     assert {"cfs-screening-due", "pathway-a", "discharge-safety"} <= set(topics)
     assert all(t.display_nb and t.display_en and t.definition for t in topics.values())
+
+
+UNKNOWN_PATH_RULE = """
+id: lace
+version: "1.0"
+title: {nb: Reinnleggelsesrisiko, en: Readmission risk}
+hooks: [encounter-discharge]
+when: {fact: readmission_risk.probability, op: ">=", value: 0.3}
+card:
+  topic: readmission-risk
+  indicator: warning
+  summary: {nb: "Risiko {{ readmission_risk.probability }}, LACE {{ scores.lace.points }}", en: "Risk {{ readmission_risk.probability }}, LACE {{ scores.lace.points }}"}
+  detail: {nb: "{% if scores.lace.points >= 10 %}Høy LACE.{% endif %} Alder {{ age }}.", en: "Age {{ age }}."}
+source: {paper: test}
+"""
+
+
+def test_unknown_values_in_card_text_print_as_unknown_instead_of_failing_the_call(tmp_path: Path) -> None:
+    from cds.facts.snapshot import RiskPrediction
+
+    (tmp_path / "codesystems").mkdir()
+    shutil.copy(REPO / "rules" / "codesystems" / "card-topic.yaml", tmp_path / "codesystems" / "card-topic.yaml")
+    (tmp_path / "lace.yaml").write_text(UNKNOWN_PATH_RULE, encoding="utf-8")
+    ruleset = RuleSet.load(tmp_path)
+    snapshot = PatientSnapshot(now=NOW, patient_key="k", readmission_risk=RiskPrediction(probability=0.4, model_version="t"))
+    (nb,) = render_cards(ruleset.evaluate("encounter-discharge", snapshot), ruleset, snapshot)
+    (en,) = render_cards(ruleset.evaluate("encounter-discharge", snapshot), ruleset, snapshot, language="en")
+    assert (nb.summary, nb.detail) == ("Risiko 0.4, LACE ukjent", "Alder ukjent.")
+    assert en.summary == "Risk 0.4, LACE unknown"

@@ -209,3 +209,21 @@ def test_override_adds_value_set_codes_and_changes_the_digest(
     assert base.evaluate("encounter-discharge", parkinson) == []
     assert len(layered.evaluate("encounter-discharge", parkinson)) == 1
     assert base.digest != layered.digest
+
+
+def test_scores_and_model_risk_are_facts_rules_can_test(
+    make_rules: Callable[..., Path], patient: Callable[..., PatientSnapshot]
+) -> None:
+    from cds.facts.snapshot import RiskPrediction, ScoreResult
+
+    body = ("parameters:\n  min_risk: {type: float, default: 0.3, description: r}\n"
+            "when:\n  any:\n    - {fact: scores.lace.points, op: '>=', value: 10}\n"
+            "    - {fact: readmission_risk.probability, op: '>=', value: $min_risk}\n"
+            "card:\n  topic: readmission-risk\n  indicator: warning\n"
+            "  summary: {nb: 'LACE {{ scores.lace.points }}', en: 'LACE {{ scores.lace.points }}'}\n")
+    ruleset = RuleSet.load(make_rules({"r.yaml": rule("risk", body)}))
+    lace_12 = patient(scores={"lace": ScoreResult(name="lace", points=12)})
+    risky = patient(readmission_risk=RiskPrediction(probability=0.35, model_version="t"))
+    assert topics(ruleset, "encounter-discharge", lace_12) == ["readmission-risk"]
+    assert topics(ruleset, "encounter-discharge", risky) == ["readmission-risk"]
+    assert topics(ruleset, "encounter-discharge", patient(scores={"lace": ScoreResult(name="lace", points=4)})) == []

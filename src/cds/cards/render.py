@@ -16,6 +16,9 @@ import uuid as _uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from jinja2 import TemplateError
+from pydantic import ValidationError
+
 from cds.cards.templates import CONTEXT_NAMES, render_value, strings_in
 from cds.facts.snapshot import PatientSnapshot
 from cds.hooks.models import (
@@ -57,9 +60,13 @@ def _context(snapshot: PatientSnapshot, finding: Finding, derived: dict[str, Any
     return context
 
 
-def _render(rule: Rule, template_source: str, context: dict[str, Any]) -> str:
+_TEMPLATE_ERRORS = (TemplateError, TypeError, ValueError, AttributeError, ArithmeticError, LookupError)
+
+
+def _render(rule: Rule, template_source: str, context: dict[str, Any], strict: bool) -> str:
     assert rule.card is not None
-    return str(rule.card.suggestion_templates[template_source].render(**context)).strip()
+    template = rule.card.suggestion_templates[template_source]
+    return str((template.render_strict if strict else template.render)(**context)).strip()
 
 
 def _missing_context(rule: Rule, texts: list[str], context: dict[str, Any]) -> list[str]:
@@ -70,7 +77,7 @@ def _missing_context(rule: Rule, texts: list[str], context: dict[str, Any]) -> l
     return sorted(n for n in names if n in CONTEXT_NAMES and context.get(n) is None)
 
 
-def _suggestions(rule: Rule, card_uuid: str, context: dict[str, Any], language: str) -> list[Suggestion]:
+def _suggestions(rule: Rule, card_uuid: str, context: dict[str, Any], language: str, strict: bool) -> list[Suggestion]:
     assert rule.card is not None
     out: list[Suggestion] = []
     for spec in rule.card.spec.suggestions:
@@ -81,19 +88,24 @@ def _suggestions(rule: Rule, card_uuid: str, context: dict[str, Any], language: 
         if missing:
             log.info("suggestion %s of %s left out: no %s in this call", spec.id, rule.id, ", ".join(missing))
             continue
-        render: Callable[[str], str] = lambda text: _render(rule, text, context)  # noqa: E731
-        actions = [
-            Action(type=a.type, description=render(getattr(a.description, language)), resource=render_value(a.resource, render))
-            for a in spec.actions
-        ]
-        out.append(
-            Suggestion(
+        render: Callable[[str], str] = lambda text: _render(rule, text, context, strict)  # noqa: E731
+        try:
+            actions = [
+                Action(type=a.type, description=render(getattr(a.description, language)), resource=render_value(a.resource, render))
+                for a in spec.actions
+            ]
+            suggestion = Suggestion(
                 label=render(getattr(spec.label, language)),
                 uuid=str(_uuid.uuid5(_uuid.UUID(card_uuid), spec.id)),
                 isRecommended=spec.recommended or None,
                 actions=actions,
             )
-        )
+        except (*_TEMPLATE_ERRORS, ValidationError) as error:
+            if strict:
+                raise
+            log.warning("suggestion %s of rule %s left out: %s", spec.id, rule.id, type(error).__name__)
+            continue
+        out.append(suggestion)
     return out
 
 
@@ -106,8 +118,16 @@ def render_card(
     patient_id: str | None = None,
     derived: dict[str, Any] | None = None,
     card_uuid: str | None = None,
+    strict: bool = False,
 ) -> Card | None:
-    """The card of one finding (None when the rule has no card)."""
+    """The card of one finding (None when the rule has no card).
+
+    Serving (``strict`` False) never fails on card text: an unknown value prints
+    as "ukjent"/"unknown", a summary over 139 characters is shortened, a text
+    that still cannot render falls back to the rule title, and a suggestion that
+    cannot render is left out (each logged without patient data). ``strict``
+    (embedded tests) raises instead.
+    """
     if language not in LANGUAGES:
         raise ValueError(f"unsupported language {language!r}; use one of {', '.join(LANGUAGES)}")
     rule = next((r for r in ruleset.rules if r.id == finding.rule_id and r.variant == finding.variant), None)
@@ -116,11 +136,23 @@ def render_card(
     spec = rule.card.spec
     context = _context(snapshot, finding, derived if derived is not None else dict(finding.derived), ruleset, patient_id)
     card_uuid = card_uuid or str(_uuid.uuid4())
-    summary = _fit_summary(rule.card.summary[language].render(**context))
-    detail = rule.card.detail[language].render(**context).strip() if rule.card.detail else None
-    topic = ruleset.topics[spec.topic]
     label_text = spec.source_label or rule.definition.title
-    suggestions = _suggestions(rule, card_uuid, context, language)
+    summary_t, detail_t = rule.card.summary[language], rule.card.detail.get(language)
+    try:
+        if strict:
+            summary = summary_t.render_strict(**context)
+            detail = detail_t.render_strict(**context).strip() if detail_t else None
+        else:
+            summary = summary_t.render(**context)
+            detail = detail_t.render(**context).strip() if detail_t else None
+    except _TEMPLATE_ERRORS as error:
+        if strict:
+            raise
+        log.warning("card text of rule %s did not render (%s); showing its title", rule.id, type(error).__name__)
+        summary, detail = getattr(rule.definition.title, language), None
+    summary = _fit_summary(summary)
+    topic = ruleset.topics[spec.topic]
+    suggestions = _suggestions(rule, card_uuid, context, language, strict)
     return Card(
         uuid=card_uuid,
         summary=summary,

@@ -13,27 +13,67 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from cds.rules.catalogue import UnknownFact, resolve, top_level_facts
 
 CONTEXT_NAMES: tuple[str, ...] = ("patient_id", "encounter_id", "gp_reference")
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+# What an unknown (None) value prints as, per language; suggestion resources use "".
+UNKNOWN_TEXT: dict[str | None, str] = {"nb": "ukjent", "en": "unknown", None: ""}
 
 
-def environment() -> SandboxedEnvironment:
-    return _ENV
+def _lenient_undefined(text: str) -> type[Undefined]:
+    """At run time a path through an unknown fact (``cfs.score`` without a CFS) prints as
+    "unknown" and compares false, instead of failing the call. Unknown *names* never get
+    here: `check_template` refuses them at load, and embedded tests render strictly."""
+
+    class UnknownValue(ChainableUndefined):
+        __slots__ = ()
+
+        def __str__(self) -> str:
+            return text
+
+        def _false(self, *args: Any, **kwargs: Any) -> bool:
+            return False
+
+        __lt__ = __le__ = __gt__ = __ge__ = _false  # type: ignore[assignment]
+
+    return UnknownValue
+
+
+def _environment(language: str | None, strict: bool) -> SandboxedEnvironment:
+    unknown = UNKNOWN_TEXT[language]
+    return SandboxedEnvironment(
+        undefined=StrictUndefined if strict else _lenient_undefined(unknown),
+        autoescape=False,
+        keep_trailing_newline=False,
+        finalize=lambda value: unknown if value is None else value,
+    )
+
+
+_STRICT: dict[str | None, SandboxedEnvironment] = {lang: _environment(lang, True) for lang in UNKNOWN_TEXT}
+_LENIENT: dict[str | None, SandboxedEnvironment] = {lang: _environment(lang, False) for lang in UNKNOWN_TEXT}
+_ENV = _STRICT[None]
+
+
+def environment(language: str | None = None, *, strict: bool = True) -> SandboxedEnvironment:
+    return (_STRICT if strict else _LENIENT)[language]
 
 
 @dataclass(frozen=True)
 class CompiledTemplate:
-    """A template compiled once; ``names`` are the top-level names it reads."""
+    """A template compiled once; ``names`` are the top-level names it reads.
+
+    ``render`` is for serving (unknown values print as "ukjent"/"unknown");
+    ``render_strict`` fails on anything undefined (embedded tests).
+    """
 
     source: str
     render: Callable[..., str]
     names: frozenset[str]
+    render_strict: Callable[..., str]
 
 
 def _dotted(node: nodes.Node) -> str | None:
@@ -52,10 +92,17 @@ def _dotted(node: nodes.Node) -> str | None:
     return None
 
 
-def check_template(source: str, allowed: Iterable[str]) -> tuple[CompiledTemplate | None, list[str]]:
-    """Compile a template and list its problems (syntax, unknown names, unknown fact paths)."""
+def check_template(
+    source: str, allowed: Iterable[str], language: str | None = None
+) -> tuple[CompiledTemplate | None, list[str]]:
+    """Compile a template and list its problems (syntax, unknown names, unknown fact paths).
+
+    ``language`` (nb/en) sets how an unknown value prints ("ukjent"/"unknown");
+    None (suggestion resources) prints it as an empty string.
+    """
     if "{{" not in source and "{%" not in source and "{#" not in source:  # plain text: nothing to compile
-        return CompiledTemplate(source=source, render=lambda **_: source, names=frozenset()), []
+        constant: Callable[..., str] = lambda **_: source  # noqa: E731
+        return CompiledTemplate(source=source, render=constant, names=frozenset(), render_strict=constant), []
     allowed_names = set(allowed)
     facts = set(top_level_facts())
     try:
@@ -81,8 +128,9 @@ def check_template(source: str, allowed: Iterable[str]) -> tuple[CompiledTemplat
             problems.append(f"template refers to unknown field: {error}")
     if problems:
         return None, sorted(set(problems))
-    template = _ENV.from_string(source)
-    return CompiledTemplate(source=source, render=template.render, names=frozenset(names)), []
+    lenient = _LENIENT[language].from_string(source)
+    strict = _STRICT[language].from_string(source)
+    return CompiledTemplate(source=source, render=lenient.render, names=frozenset(names), render_strict=strict.render), []
 
 
 def render_value(value: Any, render: Callable[[Any], Any]) -> Any:

@@ -13,11 +13,14 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cds.cli import UserError
+
+if TYPE_CHECKING:
+    from cds.rules import RuleSet
 
 DEFAULT_DIR = Path("rules")
 
@@ -25,7 +28,7 @@ DirArg = Annotated[Path, typer.Argument(help="rule directory (default: ./rules)"
 OverrideOpt = Annotated[list[Path] | None, typer.Option("--override", "-o", help="override layer file (repeatable)")]
 
 
-def _load(directory: Path, overrides: list[Path] | None):  # type: ignore[no-untyped-def]
+def _load(directory: Path, overrides: list[Path] | None) -> RuleSet:
     from cds.rules import RuleSet, RuleSetError
 
     if not directory.is_dir():

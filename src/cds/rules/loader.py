@@ -437,8 +437,8 @@ def _compile_card(parsed: ParsedRule, allowed: set[str], topics: dict[str, Topic
         )
         ok = False
 
-    def compile_one(source: str, loc: tuple[str | int, ...]) -> CompiledTemplate | None:
-        template, problems = check_template(source, allowed)
+    def compile_one(source: str, loc: tuple[str | int, ...], language: str | None = None) -> CompiledTemplate | None:
+        template, problems = check_template(source, allowed, language)
         for problem in problems:
             errors.add(parsed.file, parsed.doc.line(loc), problem, "use a fact from docs/facts.md, a parameter or a derived fact")
         return template
@@ -446,9 +446,9 @@ def _compile_card(parsed: ParsedRule, allowed: set[str], topics: dict[str, Topic
     summary: dict[str, Any] = {}
     detail: dict[str, Any] = {}
     for lang in s.LANGUAGES:
-        summary[lang] = compile_one(getattr(card.summary, lang), ("card", "summary", lang))
+        summary[lang] = compile_one(getattr(card.summary, lang), ("card", "summary", lang), lang)
         if card.detail is not None:
-            detail[lang] = compile_one(getattr(card.detail, lang), ("card", "detail", lang))
+            detail[lang] = compile_one(getattr(card.detail, lang), ("card", "detail", lang), lang)
     suggestion_templates: dict[str, Any] = {}
     for i, suggestion in enumerate(card.suggestions):
         texts = [suggestion.label.nb, suggestion.label.en]
@@ -474,7 +474,7 @@ def _compile_card(parsed: ParsedRule, allowed: set[str], topics: dict[str, Topic
     return CompiledCard(spec=card, summary=summary, detail=detail, suggestion_templates=suggestion_templates)
 
 
-def _check_tests(parsed: ParsedRule, topics: dict[str, Topic], derived: dict[str, s.Derivation], repo: Path, errors: _Errors) -> None:
+def _check_tests(parsed: ParsedRule, topics: dict[str, Topic], derived: dict[str, s.Derivation], errors: _Errors) -> None:
     for i, case in enumerate(parsed.model.tests):
         loc = ("tests", i)
         for topic in [*case.expect.cards, *case.expect.no_cards]:
@@ -569,7 +569,6 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
     errors = _Errors()
     if not directory.is_dir():
         raise RuleSetError([RuleError(str(directory), None, "rule directory not found", "pass the folder holding the rule files")])
-    repo = directory.resolve().parent
     topic_path = directory / TOPIC_FILE
     topics: dict[str, Topic] = {}
     topic_system = ""
@@ -685,7 +684,7 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
     for p in parsed:
         allowed = set(p.model.parameters) | set(derived) | set(CONTEXT_NAMES)
         cards[p.model.id] = _compile_card(p, allowed, topics, errors)
-        _check_tests(p, topics, derived, repo, errors)
+        _check_tests(p, topics, derived, errors)
 
     if errors.items:
         raise RuleSetError(errors.items)

@@ -104,10 +104,11 @@ def check_case(ruleset: RuleSet, case: TestCase, repo: Path) -> list[str]:
             try:
                 rule = next(r for r in ruleset.rules if r.id == finding.rule_id and r.variant == finding.variant)
                 if rule.card is not None:
-                    summary = " ".join(rule.card.summary[language].render(**_context(snapshot, finding.parameters, derived, ruleset)).split())
+                    context = _context(snapshot, finding.parameters, derived, ruleset)
+                    summary = " ".join(rule.card.summary[language].render_strict(**context).split())
                     if len(summary) >= SUMMARY_MAX:
                         failures.append(f"{finding.rule_id} summary ({language}) has {len(summary)} characters; keep it under {SUMMARY_MAX}")
-                render_card(finding, ruleset, snapshot, language=language, patient_id="test-patient", derived=derived)
+                render_card(finding, ruleset, snapshot, language=language, patient_id="test-patient", derived=derived, strict=True)
             except Exception as error:  # noqa: BLE001 - reported as a test failure
                 failures.append(f"{finding.rule_id} card ({language}) does not render: {error}")
     return failures
