@@ -296,34 +296,12 @@ def evaluate_patient(
 _STATE: dict[str, Any] = {}
 
 
-class _UnknownMeansNoRisk:
-    """The loaded readmission model, answering None (no risk card) when a feature is unknown.
-
-    `ReadmissionModel.predict` raises `FeatureUnavailable` for a patient whose
-    record lacks e.g. procedures; in a batch that is a patient without a risk
-    estimate, not a failed patient. Same model, same numbers otherwise.
-    """
-
-    def __init__(self, model: Any) -> None:
-        self._model = model
-
-    def predict(self, snapshot: Any) -> Any:
-        return self._model.try_predict(snapshot)
-
-
 def build_evaluator(spec: EvaluatorSpec, pseudonym_key: bytes) -> Any:
-    """The `cds.evaluation.Evaluator` for one rule set (and the model, lenient on unknown features)."""
+    """The `cds.evaluation.Evaluator` for one rule set and model, built exactly as the service builds it."""
     from cds.evaluation import Evaluator
-    from cds.model import ReadmissionModel
-    from cds.pseudonym import Pseudonymizer
-    from cds.rules import RuleSetHolder
 
-    holder = RuleSetHolder(spec.rules_dir, overrides=list(spec.overrides))
-    model = ReadmissionModel.load(spec.model_dir) if spec.model_dir is not None else None
-    return Evaluator(
-        holder,
-        pseudonymizer=Pseudonymizer(pseudonym_key),
-        model=_UnknownMeansNoRisk(model) if model is not None else None,  # type: ignore[arg-type]
+    return Evaluator.from_paths(
+        rules_dir=spec.rules_dir, model_dir=spec.model_dir, pseudonym_key=pseudonym_key, overrides=spec.overrides
     )
 
 
