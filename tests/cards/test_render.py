@@ -151,3 +151,15 @@ def test_unknown_values_in_card_text_print_as_unknown_instead_of_failing_the_cal
     (en,) = render_cards(ruleset.evaluate("encounter-discharge", snapshot), ruleset, snapshot, language="en")
     assert (nb.summary, nb.detail) == ("Risiko 0.4, LACE ukjent", "Alder ukjent.")
     assert en.summary == "Risk 0.4, LACE unknown"
+
+
+def test_number_filters_use_a_decimal_comma_in_norwegian() -> None:
+    from cds.cards.templates import check_template
+
+    nb, _ = check_template("{{ readmission_risk.probability | pct }} / {{ 2.345 | num(1) }}", [], "nb")
+    en, _ = check_template("{{ readmission_risk.probability | pct }} / {{ 2.345 | num(1) }}", [], "en")
+    assert nb is not None and en is not None
+    risk = {"probability": 0.354}
+    assert nb.render(readmission_risk=risk) == "35 % / 2,3"
+    assert en.render(readmission_risk=risk) == "35% / 2.3"
+    assert nb.render(readmission_risk=None) == "ukjent / 2,3"

@@ -1,5 +1,9 @@
 """Card text and suggestion templates: Jinja2 in a sandbox, compiled once and checked at load.
 
+Filters besides Jinja's own: ``num(digits)`` prints a number with fixed
+decimals (decimal comma in nb) and ``pct(digits)`` a probability as per cent
+(``{{ readmission_risk.probability | pct }}`` -> "35 %" / "35%").
+
 Templates see: every top-level snapshot fact (``age``, ``cfs.score``,
 ``scores.lace.points`` ...), the rule's parameters by name, the derived facts
 the rule set declares, and the call context ``patient_id``, ``encounter_id``
@@ -43,14 +47,34 @@ def _lenient_undefined(text: str) -> type[Undefined]:
     return UnknownValue
 
 
+def _number_filters(language: str | None, unknown: str) -> dict[str, Callable[..., str]]:
+    """``num`` (fixed decimals, decimal comma in nb) and ``pct`` (a probability as per cent)."""
+    comma = language == "nb"
+
+    def num(value: Any, digits: int = 0) -> str:
+        if value is None or isinstance(value, Undefined) or isinstance(value, bool):
+            return unknown
+        text = f"{float(value):.{digits}f}"
+        return text.replace(".", ",") if comma else text
+
+    def pct(value: Any, digits: int = 0) -> str:
+        if value is None or isinstance(value, Undefined) or isinstance(value, bool):
+            return unknown
+        return num(float(value) * 100, digits) + (" %" if comma else "%")
+
+    return {"num": num, "pct": pct}
+
+
 def _environment(language: str | None, strict: bool) -> SandboxedEnvironment:
     unknown = UNKNOWN_TEXT[language]
-    return SandboxedEnvironment(
+    env = SandboxedEnvironment(
         undefined=StrictUndefined if strict else _lenient_undefined(unknown),
         autoescape=False,
         keep_trailing_newline=False,
         finalize=lambda value: unknown if value is None else value,
     )
+    env.filters.update(_number_filters(language, unknown))
+    return env
 
 
 _STRICT: dict[str | None, SandboxedEnvironment] = {lang: _environment(lang, True) for lang in UNKNOWN_TEXT}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cds.cards.topics import Topic
 from cds.facts.snapshot import PatientSnapshot
@@ -27,6 +27,9 @@ from cds.rules.expressions import DerivedExpr, FactExpr, Value, project
 from cds.rules.loader import LoadedRules, load_rules
 from cds.rules.model import Finding, Rule
 from cds.terminology import Terminology
+
+if TYPE_CHECKING:
+    from cds.rules.explain import Explanation
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,7 @@ class RuleSet:
             values.update(derived)
         return self._outcome(hook, program, dict(message), fired)
 
-    def explain(self, hook: str, snapshot: PatientSnapshot) -> Any:
+    def explain(self, hook: str, snapshot: PatientSnapshot) -> Explanation:
         """Why each rule fired or not (see `cds.rules.explain.Explanation`)."""
         from cds.rules.explain import explain
 
