@@ -99,3 +99,16 @@ def test_patient_resources_start_with_the_patient() -> None:
     resources = patient_resources(0, 1)
     assert resources[0]["resourceType"] == "Patient"
     assert all(r["resourceType"] != "Patient" for r in resources[1:])
+
+
+def test_an_existing_export_is_not_overwritten_by_accident(tmp_path: Path) -> None:
+    generate_cohort(3, 1, tmp_path)
+    with pytest.raises(FileExistsError, match="--force"):
+        generate_cohort(3, 2, tmp_path)
+
+
+def test_force_replaces_every_ndjson_file(tmp_path: Path) -> None:
+    generate_cohort(3, 1, tmp_path)
+    (tmp_path / "Stale.ndjson").write_text("{}\n")
+    generate_cohort(3, 2, tmp_path, overwrite=True)
+    assert not (tmp_path / "Stale.ndjson").exists()

@@ -22,6 +22,7 @@ def generate(
     calibration: Path | None = typer.Option(
         None, "--calibration", help="a calibration YAML of the shape of cds/quality/data/cohort.yaml"
     ),
+    force: bool = typer.Option(False, "--force", help="replace the NDJSON files of an existing output directory"),
 ) -> None:
     """Generate a reproducible synthetic cohort (synthetic fødselsnummer, real kommunenummer)."""
     from cds.quality.calibration import CalibrationError, load_calibration
@@ -29,8 +30,8 @@ def generate(
 
     try:
         cal = load_calibration(calibration)
-        summary = generate_cohort(patients, seed, out, calibration=cal, cfs_share=cfs_share)
-    except (CalibrationError, ValueError) as exc:
+        summary = generate_cohort(patients, seed, out, calibration=cal, cfs_share=cfs_share, overwrite=force)
+    except (CalibrationError, ValueError, FileExistsError) as exc:
         raise UserError(str(exc)) from exc
     except OSError as exc:
         raise UserError(f"cannot write to {out}: {exc.strerror}") from exc

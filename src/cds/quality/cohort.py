@@ -644,14 +644,24 @@ def generate_cohort(
     *,
     calibration: Calibration | None = None,
     cfs_share: float | None = None,
+    overwrite: bool = False,
 ) -> CohortSummary:
-    """Write a cohort of ``patients`` as bulk NDJSON into ``out_dir`` (created; existing files replaced)."""
+    """Write a cohort of ``patients`` as bulk NDJSON into ``out_dir`` (created).
+
+    An ``out_dir`` that already holds ``*.ndjson`` files is refused unless
+    ``overwrite`` (then every ``*.ndjson`` in it is replaced, so no stale type is left).
+    """
     if patients < 1:
         raise ValueError("the cohort needs at least one patient")
     if cfs_share is not None and not 0.0 <= cfs_share <= 1.0:
         raise ValueError("the CFS documentation share must be between 0 and 1")
     cal = calibration or load_calibration()
     share = cal.raw["cfs_documented_share"]["value"] if cfs_share is None else cfs_share
+    existing = sorted(out_dir.glob("*.ndjson")) if out_dir.is_dir() else []
+    if existing and not overwrite:
+        raise FileExistsError(f"{out_dir} already holds NDJSON files ({existing[0].name}, ...); use --force to replace them")
+    for old in existing:
+        old.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     handles: dict[str, IO[bytes]] = {}
     counts: Counter[str] = Counter()
