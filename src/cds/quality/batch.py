@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -222,16 +222,27 @@ def _pathway(findings: Sequence[Any]) -> str | None:
     return None
 
 
+def exported_types(files: Sequence[Path]) -> frozenset[str]:
+    """The resource types a bulk export holds, from its file names (``Procedure.ndjson``, ``Procedure.2.ndjson``)."""
+    return frozenset(path.name.split(".", 1)[0] for path in files)
+
+
 def prepare_patient(
-    resources: Sequence[Mapping[str, Any]], hook: str, at: datetime | None
+    resources: Sequence[Mapping[str, Any]], hook: str, at: datetime | None, searched: Collection[str] = ()
 ) -> tuple[str | None, datetime | None, Any]:
-    """(encounter id, now, parsed `ResourceSet` as of now) for one patient; now None = not admitted."""
+    """(encounter id, now, parsed `ResourceSet` as of now) for one patient; now None = not admitted.
+
+    ``searched``: the resource types the export holds. Every patient was part of
+    that export, so a patient with none of a type has none (not "unknown").
+    """
     from cds.fhir.resources import ResourceSet
 
     encounter_id, now = choose_moment(resources, hook, at)
     if now is None:
         return None, None, None
-    return encounter_id, now, ResourceSet.from_json(as_of(resources, now))
+    parsed = ResourceSet.from_json(as_of(resources, now))
+    parsed.searched.update(searched)
+    return encounter_id, now, parsed
 
 
 def evaluate_patient(
@@ -309,6 +320,7 @@ def _init_worker(files: Sequence[Path], options: BatchOptions) -> None:
     from cds.pseudonym import Pseudonymizer
 
     _STATE["reader"] = _Reader(files)
+    _STATE["exported_types"] = exported_types(files)
     _STATE["options"] = options
     _STATE["service_id"] = service_for_hook(options.hook)
     _STATE["pseudonymizer"] = Pseudonymizer(options.pseudonym_key)
@@ -337,7 +349,7 @@ def _run_chunk(chunk: Sequence[PatientSlice]) -> list[tuple[str, bytes]]:
             continue
         results = []
         try:
-            prepared = prepare_patient(resources, options.hook, options.at)
+            prepared = prepare_patient(resources, options.hook, options.at, _STATE["exported_types"])
         except Exception as exc:  # noqa: BLE001 - one bad patient must not stop a batch
             message = str(exc).replace(piece.patient_id, "<patient>")[:200]
             line.update({"status": "error", "error": f"{type(exc).__name__}: {message}"})
