@@ -75,20 +75,21 @@ def workers_rss(server: subprocess.Popen[bytes]) -> int:
     return sum(rss_kib(p) for p in pids) or rss_kib(server.pid)
 
 
-def start_server(port: int, workers: int, data_dir: str) -> subprocess.Popen[bytes]:
+def start_server(port: int, workers: int, data_dir: str, log_path: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update({"CDS_DATA_DIR": data_dir, "CDS_PSEUDONYM_KEY": "bench-pseudonym-key-0123456789abcdef"})
     env.pop("CDS_CONFIG_FILE", None)
     command = [sys.executable, "-c", "from cds.cli import main; main()", "serve", "--host", HOST,
                "--port", str(port), "--workers", str(workers)]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with log_path.open("wb") as log:  # a file, not a pipe: an unread pipe would block the server
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
-def wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+def wait_ready(base: str, server: subprocess.Popen[bytes], log_path: Path, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"server exited: {server.stderr.read().decode()[-2000:] if server.stderr else ''}")
+            raise SystemExit(f"server exited: {log_path.read_text(errors='replace')[-2000:]}")
         try:
             if httpx.get(f"{base}/health", timeout=1.0).status_code == 200:
                 # every worker must have loaded; a few discovery calls spread over them
@@ -159,9 +160,10 @@ def main() -> int:
     port = free_port()
     base = f"http://{HOST}:{port}"
     with tempfile.TemporaryDirectory(prefix="cds-bench-") as data_dir:
-        server = start_server(port, args.workers, data_dir)
+        log_path = Path(data_dir) / "server.log"
+        server = start_server(port, args.workers, data_dir, log_path)
         try:
-            wait_ready(base, server)
+            wait_ready(base, server, log_path)
             print(f"server: {base}, {args.workers} workers, request {args.request.name} ({len(body)} bytes)")
             warm = asyncio.run(drive(base, "POST", "/cds-services/discharge-pathway", body, args.warmup,
                                      args.concurrency, args.max_seconds))
@@ -173,6 +175,9 @@ def main() -> int:
             run = asyncio.run(drive(base, "POST", "/cds-services/discharge-pathway", body, args.calls,
                                     args.concurrency, args.max_seconds))
             rss_end = workers_rss(server)
+            log_lines = log_path.read_text(errors="replace").splitlines()
+            problems = [i for i, line in enumerate(log_lines)
+                        if line.startswith(("ERROR", "WARNING", "Traceback")) and "development mode" not in line]
         finally:
             server.send_signal(signal.SIGINT)
             try:
@@ -180,6 +185,10 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
 
+    if problems:
+        first = problems[0]
+        print(f"server log: {len(problems)} warnings/errors; the first:")
+        print("\n".join("    " + line[:200] for line in log_lines[first:first + 25]))
     show("baseline", baseline)
     show("discharge", run)
     ratio = run["rps"] / baseline["rps"] if baseline["rps"] else 0.0
