@@ -28,6 +28,26 @@ def test_a_cfs_exactly_at_the_staleness_limit_still_counts(clinic: Clinic, rules
     assert clinic.evaluate("patient-view", age=80, cfs=cfs, cfs_age_days=limit + 1).fired("cfs-screening-due")
 
 
+def test_no_screening_card_for_a_patient_recorded_as_deceased(clinic: Clinic) -> None:
+    assert not clinic.evaluate("patient-view", age=88, deceased=True).fired("cfs-screening-due")
+    assert clinic.evaluate("patient-view", age=88, deceased=False).fired("cfs-screening-due")
+
+
+def test_screening_task_is_written_in_norwegian_and_names_the_baseline(clinic: Clinic) -> None:
+    card = clinic.evaluate("encounter-start", age=78).card("cfs-screening-due")
+    (suggestion,) = card.suggestions or []
+    task = suggestion.actions[0].resource
+    assert task["code"]["text"] == "Skår klinisk skrøpelighetsskala (CFS) for tilstanden to uker før akutt sykdom"
+    assert "to uker før den akutte sykdommen" in task["description"]
+
+
+def test_screening_card_links_norwegian_guidance_before_the_original_scale(clinic: Clinic) -> None:
+    card = clinic.evaluate("encounter-start", age=78).card("cfs-screening-due")
+    urls = [str(link.url) for link in card.links or []]
+    assert urls[0].startswith("https://unn.no/") and urls[0].endswith("/cfs")
+    assert urls[1] == "https://www.dal.ca/sites/gmr/our-tools/clinical-frailty-scale.html"
+
+
 # -- cga-referral ------------------------------------------------------------------------------
 
 
