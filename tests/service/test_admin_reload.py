@@ -71,3 +71,28 @@ def test_a_client_jwt_is_not_an_admin_credential(admin_client):
 
 def test_without_a_configured_admin_secret_reload_is_disabled(make_client, holder):
     assert reload(make_client(rules=holder)).status_code == 403
+
+
+def test_with_several_workers_a_changed_rule_set_restarts_the_workers(make_client, tmp_path, holder, rules_dir,
+                                                                      monkeypatch):
+    import os
+    import signal
+
+    sent = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    settings = Settings(data_dir=tmp_path / "data", pseudonym_key="test-pseudonym-key-0123456789", workers=2,
+                        auth={"admin_token": ADMIN})
+    path = rules_dir / "discharge" / "pathway-b.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    body = reload(make_client(settings=settings, rules=holder)).json()
+    assert body["workersRestarting"] is True and sent == [(os.getppid(), signal.SIGHUP)]
+
+
+def test_an_unchanged_rule_set_restarts_nothing(make_client, tmp_path, holder, monkeypatch):
+    import os
+
+    sent = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    settings = Settings(data_dir=tmp_path / "data", pseudonym_key="test-pseudonym-key-0123456789", workers=2,
+                        auth={"admin_token": ADMIN})
+    assert "workersRestarting" not in reload(make_client(settings=settings, rules=holder)).json() and sent == []

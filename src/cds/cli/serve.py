@@ -5,9 +5,10 @@
 Secure by default: binds to 127.0.0.1. Without client authentication
 configured (``[auth.issuers]``) the service runs in development mode, which is
 allowed only on a loopback address; any other address is refused with a
-one-line error. ``kill -HUP <pid>`` reloads the rule files (with one worker the
+one-line error. ``kill -HUP <pid>`` reloads the rule files: with one worker the
 service swaps the rule set atomically and keeps the old one if the new files
-are broken; with several workers uvicorn restarts the workers).
+are broken; with several workers uvicorn restarts the workers (prefer
+``POST /admin/rules/reload``, which validates the rules before restarting them).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ after the response is sent (never tokens, never resources).
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 from dataclasses import asdict
 from typing import Any
@@ -320,6 +322,11 @@ async def reload_rules(request: Request) -> Response:
     if not body["ok"]:
         raise ServiceError(422, body["errors"] or ["the rule set was not reloaded"], code="invalid",
                            outcome="reload-failed")
+    if body.get("changed") and runtime.settings.workers > 1:
+        # The new set loaded whole in this worker; the others pick it up when the
+        # process manager (uvicorn, gunicorn) restarts them gracefully on SIGHUP.
+        os.kill(os.getppid(), signal.SIGHUP)
+        body["workersRestarting"] = True
     return _json_response(body)
 
 
