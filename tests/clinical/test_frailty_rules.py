@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     from conftest import Clinic
     from cds.rules.ruleset import RuleSet
@@ -135,16 +137,67 @@ def test_patient_not_expected_to_live_at_home_is_not_selected(clinic: Clinic) ->
     assert not clinic.evaluate("encounter-start", **facts, cfs={"score": 5}, new_falls=True).fired("geriatric-selection")
 
 
-# -- frailty-validity ---------------------------------------------------------------------------
+# -- frailty-status and frailty-validity ------------------------------------------------------
+
+CFS_6 = {"score": 6, "baseline_date": date(2025, 1, 1), "performer_role": "sykepleier", "source": "hospital"}
 
 
-def test_lise_60_with_cfs_5_gets_the_validity_caveat_and_no_cga(clinic: Clinic) -> None:
+@pytest.mark.parametrize(("score", "band_nb", "band_en"), [
+    (1, "ikke skrøpelig", "not frail"), (3, "ikke skrøpelig", "not frail"),
+    (4, "svært lett skrøpelig", "very mild frailty"), (5, "skrøpelig", "frail"), (8, "skrøpelig", "frail"),
+    (9, "terminalt syk", "terminally ill"),
+])
+def test_every_documented_cfs_gets_a_status_card_with_its_band(clinic: Clinic, score: int, band_nb: str, band_en: str) -> None:
+    result = clinic.evaluate("patient-view", age=80, cfs={"score": score, "baseline_date": date(2025, 1, 1)})
+    assert f"CFS {score} – " in result.card("frailty-status").summary
+    assert f"({band_nb}" in result.card("frailty-status", "nb").summary
+    assert f"({band_en}" in result.card("frailty-status", "en").summary
+
+
+def test_status_card_names_the_level_baseline_and_who_scored_it(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-start", age=84, cfs=CFS_6)
+    nb, en = result.card("frailty-status", "nb"), result.card("frailty-status", "en")
+    assert nb.summary.startswith("CFS 6 – Lever med moderat skrøpelighet (skrøpelig")
+    assert en.summary.startswith("CFS 6 – Living with moderate frailty (frail")
+    assert "grunnlag 2025-01-01" in nb.summary and "baseline 2025-01-01" in en.summary
+    assert "Skåret av: sykepleier (sykehuset)" in (nb.detail or "")
+    assert "Rockwood K, Theou O" in (nb.detail or "")
+
+
+@pytest.mark.parametrize(("score", "uncertain"), [(3, False), (4, True), (5, True), (6, True), (7, True), (8, True), (9, True)])
+def test_score_within_one_level_of_a_cut_point_is_uncertain(clinic: Clinic, score: int, uncertain: bool) -> None:
+    """Cut points 5 (frail), 7 (geriatric selection needs < 7), 9 (terminal): one level of error flips 4-9."""
+    card = clinic.evaluate("patient-view", age=80, cfs={"score": score}).card("frailty-status")
+    assert ("usikker" in card.summary) is uncertain
+    assert ("**Usikker skår:**" in (card.detail or "")) is uncertain
+
+
+def test_status_card_never_reproduces_the_copyrighted_level_descriptions(clinic: Clinic) -> None:
+    for score in range(1, 10):
+        card = clinic.evaluate("patient-view", age=80, cfs={"score": score}).card("frailty-status", "en")
+        assert "robust" not in (card.detail or "").lower() and "completely dependent" not in (card.detail or "").lower()
+
+
+def test_frailty_status_is_not_shown_at_discharge(clinic: Clinic) -> None:
+    assert not clinic.evaluate("encounter-discharge", age=80, cfs=CFS_6).fired("frailty-status")
+
+
+def test_lise_60_with_cfs_5_gets_one_status_card_with_the_caveat_and_no_cga(clinic: Clinic) -> None:
     result = clinic.evaluate("patient-view", age=60, cfs={"score": 5})
-    assert result.fired("frailty-validity")
+    assert result.fired("frailty-status") and not result.fired("frailty-validity")
     assert not result.fired("cga-referral")
-    assert any("ikke validert under 65 år" in c.summary for c in result.cards["nb"])
+    (card,) = [c for c in result.cards["nb"] if c.source.topic and c.source.topic.code == "frailty-status"]
+    assert card.summary.endswith("ikke validert under 65 år")
+    assert "**Forbehold:** Pasienten er 60 år" in (card.detail or "")
 
 
-def test_validity_caveat_boundary_is_age_65(clinic: Clinic) -> None:
-    assert clinic.evaluate("patient-view", age=64, cfs={"score": 3}).fired("frailty-validity")
-    assert not clinic.evaluate("patient-view", age=65, cfs={"score": 3}).fired("frailty-validity")
+def test_under_65_caveat_boundary_is_age_65(clinic: Clinic) -> None:
+    young = clinic.evaluate("patient-view", age=64, cfs={"score": 3}).card("frailty-status")
+    adult = clinic.evaluate("patient-view", age=65, cfs={"score": 3}).card("frailty-status")
+    assert "ikke validert under 65 år" in young.summary
+    assert "ikke validert" not in adult.summary
+
+
+def test_at_discharge_the_under_65_caveat_comes_from_frailty_validity(clinic: Clinic) -> None:
+    assert clinic.evaluate("encounter-discharge", age=64, cfs={"score": 3}).fired("frailty-validity")
+    assert not clinic.evaluate("encounter-discharge", age=65, cfs={"score": 3}).fired("frailty-validity")

@@ -54,7 +54,7 @@ STORIES = [
     Story("e", "encounter-start", ("geriatric-selection",), warnings=("geriatric-selection",)),
     Story("f", "encounter-discharge", ("pathway-b",), never=("pathway-a", "pathway-c", "coordinator", "cga-referral")),
     Story("g", "encounter-discharge", ("pathway-a",), never=("pathway-b", "pathway-c", "frailty-status", "cga-referral", "coordinator")),
-    Story("h", "patient-view", ("frailty-validity",), never=("cga-referral",)),
+    Story("h", "patient-view", ("frailty-status",), never=("cga-referral", "frailty-validity")),
     Story("i", "encounter-discharge",
           ("medication-reconciliation", "medication-review", "follow-up-missing", "gp-check-up", "unresolved-findings")),
     Story("j", "patient-view", ("cfs-screening-due",), warnings=("readmission-risk-high",)),
@@ -138,3 +138,11 @@ def test_ingrid_gets_one_click_cga_referral_and_coordinator_suggestions(evaluato
     assert [r["resourceType"] for r in cga] == ["ServiceRequest"]
     assert cga[0]["subject"] == {"reference": "Patient/a-patient"}
     assert [r["resourceType"] for r in coordinator] == ["Task", "CommunicationRequest"]
+
+
+def test_lise_status_card_carries_both_validity_caveats(evaluator: Evaluator) -> None:
+    """Story (h): frailty status with the caveat: not validated under 65 / for stable single-system disability."""
+    cards = evaluate(evaluator, "h", "patient-view").cards
+    (card,) = [c for c in cards if c.source.topic and c.source.topic.code == "frailty-status"]
+    assert "ikke validert under 65 år" in card.summary
+    assert "stabil funksjonshemning i ett organsystem" in (card.detail or "")
