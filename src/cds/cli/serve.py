@@ -22,6 +22,8 @@ import typer
 
 from cds.cli import UserError
 
+WORKER_STARTUP_SECONDS = 120
+
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML or YAML configuration file")]
 
 
@@ -60,7 +62,10 @@ def serve(
         uvicorn.run(app, **common)
     else:
         os.environ.pop(SIGHUP_ENV, None)
-        uvicorn.run("cds.service.app:app_from_env", factory=True, workers=settings.workers, **common)
+        # A worker loads the rules, the model and the store before it is ready: give it
+        # time, or uvicorn gives up on a graceful restart (SIGHUP) after 5 s.
+        uvicorn.run("cds.service.app:app_from_env", factory=True, workers=settings.workers,
+                    timeout_worker_healthcheck=WORKER_STARTUP_SECONDS, **common)
 
 
 def register(app: typer.Typer) -> None:
