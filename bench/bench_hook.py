@@ -6,8 +6,9 @@ cards, response JSON) without HTTP, on Ingrid Haugen's discharge request
 (~200 prefetched resources), and prints the median and p99 per call.
 
 Two figures, because `cds.fhir.resources` keeps a content-keyed cache of parsed
-resources: "cold" clears that cache before every call (every resource parsed
-and validated again, the worst case), "warm" keeps it (a chart opened again).
+resources and the readmission model a cache of scored feature rows: "cold"
+clears both before every call (every resource parsed and validated again, every
+row scored, the worst case), "warm" keeps them (a chart opened again).
 The baseline is `json.loads` of the same request body, measured in the same
 run, so the ratio survives a noisy machine.
 
@@ -72,6 +73,8 @@ def main() -> None:
 
     def cold_call() -> None:
         clear_parse_cache()
+        if evaluator.model is not None:
+            evaluator.model.clear_cache()
         call()
 
     cards = call()["cards"]

@@ -1,8 +1,11 @@
 """`ReadmissionModel`: the committed artefact, loaded once, predicting from a snapshot.
 
 Load it once at service start (``ReadmissionModel.load(models/readmission)``);
-`predict` is pure and thread-safe (scikit-learn ``predict_proba`` on a fresh
-feature array, OpenMP limited to one thread: see `cds.model.threads`).
+`predict` is pure and thread-safe (scikit-learn on a fresh feature array,
+OpenMP limited to one thread: see `cds.model.threads`). A snapshot's rows go
+through the verified direct path and the row cache of `cds.model.fastpath`
+(same probabilities as ``predict_proba``, without scikit-learn's per-call
+wrapper work, and each distinct row scored once).
 
 Contributions (``RiskPrediction.contributions``): for each feature, the change
 in the predicted log-odds when that feature alone is set back to its reference
@@ -16,7 +19,7 @@ contributions do not add up to the prediction when the model is non-linear.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ import numpy as np
 
 from cds.facts.snapshot import PatientSnapshot, RiskPrediction
 from cds.model.artefact import ArtefactError, load_estimator, load_metadata, load_training_rows
+from cds.model.fastpath import ProbabilityFn, RowCache, direct_probability, verified
 from cds.model.threads import one_thread
 from cds.model.features import FEATURES, FeatureUnavailable, feature_vector, features_from_snapshot
 
@@ -41,6 +45,15 @@ class ReadmissionModel:
     estimator: Any
     metadata: dict[str, Any]
     directory: Path
+    _rows: RowCache = field(default_factory=RowCache, init=False, repr=False, compare=False)
+    _row_proba: ProbabilityFn = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        direct = direct_probability(self.estimator)
+        generic = self._generic_proba
+        with one_thread():
+            usable = direct is not None and verified(direct, generic, self._probe_rows())
+        object.__setattr__(self, "_row_proba", direct if usable else generic)
 
     @classmethod
     def load(cls, directory: Path) -> ReadmissionModel:
@@ -62,7 +75,34 @@ class ReadmissionModel:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for a feature matrix in `FEATURES` column order."""
         with one_thread():
-            return np.asarray(self.estimator.predict_proba(np.asarray(X, dtype=float))[:, 1], dtype=float)
+            return self._generic_proba(np.asarray(X, dtype=float))
+
+    def _generic_proba(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.estimator.predict_proba(X)[:, 1], dtype=float)
+
+    def _snapshot_proba(self, X: np.ndarray) -> np.ndarray:
+        """`predict_proba` for the rows of one prediction: direct path when verified, each row scored once."""
+
+        def compute(rows: np.ndarray) -> np.ndarray:
+            with one_thread():
+                return self._row_proba(rows)
+
+        return self._rows.probabilities(X, compute)
+
+    def clear_cache(self) -> None:
+        """Forget the cached row probabilities (benchmarks measure the uncached cost)."""
+        self._rows.clear()
+
+    def _probe_rows(self) -> np.ndarray:
+        """The reference patient and, per feature, that patient with the feature at 0 and at 1, 3 and 30."""
+        reference = np.array([[float(self.metadata.get("reference_values", {}).get(n, 0.0)) for n in FEATURES]])
+        rows = [reference]
+        for j in range(len(FEATURES)):
+            for value in (0.0, 1.0, 3.0, 30.0):
+                changed = reference.copy()
+                changed[0, j] = value
+                rows.append(changed)
+        return np.vstack(rows)
 
     def predict(self, snapshot: PatientSnapshot) -> RiskPrediction:
         """The 30-day readmission probability; raises `FeatureUnavailable` when facts are unknown."""
@@ -84,7 +124,7 @@ class ReadmissionModel:
             changed = row.copy()
             changed[0, j] = float(references[name])
             variants.append(changed)
-        probs = self.predict_proba(np.vstack(variants))
+        probs = self._snapshot_proba(np.vstack(variants))
         base = _logit(probs[0])
         contributions = [(name, round(base - _logit(probs[j + 1]), 6)) for j, name in enumerate(FEATURES)]
         contributions.sort(key=lambda item: (-abs(item[1]), item[0]))
