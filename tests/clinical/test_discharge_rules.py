@@ -179,3 +179,44 @@ def test_readmission_card_for_inpatients_at_patient_view_but_not_after_discharge
     assert clinic.evaluate("patient-view", readmission_risk=risk(0.3), **DISCHARGE).fired("readmission-risk-high")
     ended = datetime(2025, 1, 10, tzinfo=UTC)
     assert not clinic.evaluate("patient-view", readmission_risk=risk(0.3), encounter_end=ended, **DISCHARGE).fired("readmission-risk-high")
+
+
+LACE_11 = {"name": "lace", "points": 11.0, "band": "high", "band_could_change": True,
+           "items": [{"name": "length_of_stay", "points": 4.0}, {"name": "ed_visits", "points": None, "unknown": True}]}
+HOSPITAL_5 = {"name": "hospital", "points": 5.0, "band": "intermediate", "items": [{"name": "haemoglobin", "points": 1.0}]}
+
+
+def test_readmission_card_in_norwegian_has_norwegian_bands_item_names_and_decimal_comma(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.121), scores={"lace": LACE_11, "hospital": HOSPITAL_5}, **DISCHARGE)
+    card = result.card("readmission-risk")
+    assert card.summary == "Risiko for reinnleggelse innen 30 dager: moderat (12 %), LACE 11 (høy), HOSPITAL 5 (middels)"
+    detail = card.detail or ""
+    assert "sannsynlighet 12,1 %" in detail and "lav under 10 %, høy fra 20 %" in detail
+    assert "- liggetid: 4" in detail and "- besøk i akuttmottak siste 6 måneder: ukjent" in detail
+    assert "(middels risiko)" in detail
+    for english in ("high", "intermediate", "length_of_stay", "ed_visits", "haemoglobin", "12.1"):
+        assert english not in card.summary + detail, english
+
+
+def test_readmission_card_in_english_keeps_a_decimal_point(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.121), scores={"lace": LACE_11}, **DISCHARGE)
+    card = result.card("readmission-risk", "en")
+    assert card.summary == "30-day readmission risk: moderate (12%), LACE 11 (high)"
+    assert "probability 12.1%" in (card.detail or "") and "- length of stay: 4" in (card.detail or "")
+
+
+def test_unknown_model_feature_never_prints_its_internal_key(clinic: Clinic) -> None:
+    odd = {"probability": 0.3, "model_version": "test", "contributions": [("n_lab_procedures_x", 0.4)]}
+    card = clinic.evaluate("encounter-discharge", readmission_risk=odd, **DISCHARGE).card("readmission-risk")
+    assert "n_lab_procedures_x" not in (card.detail or "")
+    assert "annen faktor (øker risikoen)" in (card.detail or "")
+
+
+def test_every_model_feature_has_a_name_in_both_card_languages(clinic: Clinic) -> None:
+    from cds.model.features import FEATURES
+
+    for feature in FEATURES:
+        odd = {"probability": 0.3, "model_version": "test", "contributions": [(feature, 0.4)]}
+        result = clinic.evaluate("encounter-discharge", readmission_risk=odd, **DISCHARGE)
+        assert "annen faktor" not in (result.card("readmission-risk").detail or ""), feature
+        assert "other factor" not in (result.card("readmission-risk", "en").detail or ""), feature
