@@ -187,6 +187,18 @@ class LabConcept:
             return None
         return value * conversion.factor + conversion.offset
 
+    def from_canonical(self, value: float, unit: str) -> float | None:
+        """A canonical-unit value expressed in ``unit`` (the inverse of `to_canonical`), or None for an unknown unit."""
+        conversion = self.conversions.get(unit.strip()) or self.conversions.get(unit.strip().lower())
+        if conversion is None or conversion.factor == 0:
+            return None
+        return (value - conversion.offset) / conversion.factor
+
+    def spellings_of(self, unit: str) -> frozenset[str]:
+        """Every unit spelling with the same conversion as ``unit`` ('%' -> '%', '% Hb', '%{Hb}', ...)."""
+        conversion = self.conversions.get(unit.strip()) or self.conversions.get(unit.strip().lower())
+        return frozenset(k for k, c in self.conversions.items() if conversion is not None and c == conversion)
+
 
 @dataclass
 class _ValueSet:

@@ -165,3 +165,24 @@ def test_snapshot_hba1c_measured_but_not_convertible_is_missing_not_unmeasured()
     with pytest.raises(FeatureUnavailable) as info:
         features_from_snapshot(astrid(labs=(lab,)))
     assert info.value.missing == ("hba1c",)
+
+
+
+def test_hba1c_categories_convert_with_the_lab_terminology_table_not_a_copy_of_it() -> None:
+    from cds.model.features import LAB_TERMINOLOGY_DIR, FeatureConfig
+    from cds.terminology import Terminology
+
+    hba1c = Terminology.load(LAB_TERMINOLOGY_DIR).lab("lab.hba1c")
+    assert FeatureConfig.load().hba1c_lab == hba1c
+    factor = str(hba1c.conversions["%"].factor)
+    from importlib import resources
+
+    assert factor not in resources.files("cds.model").joinpath("data/features.yaml").read_text(encoding="utf-8")
+
+
+def test_a_value_the_fact_builder_converted_from_percent_gets_the_category_of_the_percent_value() -> None:
+    from cds.model.features import FeatureConfig
+
+    hba1c = FeatureConfig.load().hba1c_lab
+    for percent in (6.9, 7.0, 8.0, 8.1):
+        assert hba1c_category(hba1c.to_canonical(percent, "%"), "mmol/mol") == hba1c_category(percent, "%")

@@ -46,3 +46,24 @@ def test_lab_concept_is_found_by_loinc_or_npu_code(terminology: Terminology) -> 
     npu = terminology.lab_concept_of([{"system": "urn:oid:2.16.578.1.12.4.1.1.7280", "code": "npu03429"}])
     assert loinc is not None and npu is not None
     assert loinc.id == npu.id == "lab.sodium"
+
+
+@pytest.mark.parametrize(("ifcc", "percent"), [(48.0, 6.5), (53.0, 7.0), (64.0, 8.0), (86.0, 10.0)])
+def test_hba1c_ifcc_converts_back_to_percent_by_the_inverse_equation(
+    terminology: Terminology, ifcc: float, percent: float
+) -> None:
+    assert round(terminology.lab("lab.hba1c").from_canonical(ifcc, "%"), 1) == percent
+
+
+def test_a_value_converted_to_canonical_and_back_is_unchanged(terminology: Terminology) -> None:
+    hba1c = terminology.lab("lab.hba1c")
+    assert hba1c.from_canonical(hba1c.to_canonical(7.3, "%"), "%") == pytest.approx(7.3, abs=1e-12)
+
+
+def test_from_canonical_into_an_unknown_unit_is_none(terminology: Terminology) -> None:
+    assert terminology.lab("lab.hba1c").from_canonical(53.0, "furlongs") is None
+
+
+def test_the_spellings_of_percent_are_its_aliases_in_the_lab_table(terminology: Terminology) -> None:
+    assert {"%", "% Hb", "%{Hb}"} <= terminology.lab("lab.hba1c").spellings_of("%")
+    assert "mmol/mol" not in terminology.lab("lab.hba1c").spellings_of("%")

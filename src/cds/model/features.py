@@ -36,13 +36,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
 
+import cds
 from cds.facts.snapshot import LabFact, PatientSnapshot, Sex
+from cds.terminology import LabConcept, Terminology
 
 __all__ = [
     "CSV_FEATURE_COLUMNS",
@@ -80,7 +83,8 @@ CSV_FEATURE_COLUMNS: tuple[str, ...] = (
     "n_medications",
 )
 
-_PERCENT_UNITS = frozenset({"%", "percent", "%{Hb}", "% Hb"})
+#: The bundled lab terminology: the HbA1c unit table (IFCC <-> NGSP) the categories convert with.
+LAB_TERMINOLOGY_DIR = Path(cds.__file__).resolve().parents[2] / "rules" / "valuesets"
 _AGE_BIN = re.compile(r"^\[(\d+)-(\d+)\)$")
 
 
@@ -102,8 +106,9 @@ class FeatureConfig:
     hba1c_concepts: tuple[str, ...]
     hba1c_high_from: float
     hba1c_very_high_above: float
-    ifcc_factor: float
-    ifcc_offset: float
+    hba1c_lab: LabConcept
+    percent_unit: str
+    percent_units: frozenset[str]
     ngsp_decimals: int
     hba1c_codes: dict[str, int]
     prior_visits_window_days: int
@@ -116,6 +121,11 @@ class FeatureConfig:
         text = resources.files("cds.model").joinpath("data/features.yaml").read_text(encoding="utf-8")
         raw: dict[str, Any] = yaml.safe_load(text)
         h = raw["hba1c"]
+        lab = Terminology.load(LAB_TERMINOLOGY_DIR).lab(str(h["lab_concept"]))
+        percent_unit = str(h["percent_unit"])
+        percent_units = lab.spellings_of(percent_unit)
+        if not percent_units:
+            raise ValueError(f"features.yaml: unit {percent_unit!r} is not a unit of {lab.id} in {LAB_TERMINOLOGY_DIR}")
         return cls(
             age_band_width=int(raw["age_bands"]["width_years"]),
             age_band_lowest=int(raw["age_bands"]["lowest"]),
@@ -123,8 +133,9 @@ class FeatureConfig:
             hba1c_concepts=tuple(str(c) for c in h["concepts"]),
             hba1c_high_from=float(h["high_from_percent"]),
             hba1c_very_high_above=float(h["very_high_above_percent"]),
-            ifcc_factor=float(h["ifcc_to_ngsp"]["factor"]),
-            ifcc_offset=float(h["ifcc_to_ngsp"]["offset"]),
+            hba1c_lab=lab,
+            percent_unit=percent_unit,
+            percent_units=percent_units,
             ngsp_decimals=int(h["ngsp_decimals"]),
             hba1c_codes={str(k): int(v) for k, v in h["categories"].items()},
             prior_visits_window_days=int(raw["prior_visits_window_days"]),
@@ -189,14 +200,22 @@ def features_from_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def hba1c_category(value: float, unit: str | None) -> str:
-    """Categorise an HbA1c value given in % (NGSP) or mmol/mol (IFCC)."""
+    """Categorise an HbA1c value given in % (NGSP) or another unit of the lab concept (IFCC mmol/mol).
+
+    The conversion is the lab terminology's unit table for ``lab.hba1c``.
+    """
     config = FeatureConfig.load()
-    if unit in _PERCENT_UNITS:
-        percent = value
-    elif unit == "mmol/mol":
-        percent = round((value - config.ifcc_offset) / config.ifcc_factor, config.ngsp_decimals)
+    lab = config.hba1c_lab
+    canonical = lab.to_canonical(value, unit) if unit is not None else None
+    if unit in config.percent_units:
+        percent: float | None = value
+    elif canonical is not None:
+        converted = lab.from_canonical(canonical, config.percent_unit)
+        percent = None if converted is None else round(converted, config.ngsp_decimals)
     else:
-        raise ValueError(f"HbA1c unit {unit!r} not supported (expected % or mmol/mol)")
+        percent = None
+    if percent is None:
+        raise ValueError(f"HbA1c unit {unit!r} not supported (expected a unit of {lab.id}: % or mmol/mol)")
     if percent > config.hba1c_very_high_above:
         return "Very High"
     if percent >= config.hba1c_high_from:
@@ -236,7 +255,7 @@ def _snapshot_hba1c(snapshot: PatientSnapshot, config: FeatureConfig) -> int | N
         return config.hba1c_codes["unknown"]
     latest = max(labs, key=lambda lab: _comparable(lab.effective or datetime.min))
     # measured, so never "not measured": a value we cannot categorise makes the feature missing
-    if latest.original_value is not None and latest.original_unit in _PERCENT_UNITS:
+    if latest.original_value is not None and latest.original_unit in config.percent_units:
         value, unit = latest.original_value, latest.original_unit  # as reported, no round trip through mmol/mol
     elif latest.value is not None:
         value, unit = latest.value, latest.unit
