@@ -6,7 +6,8 @@
 FILE is either a FHIR Bundle, which then plays the FHIR server: the service's
 prefetch templates are resolved against it exactly as they would be against a
 real server; or a CDS Hooks request (JSON with ``hook`` and ``context``), which
-is answered as if it had been POSTed. Prints the cards readably, or with
+is answered as if it had been POSTed (absent prefetch keys are read from its
+``fhirServer`` when it names one). Prints the cards readably, or with
 ``--json`` the exact response body.
 """
 
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 
 from cds.cli import UserError
@@ -83,7 +85,7 @@ def evaluate(
     """Evaluate one hook for a patient from a file; print the cards."""
     from cds.fhir.client import BundleSource
     from cds.hooks.services import SERVICES
-    from cds.service.calls import process_call
+    from cds.service.calls import fhir_sources, process_call
     from cds.service.errors import ServiceError
     from cds.service.runtime import build_evaluator
     from cds.service.settings import ConfigError, load_settings
@@ -108,7 +110,7 @@ def evaluate(
             raise UserError(f"--hook {hook} does not match the request's hook {data.get('hook')}")
         if patient is not None and isinstance(data["context"], dict):
             data["context"]["patientId"] = patient
-        sources = lambda request: None  # noqa: E731 - a request file is answered from its own prefetch
+        sources = None  # the request's own prefetch, and its fhirServer if it names one
     else:
         raise UserError(f"{file}: neither a FHIR Bundle nor a CDS Hooks request (no resourceType/hook)")
 
@@ -116,12 +118,20 @@ def evaluate(
     if service is None:
         raise UserError(f"no service answers hook {hook!r}; hooks: {', '.join(s.hook for s in SERVICES)}")
     try:
-        evaluator = build_evaluator(load_settings(config))
+        settings = load_settings(config)
+        evaluator = build_evaluator(settings)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
+
+    async def run() -> Any:
+        async with httpx.AsyncClient(follow_redirects=False) as http:
+            factory = sources if sources is not None else fhir_sources(settings, http)
+            return await process_call(service, payload, evaluator=evaluator, sources=factory, now=when,
+                                      language=lang, max_concurrency=settings.fhir.max_concurrency,
+                                      fetch_timeout_seconds=settings.fhir.total_timeout_seconds)
+
     try:
-        result = asyncio.run(process_call(service, payload, evaluator=evaluator, sources=sources, now=when,
-                                          language=lang))
+        result = asyncio.run(run())
     except ServiceError as exc:
         raise UserError(f"HTTP {exc.status} would be answered: {'; '.join(exc.messages)}") from None
     if as_json:

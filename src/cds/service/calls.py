@@ -23,23 +23,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from anyio import to_thread
 from pydantic import ValidationError
 
-from cds.fhir.client import FhirSource
+from cds.fhir.client import FhirClient, FhirSource
 from cds.fhir.prefetch import PrefetchInvalid, PrefetchResult, PrefetchUnavailable, resolve_prefetch
 from cds.fhir.resources import ResourceSet
 from cds.hooks.models import HookRequest, HookResponse, to_json_dict
 from cds.hooks.services import ServiceDefinition
 from cds.service.errors import ServiceError, validation_messages
-
-import cds.rules  # noqa: F401  - must load before cds.cards (cds.evaluation otherwise hits a cards<->rules import cycle)
 from cds.evaluation import EvaluationCall
+from cds.service.settings import Settings
 
 if TYPE_CHECKING:
     from cds.evaluation import Evaluation, Evaluator
 
-__all__ = ["CallResult", "SourceFactory", "process_call", "validate_request"]
+__all__ = ["CallResult", "SourceFactory", "fhir_sources", "process_call", "validate_request"]
 
 #: FHIR logical id (R4): what ``patientId`` and ``encounterId`` must look like.
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -192,3 +192,23 @@ async def process_call(
         prefetch=resolved,
         timings_ms={"prefetch": (fetched - started) * 1000, "evaluate": (done - fetched) * 1000},
     )
+
+
+def fhir_sources(settings: Settings, http: httpx.AsyncClient) -> SourceFactory:
+    """Sources that read absent prefetch from the request's ``fhirServer`` with its token."""
+    bounds = settings.fhir
+
+    def make(request: HookRequest) -> FhirSource | None:
+        if request.fhirServer is None:
+            return None
+        token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+        return FhirClient(
+            str(request.fhirServer),
+            access_token=token,
+            http=http,
+            timeout_seconds=bounds.timeout_seconds,
+            max_pages=bounds.max_pages,
+            max_resources=bounds.max_resources_per_query,
+        )
+
+    return make

@@ -23,11 +23,10 @@ from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
-from cds.fhir.client import FhirClient, FhirSource
 from cds.hooks.models import Card, FeedbackRequest, HookRequest, to_json_dict
 from cds.hooks.services import SERVICES_BY_ID, ServiceDefinition, discovery
 from cds.service.auth import check_admin_token
-from cds.service.calls import process_call
+from cds.service.calls import fhir_sources, process_call
 from cds.service.errors import ServiceError, validation_messages
 from cds.service.runtime import Runtime
 
@@ -123,25 +122,6 @@ def _service(service_id: str) -> ServiceDefinition:
         raise ServiceError(404, f"there is no CDS service '{service_id}'; GET /cds-services lists them",
                            code="not-found", outcome="unknown-service")
     return service
-
-
-def _sources(runtime: Runtime):  # noqa: ANN202 - a SourceFactory
-    bounds = runtime.settings.fhir
-
-    def make(request: HookRequest) -> FhirSource | None:
-        if request.fhirServer is None:
-            return None
-        token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
-        return FhirClient(
-            str(request.fhirServer),
-            access_token=token,
-            http=runtime.http,
-            timeout_seconds=bounds.timeout_seconds,
-            max_pages=bounds.max_pages,
-            max_resources=bounds.max_resources_per_query,
-        )
-
-    return make
 
 
 def _extension_value(extension: dict[str, Any] | None, *names: str) -> str | None:
@@ -259,7 +239,7 @@ async def call_service(service_id: str, request: Request) -> Response:
             service,
             payload,
             evaluator=runtime.evaluator,
-            sources=_sources(runtime),
+            sources=fhir_sources(runtime.settings, runtime.http),
             now=at,
             language=pick_language(request.headers.get("accept-language"), runtime.settings.language),
             max_concurrency=runtime.settings.fhir.max_concurrency,
