@@ -159,7 +159,7 @@ def test_status_card_names_the_level_baseline_and_who_scored_it(clinic: Clinic) 
     nb, en = result.card("frailty-status", "nb"), result.card("frailty-status", "en")
     assert nb.summary.startswith("CFS 6 – Lever med moderat skrøpelighet (skrøpelig")
     assert en.summary.startswith("CFS 6 – Living with moderate frailty (frail")
-    assert "grunnlag 2025-01-01" in nb.summary and "baseline 2025-01-01" in en.summary
+    assert "grunnlag 01.01.2025" in nb.summary and "baseline 2025-01-01" in en.summary
     assert "Skåret av: sykepleier (sykehuset)" in (nb.detail or "")
     assert "Rockwood K, Theou O" in (nb.detail or "")
 
