@@ -3,7 +3,8 @@
 * every patient discharged gets exactly one pathway (A, B or C);
 * a CFS 9 patient never gets a CGA or rehabilitation suggestion, at any hook;
 * every card summary is under 140 characters in nb and en, for any patient;
-* no rule gives more than one finding in one evaluation.
+* no rule gives more than one finding in one evaluation;
+* a documented CFS gives at most one frailty-status card (status or validity caveat, never both).
 """
 
 from __future__ import annotations
@@ -53,7 +54,12 @@ def patients(draw: st.DrawFn, cfs_score: st.SearchStrategy[int | None] | None = 
         "now": NOW,
         "patient_key": "generated",
         "age": draw(st.none() | st.integers(min_value=18, max_value=105)),
-        "cfs": None if cfs is None else {"score": cfs},
+        "cfs": None if cfs is None else {
+            "score": cfs,
+            "baseline_date": draw(st.none() | st.dates(min_value=(NOW - timedelta(days=800)).date(), max_value=NOW.date())),
+            "performer_role": draw(st.none() | st.sampled_from(["sykepleier", "lege i spesialisering"])),
+            "source": draw(st.none() | st.sampled_from(["hospital", "municipality", "gp", "legevakt"])),
+        },
         "cfs_age_days": draw(st.none() | st.integers(min_value=0, max_value=800)),
         "encounter_id": "enc-1",
         "encounter_class": draw(st.none() | st.sampled_from(["inpatient", "emergency", "ambulatory"])),
@@ -131,3 +137,11 @@ def test_every_card_summary_is_under_140_characters_in_nb_and_en(clinic: Clinic,
 def test_no_rule_fires_twice_in_one_evaluation(clinic: Clinic, facts: dict[str, Any], hook: str) -> None:
     ids = clinic.evaluate(hook, **facts).rule_ids
     assert len(ids) == len(set(ids)), ids
+
+
+@SETTINGS
+@given(facts=patients(), hook=st.sampled_from(HOOKS))
+def test_a_documented_cfs_gives_at_most_one_frailty_status_card(clinic: Clinic, facts: dict[str, Any], hook: str) -> None:
+    result = clinic.evaluate(hook, **facts)
+    status = [c for c in result.cards["nb"] if c.source.topic and c.source.topic.code == "frailty-status"]
+    assert len(status) <= 1, [c.summary for c in status]
