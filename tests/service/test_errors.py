@@ -150,3 +150,11 @@ def test_an_invalid_patient_resource_is_400(client, request_body):
     response = client.post("/cds-services/discharge-pathway", json=body)
     assert response.status_code == 400
     assert "Patient ingrid in prefetch is not valid FHIR R4" in _outcome(response)
+
+
+def test_a_prefetched_patient_that_is_not_the_patient_in_context_is_400(client, request_body):
+    body = request_body()
+    body["prefetch"]["patient"]["id"] = "someone-else"
+    response = client.post("/cds-services/discharge-pathway", json=body)
+    assert response.status_code == 400
+    assert "is Patient/someone-else, but the template asks for Patient/ingrid" in _outcome(response)

@@ -133,6 +133,20 @@ def _check_value(key: str, template: str, value: Any) -> str | None:
     return None
 
 
+def _check_read(key: str, template: str, value: Any, context: Mapping[str, Any]) -> str | None:
+    """A read (``Patient/{{context.patientId}}``) must answer with that very resource."""
+    _, is_search = _expected_type(template)
+    query = render_template(template, context)
+    if is_search or query is None or not isinstance(value, Mapping) or value.get("resourceType") in (
+        "Bundle", "OperationOutcome"):
+        return None
+    sent_id = value.get("id")
+    wanted = query.strip("/").split("/")[-1]
+    if isinstance(sent_id, str) and quote(sent_id, safe="") != wanted:
+        return f"prefetch.{key}: is {value.get('resourceType')}/{sent_id}, but the template asks for {query}"
+    return None
+
+
 def _resources_of(value: Mapping[str, Any]) -> list[dict[str, Any]]:
     # Bundles stay whole: ResourceSet follows them and keeps fullUrls for reference resolution.
     return [dict(value)]
@@ -157,6 +171,7 @@ async def resolve_prefetch(
     result = PrefetchResult()
     problems = [msg for key, tpl in templates.items() if key in sent and sent[key] is not None
                 and (msg := _check_value(key, tpl, sent[key]))]
+    problems += [msg for key, tpl in templates.items() if key in sent and (msg := _check_read(key, tpl, sent[key], context))]
     if problems:
         raise PrefetchInvalid(problems)
 
