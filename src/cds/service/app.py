@@ -124,6 +124,19 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
+    if settings.dashboard.password is not None:
+        from cds.service.dashboard import dashboard_router  # plotly is loaded only when the dashboard is on
+
+        app.include_router(
+            dashboard_router(
+                password=settings.dashboard.password.get_secret_value(),
+                username=settings.dashboard.username,
+                store=store,
+                kpi_dir=settings.dashboard.kpi_dir,
+                reports_dir=settings.dashboard.reports_dir,
+                clock=clock,
+            )
+        )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

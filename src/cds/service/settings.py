@@ -37,6 +37,7 @@ import cds
 __all__ = [
     "AuthSettings",
     "ConfigError",
+    "DashboardSettings",
     "FhirClientSettings",
     "IssuerSettings",
     "Settings",
@@ -105,6 +106,15 @@ class FhirClientSettings(BaseModel):
     total_timeout_seconds: float = Field(default=15.0, gt=0)
 
 
+class DashboardSettings(BaseModel):
+    """The quality team's dashboard (``/dashboard``): mounted only when a password is set."""
+
+    password: SecretStr | None = None
+    username: str = "quality"
+    kpi_dir: Path | None = None
+    reports_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     """Everything the service and the command line need to start."""
 
@@ -126,6 +136,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     fhir: FhirClientSettings = Field(default_factory=FhirClientSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @field_validator("model_dir", mode="before")
     @classmethod
