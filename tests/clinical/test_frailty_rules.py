@@ -201,3 +201,9 @@ def test_under_65_caveat_boundary_is_age_65(clinic: Clinic) -> None:
 def test_at_discharge_the_under_65_caveat_comes_from_frailty_validity(clinic: Clinic) -> None:
     assert clinic.evaluate("encounter-discharge", age=64, cfs={"score": 3}).fired("frailty-validity")
     assert not clinic.evaluate("encounter-discharge", age=65, cfs={"score": 3}).fired("frailty-validity")
+
+
+def test_cga_card_names_the_level_and_the_baseline_date_in_norwegian_form(clinic: Clinic) -> None:
+    result = clinic.evaluate("encounter-discharge", age=84, cfs={"score": 6, "baseline_date": date(2025, 1, 1)})
+    assert "CFS 6 (Lever med moderat skrøpelighet), skåret for tilstanden 01.01.2025" in (result.card("cga-referral").detail or "")
+    assert "CFS 6 (Living with moderate frailty), scored for the state on 2025-01-01" in (result.card("cga-referral", "en").detail or "")
