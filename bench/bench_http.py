@@ -193,7 +193,8 @@ def main() -> int:
     show("discharge", run)
     ratio = run["rps"] / baseline["rps"] if baseline["rps"] else 0.0
     growth = (rss_end - rss_start) / rss_start * 100 if rss_start else 0.0
-    print(f"ratio      discharge/baseline throughput {ratio:.2f}, p99 {run['p99_ms'] / max(baseline['p99_ms'], 1e-9):.1f}x")
+    p99_ratio = run["p99_ms"] / max(baseline["p99_ms"], 1e-9)
+    print(f"ratio      discharge/baseline throughput {ratio:.2f}, p99 {p99_ratio:.1f}x")
     print(f"memory     workers RSS {rss_start / 1024:.1f} MiB after warm-up -> {rss_end / 1024:.1f} MiB after "
           f"{int(run['calls'])} calls ({growth:+.1f} %)")
     checks = {

@@ -67,7 +67,8 @@ class FakeEvaluator:
         if call.hook == "patient-view":
             return FakeEvaluation(cards=[])
         card = Card(
-            summary="Skrøpelig pasient: vurder forløp B" if call.language == "nb" else "Frail patient: consider pathway B",
+            summary=("Skrøpelig pasient: vurder forløp B" if call.language == "nb"
+                     else "Frail patient: consider pathway B"),
             indicator="warning",
             source={"label": "Frailty CDS", "topic": {"code": "pathway", "system": "urn:cds:topic"}},
             suggestions=[{"label": "Henvis til geriatrisk vurdering", "uuid": "sugg-cga"}],

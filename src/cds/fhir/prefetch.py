@@ -169,9 +169,12 @@ async def resolve_prefetch(
     """
     sent = prefetch or {}
     result = PrefetchResult()
-    problems = [msg for key, tpl in templates.items() if key in sent and sent[key] is not None
-                and (msg := _check_value(key, tpl, sent[key]))]
-    problems += [msg for key, tpl in templates.items() if key in sent and (msg := _check_read(key, tpl, sent[key], context))]
+    problems: list[str] = []
+    for key, template in templates.items():
+        if key in sent and sent[key] is not None:
+            message = _check_value(key, template, sent[key]) or _check_read(key, template, sent[key], context)
+            if message:
+                problems.append(message)
     if problems:
         raise PrefetchInvalid(problems)
 
@@ -218,7 +221,8 @@ async def resolve_prefetch(
     failed = [(key, out) for key, out in outcomes if isinstance(out, FhirFetchError)]
     if failed:
         reasons = sorted({str(err) for _, err in failed})
-        raise PrefetchUnavailable(sorted(k for k, _ in failed), f"could not read from fhirServer ({'; '.join(reasons)})")
+        reason = f"could not read from fhirServer ({'; '.join(reasons)})"
+        raise PrefetchUnavailable(sorted(k for k, _ in failed), reason)
     for key, out in outcomes:
         assert isinstance(out, FetchResult)
         result.fetched.append(key)

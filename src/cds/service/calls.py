@@ -97,7 +97,9 @@ def validate_request(service: ServiceDefinition, payload: Any) -> HookRequest:
             )
     user = request.context.get("userId")
     if user is not None and not isinstance(user, str):
-        raise ServiceError(400, "context.userId must be a string", outcome="bad-request", expressions=["context.userId"])
+        raise ServiceError(
+            400, "context.userId must be a string", outcome="bad-request", expressions=["context.userId"]
+        )
     return request
 
 
