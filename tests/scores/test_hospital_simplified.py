@@ -92,3 +92,25 @@ def test_scorable_at_admission_with_admission_labs(make) -> None:
     result = SIMPLE.score(snapshot)
     assert [i.points for i in result.items] == [1, 2, 1, 1, 2, 0]
     assert (result.points, result.band) == (7, "high")
+
+
+def test_both_hospital_scores_read_the_same_discharge_haemoglobin_from_one_snapshot(make) -> None:
+    """The simplified score reuses the full score's lab reading of the same snapshot: same value, same notes."""
+    from cds.scores.hospital import Hospital
+
+    early = make.lab("haemoglobin", 10.0, "g/dL", at=make.now - timedelta(days=1))
+    odd = make.lab("haemoglobin", 9.0, "furlongs", at=make.now - timedelta(hours=1))
+    snapshot = full(make, labs=(early, odd, make.lab("sodium", 140, "mmol/L")))
+    full_item = item(Hospital().score(snapshot), "haemoglobin")
+    simple_item = item(SIMPLE.score(snapshot), "haemoglobin")
+    again = item(SIMPLE.score(snapshot), "haemoglobin")
+    assert full_item.value == simple_item.value == again.value == 10.0
+    assert full_item.used == simple_item.used == again.used
+    assert any("furlongs" in line for line in again.used)
+
+
+def test_a_lab_reading_is_not_reused_for_another_snapshot(make) -> None:
+    low = full(make, labs=(make.lab("haemoglobin", 10.0, "g/dL"), make.lab("sodium", 140, "mmol/L")))
+    high = full(make, labs=(make.lab("haemoglobin", 13.0, "g/dL"), make.lab("sodium", 140, "mmol/L")))
+    assert item(SIMPLE.score(low), "haemoglobin").value == 10.0
+    assert item(SIMPLE.score(high), "haemoglobin").value == 13.0

@@ -222,6 +222,10 @@ class BuildContext:
         return f"Patient/{self.patient_id}"
 
     @cached_property
+    def _encounter_ref(self) -> str:
+        return f"Encounter/{self.encounter_id}"
+
+    @cached_property
     def patient(self) -> Any | None:
         return self.resources.get("Patient", self.patient_id)
 
@@ -252,7 +256,7 @@ class BuildContext:
         ref = reference_of(getattr(resource, attr, None))
         if ref is None:
             return False
-        if ref == f"Encounter/{self.encounter_id}":
+        if ref == self._encounter_ref:
             return True
         target = self.resources.resolve(ref)
         if target is not None:

@@ -23,14 +23,17 @@ def lab_facts(ctx: BuildContext) -> dict[str, Any]:
     referenced = _referenced_observation_ids(ctx)
     follow_up_known = ctx.known("ServiceRequest") or ctx.known("Task")
     facts = []
+    # a LabFact depends only on the observation, the terminology, the clock's zone and
+    # (followed, in current contact): memoised across builds
+    key_base = ("lab", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
+    not_followed = False if follow_up_known else None
     for observation in ctx.of_type("Observation"):
         if observation.status not in _RESULT_STATUSES:
             continue
         effective = _effective(ctx, observation)
-        followed = True if observation.id in referenced else (False if follow_up_known else None)
+        followed = True if observation.id in referenced else not_followed
         in_current = ctx.in_current_contact(observation, effective)
-        # a LabFact depends only on the observation, the terminology and these three: memoised across builds
-        key = ("lab", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz), followed, in_current)
+        key = (*key_base, followed, in_current)
         fact, problem = ctx.memo(
             observation, key, lambda o=observation, e=effective, f=followed, c=in_current: _lab(ctx, o, e, f, c)
         )

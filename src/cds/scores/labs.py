@@ -9,6 +9,7 @@ unit, or no number) is never guessed: it is reported instead.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,8 +20,6 @@ __all__ = ["LabReading", "last_in_stay"]
 LOINC = "http://loinc.org"
 
 
-
-
 @dataclass(frozen=True)
 class LabReading:
     """A lab value converted to the unit asked for."""
@@ -29,6 +28,15 @@ class LabReading:
     unit: str
     effective: datetime | None
     reported: str  # the value as reported, in words ("7.1 mmol/L")
+
+
+#: Recent results by (snapshot identity, arguments): HOSPITAL and its simplified form ask for
+#: the same haemoglobin and sodium of the same snapshot. The entry holds the snapshot, so its
+#: id cannot be reused while cached; snapshots are frozen, so a result never goes stale.
+_RECENT_SIZE = 16
+_Key = tuple[int, str, frozenset[str], frozenset[str], str]
+_recent: dict[_Key, tuple[PatientSnapshot, LabReading | None, tuple[str, ...]]] = {}
+_recent_lock = threading.Lock()
 
 
 def _is_kind(lab: LabFact, concepts: frozenset[str], loinc: frozenset[str]) -> bool:
@@ -55,6 +63,26 @@ def last_in_stay(
     unit: str,
 ) -> tuple[LabReading | None, list[str]]:
     """The latest usable value of ``kind`` in the current stay, in ``unit``, and notes on values not used."""
+    key = (id(snapshot), kind, concepts, loinc, unit)
+    hit = _recent.get(key)
+    if hit is not None and hit[0] is snapshot:
+        return hit[1], list(hit[2])
+    reading, notes = _last_in_stay(snapshot, kind, concepts=concepts, loinc=loinc, unit=unit)
+    with _recent_lock:
+        if len(_recent) >= _RECENT_SIZE:
+            _recent.clear()
+        _recent[key] = (snapshot, reading, tuple(notes))
+    return reading, notes
+
+
+def _last_in_stay(
+    snapshot: PatientSnapshot,
+    kind: str,
+    *,
+    concepts: frozenset[str],
+    loinc: frozenset[str],
+    unit: str,
+) -> tuple[LabReading | None, list[str]]:
     notes: list[str] = []
     if snapshot.labs is None:
         return None, notes
