@@ -44,7 +44,7 @@ def test_card_text_is_norwegian_by_default_and_english_on_request(ruleset: RuleS
 
 def test_card_names_rule_version_and_rule_set_digest(ruleset: RuleSet) -> None:
     provenance = (screening_card(ruleset).extension or {})[PROVENANCE]
-    assert provenance == {"ruleId": "cfs-screening-due", "ruleVersion": "1.0.0", "rulesetDigest": ruleset.digest}
+    assert provenance == {"ruleId": "cfs-screening-due", "ruleVersion": ruleset.rule("cfs-screening-due").version, "rulesetDigest": ruleset.digest}
 
 
 def test_card_topic_is_a_coding_from_the_card_topic_code_system(ruleset: RuleSet) -> None:

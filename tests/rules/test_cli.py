@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from cds.cli import app, _register_all
@@ -71,7 +72,8 @@ def test_test_passes_on_the_bundled_rules() -> None:
 def test_docs_prints_a_catalogue_with_parameters_and_sources() -> None:
     result = invoke("rules", "docs", str(REPO / "rules"))
     assert result.exit_code == 0
-    assert "## CFS screening due (`cfs-screening-due` v1.0.0)" in result.stdout
+    version = yaml.safe_load((REPO / "rules/frailty/cfs-screening-due.yaml").read_text(encoding="utf-8"))["version"]
+    assert f"## CFS screening due (`cfs-screening-due` v{version})" in result.stdout
     assert "| `min_age` | int | 70 | a |" in result.stdout
     assert "004_8d09680a4bef5543.txt:120-122" in result.stdout
 

@@ -23,6 +23,9 @@ It owns every trap of the package (see docs/rules-guide.md, "Engine"):
   (verified with durable-rules 2.0.28), every ruleset has a lowest-salience
   "done" rule that matches every top-level fact, so an action always runs.
 
+* its JSON parser rejects some floats (``5e-324``, ``1e-05``, NaN, inf): every
+  number is normalised by `cds.rules.enginevalues` before it is asserted.
+
 Evaluation asserts the projected message as one *fact* (an event would be
 consumed by the first rule that matches it; a fact is seen by every rule).
 Derived facts chain through the engine by strata: every rule runs at the level
@@ -43,6 +46,8 @@ from typing import Any
 
 import durable_rules_engine as _durable_c
 from durable import engine as _durable
+
+from cds.rules.enginevalues import engine_value
 
 STRATUM = "_stratum"
 _RULE_SALIENCE = 1
@@ -107,6 +112,16 @@ def registered_names() -> list[str]:
         return sorted(_get_host()._ruleset_directory)
 
 
+def _safe(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values durable can parse (idempotent; the projection already normalised them)."""
+    out = {}
+    for key, value in values.items():
+        value = engine_value(value)
+        if value is not None:
+            out[key] = value
+    return out
+
+
 def _done(c: Any) -> None:
     """The always-matching last action (see the module docstring)."""
 
@@ -168,7 +183,7 @@ class CompiledRuleset:
                 me = owner()
                 if me is None:
                     raise EngineError("ruleset evaluated after it was released")
-                added = {k: v for k, v in me._close(level, fired).items() if v is not None}
+                added = _safe(me._close(level, fired))
             except Exception as error:  # durable swallows exceptions of actions: keep it for `run`
                 _errors[sid] = error
                 return
@@ -184,7 +199,7 @@ class CompiledRuleset:
         """Keys of the rules that fired, in firing order (empty when none matched)."""
         with _lock:
             sid = f"e{next(_sids)}"
-            fact = {**message, "sid": sid, "id": "level0", STRATUM: 0}
+            fact = {**_safe(message), "sid": sid, "id": "level0", STRATUM: 0}
             _runs[sid] = []
             host = _get_host()
             _sweep(host)

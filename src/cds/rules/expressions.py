@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cds.facts.snapshot import PatientSnapshot
 from cds.rules.catalogue import FactKind, value_at
+from cds.rules.enginevalues import engine_value
 
 if TYPE_CHECKING:
     from cds.terminology import Terminology
@@ -125,10 +126,10 @@ def count_text(facts: str, value_set: str | None, within_days: int | None, where
 def project(
     snapshot: PatientSnapshot, expressions: Mapping[str, FactExpr], terminology: Terminology
 ) -> dict[str, Value]:
-    """One flat message: expression key -> primitive value, unknown values left out."""
+    """One flat message: expression key -> engine-safe primitive value (`cds.rules.enginevalues`); unknown values left out."""
     message: dict[str, Value] = {}
     for key, expression in expressions.items():
-        value = expression.compute(snapshot, terminology)
+        value = engine_value(expression.compute(snapshot, terminology))
         if value is not None:
             message[key] = value
     return message

@@ -33,6 +33,7 @@ from cds.facts.snapshot import PatientSnapshot
 from cds.rules import schema as s
 from cds.rules.catalogue import CODED_LISTS, EVENT_LISTS, FactKind, UnknownFact, resolve
 from cds.rules.conditions import All, AnyOf, Compare, Cond, Not, Presence
+from cds.rules.enginevalues import engine_value, threshold_problem
 from cds.rules.errors import RuleError, RuleSetError, display_path
 from cds.rules.expressions import CountExpr, DaysSinceExpr, DerivedExpr, FactExpr, PathExpr, Value, count_text
 from cds.rules.model import CompiledCard, Rule
@@ -332,6 +333,14 @@ class _RuleCompiler:
                     "compare with a value of the fact's type",
                 )
                 return None
+            problem = threshold_problem(value)
+            if problem:
+                self.error((*loc, "value"), f"threshold {problem}", "use a finite number of realistic size")
+                return None
+        if isinstance(resolved, tuple):
+            resolved = tuple(engine_value(v) for v in resolved)
+        else:
+            resolved = engine_value(resolved)
         if leaf.op in ("<", "<=", ">", ">=") and expr.kind.kind != "number":
             self.error((*loc, "op"), f"operator {leaf.op!r} needs a number, {expr.text!r} is {expr.kind.describe()}", "use == / != / in")
             return None
@@ -653,7 +662,10 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
             value, _ = compiler._param(d.value, ("derive", name, "value"))
             if value is not None and not _value_ok(_kind_of_type(d.type), value):
                 errors.add(p.file, p.doc.line(("derive", name, "value")), f"derived fact {name!r} is {d.type}, value {value!r}", "make the value match the type")
-            values[name] = value
+            problem = threshold_problem(value)
+            if problem:
+                errors.add(p.file, p.doc.line(("derive", name, "value")), f"derived fact {name!r}: {problem}", "use a finite number of realistic size")
+            values[name] = engine_value(value)
         derive_values[p.model.id] = values
     strata = _strata(parsed, uses, errors)
 
@@ -726,7 +738,7 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
             numbers = tuple(o.model.applies_to.municipality or [])
             assert muni_expr is not None
             vcond = All((vcond, Compare(muni_expr, "in", numbers, None, 0)))
-            dvalues = {n: (params.get(str(d.value)[1:]) if isinstance(d.value, str) and d.value.startswith("$") else d.value) for n, d in m.derive.items()}
+            dvalues = {n: engine_value(params.get(str(d.value)[1:]) if isinstance(d.value, str) and d.value.startswith("$") else d.value) for n, d in m.derive.items()}
             rules.append(Rule(parameters=params, condition=vcond, variant=o.model.override, municipalities=numbers, excluded_municipalities=(), **{**common, "derive": dvalues}))  # type: ignore[arg-type]
 
     digest_files = [*files, *(Path(o) for o in overrides)]
