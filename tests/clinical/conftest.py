@@ -47,7 +47,9 @@ class Result:
         return rule_id in self.rule_ids
 
     def card(self, topic: str, language: str = "nb") -> Card:
-        (card,) = {c.summary: c for c in self.cards[language] if c.source.topic and c.source.topic.code == topic}.values()
+        (card,) = {
+            c.summary: c for c in self.cards[language] if c.source.topic and c.source.topic.code == topic
+        }.values()
         return card
 
 

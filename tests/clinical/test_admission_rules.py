@@ -22,7 +22,9 @@ def test_gp_is_notified_when_a_70_year_old_is_admitted(clinic: Clinic) -> None:
 
 
 def test_no_gp_notice_at_69(clinic: Clinic) -> None:
-    assert not clinic.evaluate("encounter-start", age=69, has_gp=True, gp_reference="Practitioner/gp-1", **INPATIENT).fired("gp-admission-notice")
+    assert not clinic.evaluate(
+        "encounter-start", age=69, has_gp=True, gp_reference="Practitioner/gp-1", **INPATIENT
+    ).fired("gp-admission-notice")
 
 
 def test_no_gp_notice_when_already_notified(clinic: Clinic) -> None:
@@ -31,13 +33,17 @@ def test_no_gp_notice_when_already_notified(clinic: Clinic) -> None:
 
 
 def test_early_notice_reminder_for_home_nursing_patient_on_admission(clinic: Clinic) -> None:
-    result = clinic.evaluate("encounter-start", now=datetime(2025, 1, 15, 9, 0, tzinfo=UTC), home_nursing=True, **INPATIENT)
+    result = clinic.evaluate(
+        "encounter-start", now=datetime(2025, 1, 15, 9, 0, tzinfo=UTC), home_nursing=True, **INPATIENT
+    )
     assert result.fired("early-notice") and not result.fired("early-notice-overdue")
     assert result.card("early-notice").indicator == "info"
 
 
 def test_early_notice_becomes_overdue_at_24_hours(clinic: Clinic) -> None:
-    before = clinic.evaluate("patient-view", now=datetime(2025, 1, 16, 7, 59, tzinfo=UTC), service_need="new", **INPATIENT)
+    before = clinic.evaluate(
+        "patient-view", now=datetime(2025, 1, 16, 7, 59, tzinfo=UTC), service_need="new", **INPATIENT
+    )
     at = clinic.evaluate("patient-view", now=datetime(2025, 1, 16, 8, 0, tzinfo=UTC), service_need="new", **INPATIENT)
     assert before.fired("early-notice") and not before.fired("early-notice-overdue")
     assert at.fired("early-notice-overdue") and not at.fired("early-notice")
@@ -51,11 +57,15 @@ def test_early_notice_lists_its_four_elements(clinic: Clinic) -> None:
 
 
 def test_no_early_notice_without_municipal_services_or_need(clinic: Clinic) -> None:
-    assert not clinic.evaluate("encounter-start", home_nursing=False, service_need="none", **INPATIENT).fired("early-notice")
+    assert not clinic.evaluate("encounter-start", home_nursing=False, service_need="none", **INPATIENT).fired(
+        "early-notice"
+    )
 
 
 def test_missing_admission_report_is_requested(clinic: Clinic) -> None:
-    assert clinic.evaluate("patient-view", home_nursing=True, admission_report_received=False, **INPATIENT).fired("admission-report-missing")
+    assert clinic.evaluate("patient-view", home_nursing=True, admission_report_received=False, **INPATIENT).fired(
+        "admission-report-missing"
+    )
 
 
 def test_admission_report_status_unknown_gives_no_request(clinic: Clinic) -> None:
@@ -63,7 +73,11 @@ def test_admission_report_status_unknown_gives_no_request(clinic: Clinic) -> Non
 
 
 def test_tentative_discharge_date_due_from_day_one(clinic: Clinic) -> None:
-    day0 = clinic.evaluate("patient-view", now=datetime(2025, 1, 16, 7, 0, tzinfo=UTC), length_of_stay_days=0, **INPATIENT)
-    day1 = clinic.evaluate("patient-view", now=datetime(2025, 1, 16, 8, 0, tzinfo=UTC), length_of_stay_days=1, **INPATIENT)
+    day0 = clinic.evaluate(
+        "patient-view", now=datetime(2025, 1, 16, 7, 0, tzinfo=UTC), length_of_stay_days=0, **INPATIENT
+    )
+    day1 = clinic.evaluate(
+        "patient-view", now=datetime(2025, 1, 16, 8, 0, tzinfo=UTC), length_of_stay_days=1, **INPATIENT
+    )
     assert not day0.fired("tentative-discharge-date")
     assert day1.fired("tentative-discharge-date")

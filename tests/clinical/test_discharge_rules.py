@@ -45,13 +45,19 @@ def test_two_chronic_conditions_with_new_need_is_pathway_c(clinic: Clinic) -> No
 
 
 def test_one_chronic_condition_with_new_need_is_not_pathway_c(clinic: Clinic) -> None:
-    result = clinic.evaluate("encounter-discharge", service_need="new", conditions=[HEART_FAILURE, PNEUMONIA], **DISCHARGE)
+    result = clinic.evaluate(
+        "encounter-discharge", service_need="new", conditions=[HEART_FAILURE, PNEUMONIA], **DISCHARGE
+    )
     assert pathway(result) == ["pathway-a"]
 
 
 def test_frail_cut_point_for_pathway_c_is_cfs_5(clinic: Clinic) -> None:
-    assert pathway(clinic.evaluate("encounter-discharge", cfs={"score": 5}, service_need="increased", **DISCHARGE)) == ["pathway-c"]
-    assert pathway(clinic.evaluate("encounter-discharge", cfs={"score": 4}, service_need="increased", **DISCHARGE)) == ["pathway-a"]
+    assert pathway(clinic.evaluate("encounter-discharge", cfs={"score": 5}, service_need="increased", **DISCHARGE)) == [
+        "pathway-c"
+    ]
+    assert pathway(clinic.evaluate("encounter-discharge", cfs={"score": 4}, service_need="increased", **DISCHARGE)) == [
+        "pathway-a"
+    ]
 
 
 def test_repeated_admissions_from_home_window_boundary(clinic: Clinic) -> None:
@@ -64,7 +70,9 @@ def test_repeated_admissions_from_home_window_boundary(clinic: Clinic) -> None:
 
 
 def test_new_need_with_discharge_to_a_nursing_home_is_pathway_c(clinic: Clinic) -> None:
-    result = clinic.evaluate("encounter-discharge", service_need="new", discharge_destination="nursing-home", **DISCHARGE)
+    result = clinic.evaluate(
+        "encounter-discharge", service_need="new", discharge_destination="nursing-home", **DISCHARGE
+    )
     assert pathway(result) == ["pathway-c"]
     assert "heldøgns omsorg" in (result.card("pathway-c").detail or "")
 
@@ -80,7 +88,9 @@ def test_pathway_cards_suggest_a_board_flag(clinic: Clinic) -> None:
 
 
 def test_pathway_c_without_coordinator_offers_one_even_when_ip_declined(clinic: Clinic) -> None:
-    result = clinic.evaluate("encounter-discharge", cfs={"score": 7}, service_need="new", individual_plan="declined", **DISCHARGE)
+    result = clinic.evaluate(
+        "encounter-discharge", cfs={"score": 7}, service_need="new", individual_plan="declined", **DISCHARGE
+    )
     card = result.card("coordinator")
     assert "koordinator skal likevel tilbys" in (card.detail or "")
     kinds = [s.actions[0].resource["resourceType"] for s in card.suggestions or []]
@@ -95,7 +105,10 @@ def test_no_coordinator_card_when_one_is_assigned(clinic: Clinic) -> None:
 
 
 def test_missing_follow_up_appointment_warns(clinic: Clinic) -> None:
-    assert clinic.evaluate("encounter-discharge", follow_up_booked=False, **DISCHARGE).card("follow-up-missing").indicator == "warning"
+    assert (
+        clinic.evaluate("encounter-discharge", follow_up_booked=False, **DISCHARGE).card("follow-up-missing").indicator
+        == "warning"
+    )
     assert not clinic.evaluate("encounter-discharge", follow_up_booked=True, **DISCHARGE).fired("follow-up-missing")
 
 
@@ -106,8 +119,12 @@ def test_no_follow_up_visible_to_the_system_is_reported_as_not_recorded(clinic: 
 
 
 def test_unreconciled_medication_list_warns(clinic: Clinic) -> None:
-    assert clinic.evaluate("encounter-discharge", active_medication_count=5, medication_reconciled=False, **DISCHARGE).fired("medication-reconciliation")
-    assert not clinic.evaluate("encounter-discharge", active_medication_count=5, medication_reconciled=True, **DISCHARGE).fired("medication-reconciliation")
+    assert clinic.evaluate(
+        "encounter-discharge", active_medication_count=5, medication_reconciled=False, **DISCHARGE
+    ).fired("medication-reconciliation")
+    assert not clinic.evaluate(
+        "encounter-discharge", active_medication_count=5, medication_reconciled=True, **DISCHARGE
+    ).fired("medication-reconciliation")
 
 
 def test_medication_review_from_four_medicines(clinic: Clinic) -> None:
@@ -117,8 +134,12 @@ def test_medication_review_from_four_medicines(clinic: Clinic) -> None:
 
 def test_medication_review_interval_boundary_is_365_days(clinic: Clinic) -> None:
     facts = {"active_medication_count": 8, **DISCHARGE}
-    assert not clinic.evaluate("encounter-discharge", last_medication_review=date(2024, 1, 16), **facts).fired("medication-review")
-    assert clinic.evaluate("encounter-discharge", last_medication_review=date(2024, 1, 15), **facts).fired("medication-review")
+    assert not clinic.evaluate("encounter-discharge", last_medication_review=date(2024, 1, 16), **facts).fired(
+        "medication-review"
+    )
+    assert clinic.evaluate("encounter-discharge", last_medication_review=date(2024, 1, 15), **facts).fired(
+        "medication-review"
+    )
 
 
 def test_home_nursing_gp_check_up_boundary_is_14_days(clinic: Clinic) -> None:
@@ -128,13 +149,23 @@ def test_home_nursing_gp_check_up_boundary_is_14_days(clinic: Clinic) -> None:
 
 
 def test_abnormal_result_without_follow_up_warns_before_discharge(clinic: Clinic) -> None:
-    lab = {"codings": [{"system": "http://loinc.org", "code": "2951-2"}], "value": 127.0, "abnormal": True, "followed_up": False, "in_current_encounter": True}
+    lab = {
+        "codings": [{"system": "http://loinc.org", "code": "2951-2"}],
+        "value": 127.0,
+        "abnormal": True,
+        "followed_up": False,
+        "in_current_encounter": True,
+    }
     assert clinic.evaluate("encounter-discharge", labs=[lab], **DISCHARGE).fired("unresolved-findings")
-    assert not clinic.evaluate("encounter-discharge", labs=[{**lab, "followed_up": True}], **DISCHARGE).fired("unresolved-findings")
+    assert not clinic.evaluate("encounter-discharge", labs=[{**lab, "followed_up": True}], **DISCHARGE).fired(
+        "unresolved-findings"
+    )
 
 
 def test_new_symptoms_in_the_last_24_hours_warn(clinic: Clinic) -> None:
-    assert clinic.evaluate("encounter-discharge", new_symptoms_before_discharge=True, **DISCHARGE).fired("unresolved-findings")
+    assert clinic.evaluate("encounter-discharge", new_symptoms_before_discharge=True, **DISCHARGE).fired(
+        "unresolved-findings"
+    )
 
 
 # -- readmission risk -------------------------------------------------------------------------
@@ -154,7 +185,9 @@ def test_readmission_probability_boundary_between_moderate_and_high(clinic: Clin
 
 
 def test_readmission_low_class_below_10_percent(clinic: Clinic) -> None:
-    card = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.09), **DISCHARGE).card("readmission-risk", "en")
+    card = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.09), **DISCHARGE).card(
+        "readmission-risk", "en"
+    )
     assert card.summary == "30-day readmission risk: low (9%)"
     assert card.indicator == "info"
 
@@ -178,18 +211,37 @@ def test_readmission_card_names_contributions_and_open_modifiable_factors(clinic
 def test_readmission_card_for_inpatients_at_patient_view_but_not_after_discharge(clinic: Clinic) -> None:
     assert clinic.evaluate("patient-view", readmission_risk=risk(0.3), **DISCHARGE).fired("readmission-risk-high")
     ended = datetime(2025, 1, 10, tzinfo=UTC)
-    assert not clinic.evaluate("patient-view", readmission_risk=risk(0.3), encounter_end=ended, **DISCHARGE).fired("readmission-risk-high")
+    assert not clinic.evaluate("patient-view", readmission_risk=risk(0.3), encounter_end=ended, **DISCHARGE).fired(
+        "readmission-risk-high"
+    )
 
 
-LACE_11 = {"name": "lace", "points": 11.0, "band": "high", "band_could_change": True,
-           "items": [{"name": "length_of_stay", "points": 4.0}, {"name": "ed_visits", "points": None, "unknown": True}]}
-HOSPITAL_5 = {"name": "hospital", "points": 5.0, "band": "intermediate", "items": [{"name": "haemoglobin", "points": 1.0}]}
+LACE_11 = {
+    "name": "lace",
+    "points": 11.0,
+    "band": "high",
+    "band_could_change": True,
+    "items": [{"name": "length_of_stay", "points": 4.0}, {"name": "ed_visits", "points": None, "unknown": True}],
+}
+HOSPITAL_5 = {
+    "name": "hospital",
+    "points": 5.0,
+    "band": "intermediate",
+    "items": [{"name": "haemoglobin", "points": 1.0}],
+}
 
 
 def test_readmission_card_in_norwegian_has_norwegian_bands_item_names_and_decimal_comma(clinic: Clinic) -> None:
-    result = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.121), scores={"lace": LACE_11, "hospital": HOSPITAL_5}, **DISCHARGE)
+    result = clinic.evaluate(
+        "encounter-discharge",
+        readmission_risk=risk(0.121),
+        scores={"lace": LACE_11, "hospital": HOSPITAL_5},
+        **DISCHARGE,
+    )
     card = result.card("readmission-risk")
-    assert card.summary == "Risiko for reinnleggelse innen 30 dager: moderat (12 %), LACE 11 (høy), HOSPITAL 5 (middels)"
+    assert (
+        card.summary == "Risiko for reinnleggelse innen 30 dager: moderat (12 %), LACE 11 (høy), HOSPITAL 5 (middels)"
+    )
     detail = card.detail or ""
     assert "sannsynlighet 12,1 %" in detail and "lav under 10 %, høy fra 20 %" in detail
     assert "- liggetid: 4" in detail and "- besøk i akuttmottak siste 6 måneder: ukjent" in detail

@@ -75,11 +75,16 @@ def test_cga_needs_the_validated_age_of_65(clinic: Clinic) -> None:
 
 def test_cfs_8_with_end_of_life_signs_gets_no_cga(clinic: Clinic) -> None:
     assert clinic.evaluate("encounter-discharge", age=90, cfs={"score": 8}).fired("cga-referral")
-    assert not clinic.evaluate("encounter-discharge", age=90, cfs={"score": 8}, end_of_life_signs=True).fired("cga-referral")
+    assert not clinic.evaluate("encounter-discharge", age=90, cfs={"score": 8}, end_of_life_signs=True).fired(
+        "cga-referral"
+    )
 
 
 def test_a_cga_already_in_this_stay_is_not_suggested_again(clinic: Clinic) -> None:
-    cga = {"codings": [{"system": "https://fhir.cds-frailty.no/CodeSystem/clinical-procedure", "code": "cga"}], "in_current_encounter": True}
+    cga = {
+        "codings": [{"system": "https://fhir.cds-frailty.no/CodeSystem/clinical-procedure", "code": "cga"}],
+        "in_current_encounter": True,
+    }
     assert not clinic.evaluate("encounter-discharge", age=80, cfs={"score": 6}, procedures=[cga]).fired("cga-referral")
 
 
@@ -105,7 +110,11 @@ def test_cfs_7_with_end_of_life_signs_is_below_the_end_of_life_level(clinic: Cli
 def test_end_of_life_card_suggests_shared_decisions_with_relatives_only_with_consent(clinic: Clinic) -> None:
     card = clinic.evaluate("encounter-start", age=88, cfs={"score": 9}).card("end-of-life")
     labels = [s.label for s in card.suggestions or []]
-    assert labels == ["Avklar behandlingsnivå", "Kartlegg palliative behov", "Samtale om hva som er viktig for pasienten"]
+    assert labels == [
+        "Avklar behandlingsnivå",
+        "Kartlegg palliative behov",
+        "Samtale om hva som er viktig for pasienten",
+    ]
     assert "når pasienten samtykker" in (card.detail or "")
 
 
@@ -120,12 +129,16 @@ def test_home_dwelling_cfs_6_with_new_falls_is_selected_for_geriatrics(clinic: C
 
 
 def test_geriatric_selection_cut_point_is_below_cfs_7(clinic: Clinic) -> None:
-    assert not clinic.evaluate("encounter-start", **ED, cfs={"score": 7}, suspected_delirium=True).fired("geriatric-selection")
+    assert not clinic.evaluate("encounter-start", **ED, cfs={"score": 7}, suspected_delirium=True).fired(
+        "geriatric-selection"
+    )
 
 
 def test_each_geriatric_signal_alone_selects(clinic: Clinic) -> None:
     for signal in ("acute_functional_decline", "new_falls", "suspected_delirium"):
-        assert clinic.evaluate("encounter-start", **ED, cfs={"score": 3}, **{signal: True}).fired("geriatric-selection"), signal
+        assert clinic.evaluate("encounter-start", **ED, cfs={"score": 3}, **{signal: True}).fired(
+            "geriatric-selection"
+        ), signal
 
 
 def test_no_geriatric_signal_no_selection(clinic: Clinic) -> None:
@@ -134,7 +147,9 @@ def test_no_geriatric_signal_no_selection(clinic: Clinic) -> None:
 
 def test_patient_not_expected_to_live_at_home_is_not_selected(clinic: Clinic) -> None:
     facts = {**ED, "expected_to_live_at_home": False}
-    assert not clinic.evaluate("encounter-start", **facts, cfs={"score": 5}, new_falls=True).fired("geriatric-selection")
+    assert not clinic.evaluate("encounter-start", **facts, cfs={"score": 5}, new_falls=True).fired(
+        "geriatric-selection"
+    )
 
 
 # -- frailty-status and frailty-validity ------------------------------------------------------
@@ -142,12 +157,20 @@ def test_patient_not_expected_to_live_at_home_is_not_selected(clinic: Clinic) ->
 CFS_6 = {"score": 6, "baseline_date": date(2025, 1, 1), "performer_role": "sykepleier", "source": "hospital"}
 
 
-@pytest.mark.parametrize(("score", "band_nb", "band_en"), [
-    (1, "ikke skrøpelig", "not frail"), (3, "ikke skrøpelig", "not frail"),
-    (4, "svært lett skrøpelig", "very mild frailty"), (5, "skrøpelig", "frail"), (8, "skrøpelig", "frail"),
-    (9, "terminalt syk", "terminally ill"),
-])
-def test_every_documented_cfs_gets_a_status_card_with_its_band(clinic: Clinic, score: int, band_nb: str, band_en: str) -> None:
+@pytest.mark.parametrize(
+    ("score", "band_nb", "band_en"),
+    [
+        (1, "ikke skrøpelig", "not frail"),
+        (3, "ikke skrøpelig", "not frail"),
+        (4, "svært lett skrøpelig", "very mild frailty"),
+        (5, "skrøpelig", "frail"),
+        (8, "skrøpelig", "frail"),
+        (9, "terminalt syk", "terminally ill"),
+    ],
+)
+def test_every_documented_cfs_gets_a_status_card_with_its_band(
+    clinic: Clinic, score: int, band_nb: str, band_en: str
+) -> None:
     result = clinic.evaluate("patient-view", age=80, cfs={"score": score, "baseline_date": date(2025, 1, 1)})
     assert f"CFS {score} – " in result.card("frailty-status").summary
     assert f"({band_nb}" in result.card("frailty-status", "nb").summary
@@ -164,7 +187,9 @@ def test_status_card_names_the_level_baseline_and_who_scored_it(clinic: Clinic) 
     assert "Rockwood K, Theou O" in (nb.detail or "")
 
 
-@pytest.mark.parametrize(("score", "uncertain"), [(3, False), (4, True), (5, True), (6, True), (7, True), (8, True), (9, True)])
+@pytest.mark.parametrize(
+    ("score", "uncertain"), [(3, False), (4, True), (5, True), (6, True), (7, True), (8, True), (9, True)]
+)
 def test_score_within_one_level_of_a_cut_point_is_uncertain(clinic: Clinic, score: int, uncertain: bool) -> None:
     """Cut points 5 (frail), 7 (geriatric selection needs < 7), 9 (terminal): one level of error flips 4-9."""
     card = clinic.evaluate("patient-view", age=80, cfs={"score": score}).card("frailty-status")
@@ -205,5 +230,9 @@ def test_at_discharge_the_under_65_caveat_comes_from_frailty_validity(clinic: Cl
 
 def test_cga_card_names_the_level_and_the_baseline_date_in_norwegian_form(clinic: Clinic) -> None:
     result = clinic.evaluate("encounter-discharge", age=84, cfs={"score": 6, "baseline_date": date(2025, 1, 1)})
-    assert "CFS 6 (Lever med moderat skrøpelighet), skåret for tilstanden 01.01.2025" in (result.card("cga-referral").detail or "")
-    assert "CFS 6 (Living with moderate frailty), scored for the state on 2025-01-01" in (result.card("cga-referral", "en").detail or "")
+    assert "CFS 6 (Lever med moderat skrøpelighet), skåret for tilstanden 01.01.2025" in (
+        result.card("cga-referral").detail or ""
+    )
+    assert "CFS 6 (Living with moderate frailty), scored for the state on 2025-01-01" in (
+        result.card("cga-referral", "en").detail or ""
+    )

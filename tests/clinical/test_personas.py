@@ -42,9 +42,19 @@ class Story:
 
 
 STORIES = [
-    Story("a", "encounter-discharge", ("pathway-c", "cga-referral", "coordinator", "readmission-risk-high"),
-          never=("pathway-a", "pathway-b", "end-of-life"), warnings=("readmission-risk-high",)),
-    Story("a", "patient-view", ("cga-referral",), never=("early-notice", "early-notice-overdue", "admission-report-missing")),
+    Story(
+        "a",
+        "encounter-discharge",
+        ("pathway-c", "cga-referral", "coordinator", "readmission-risk-high"),
+        never=("pathway-a", "pathway-b", "end-of-life"),
+        warnings=("readmission-risk-high",),
+    ),
+    Story(
+        "a",
+        "patient-view",
+        ("cga-referral",),
+        never=("early-notice", "early-notice-overdue", "admission-report-missing"),
+    ),
     Story("b", "encounter-start", ("cfs-screening-due", "gp-admission-notice")),
     Story("b", "patient-view", ("cfs-screening-due",)),
     Story("c", "patient-view", ("end-of-life",), never=("cga-referral",)),
@@ -53,10 +63,18 @@ STORIES = [
     Story("d", "patient-view", ("end-of-life",), never=("cga-referral",)),
     Story("e", "encounter-start", ("geriatric-selection",), warnings=("geriatric-selection",)),
     Story("f", "encounter-discharge", ("pathway-b",), never=("pathway-a", "pathway-c", "coordinator", "cga-referral")),
-    Story("g", "encounter-discharge", ("pathway-a",), never=("pathway-b", "pathway-c", "frailty-status", "cga-referral", "coordinator")),
+    Story(
+        "g",
+        "encounter-discharge",
+        ("pathway-a",),
+        never=("pathway-b", "pathway-c", "frailty-status", "cga-referral", "coordinator"),
+    ),
     Story("h", "patient-view", ("frailty-status",), never=("cga-referral", "frailty-validity")),
-    Story("i", "encounter-discharge",
-          ("medication-reconciliation", "medication-review", "follow-up-missing", "gp-check-up", "unresolved-findings")),
+    Story(
+        "i",
+        "encounter-discharge",
+        ("medication-reconciliation", "medication-review", "follow-up-missing", "gp-check-up", "unresolved-findings"),
+    ),
     Story("j", "patient-view", ("cfs-screening-due",), warnings=("readmission-risk-high",)),
     Story("j", "encounter-discharge", ("pathway-c", "readmission-risk-high"), never=("pathway-a", "pathway-b")),
 ]
@@ -126,7 +144,11 @@ def test_persona_cards_have_short_summaries_and_one_pathway_at_discharge(evaluat
             evaluation = evaluate(evaluator, key, hook, language)
             assert all(len(c.summary) < SUMMARY_MAX for c in evaluation.cards)
             if hook == "encounter-discharge":
-                pathways = {c.source.topic.code for c in evaluation.cards if c.source.topic and c.source.topic.code.startswith("pathway-")}
+                pathways = {
+                    c.source.topic.code
+                    for c in evaluation.cards
+                    if c.source.topic and c.source.topic.code.startswith("pathway-")
+                }
                 assert len(pathways) == 1, pathways
 
 

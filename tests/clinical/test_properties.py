@@ -41,7 +41,9 @@ lab = st.fixed_dictionaries(
     }
 )
 score = st.sampled_from(["lace", "hospital"]).flatmap(
-    lambda name: st.fixed_dictionaries({"name": st.just(name), "points": st.integers(min_value=0, max_value=19).map(float)})
+    lambda name: st.fixed_dictionaries(
+        {"name": st.just(name), "points": st.integers(min_value=0, max_value=19).map(float)}
+    )
 )
 
 
@@ -54,9 +56,13 @@ def patients(draw: st.DrawFn, cfs_score: st.SearchStrategy[int | None] | None = 
         "now": NOW,
         "patient_key": "generated",
         "age": draw(st.none() | st.integers(min_value=18, max_value=105)),
-        "cfs": None if cfs is None else {
+        "cfs": None
+        if cfs is None
+        else {
             "score": cfs,
-            "baseline_date": draw(st.none() | st.dates(min_value=(NOW - timedelta(days=800)).date(), max_value=NOW.date())),
+            "baseline_date": draw(
+                st.none() | st.dates(min_value=(NOW - timedelta(days=800)).date(), max_value=NOW.date())
+            ),
             "performer_role": draw(st.none() | st.sampled_from(["sykepleier", "lege i spesialisering"])),
             "source": draw(st.none() | st.sampled_from(["hospital", "municipality", "gp", "legevakt"])),
         },
@@ -69,7 +75,9 @@ def patients(draw: st.DrawFn, cfs_score: st.SearchStrategy[int | None] | None = 
         "expected_to_live_at_home": draw(maybe_bool),
         "home_nursing": draw(maybe_bool),
         "service_need": draw(st.none() | st.sampled_from(["none", "unchanged", "increased", "new", "decreased"])),
-        "discharge_destination": draw(st.none() | st.sampled_from(["home", "nursing-home", "short-term-stay", "other-hospital"])),
+        "discharge_destination": draw(
+            st.none() | st.sampled_from(["home", "nursing-home", "short-term-stay", "other-hospital"])
+        ),
         "individual_plan": draw(st.none() | st.sampled_from(["active", "declined", "none"])),
         "has_coordinator": draw(maybe_bool),
         "has_gp": draw(maybe_bool),
@@ -91,7 +99,10 @@ def patients(draw: st.DrawFn, cfs_score: st.SearchStrategy[int | None] | None = 
         "scores": {s["name"]: s for s in draw(st.lists(score, max_size=2))},
     }
     if draw(st.booleans()):
-        facts["readmission_risk"] = {"probability": draw(st.integers(min_value=0, max_value=1000)) / 1000, "model_version": "generated"}
+        facts["readmission_risk"] = {
+            "probability": draw(st.integers(min_value=0, max_value=1000)) / 1000,
+            "model_version": "generated",
+        }
     return facts
 
 
@@ -112,19 +123,25 @@ def _suggestion_text(card: Any) -> str:
 
 @SETTINGS
 @given(facts=patients(cfs_score=st.just(9)), hook=st.sampled_from(HOOKS))
-def test_a_cfs_9_patient_never_gets_a_cga_or_rehabilitation_suggestion(clinic: Clinic, facts: dict[str, Any], hook: str) -> None:
+def test_a_cfs_9_patient_never_gets_a_cga_or_rehabilitation_suggestion(
+    clinic: Clinic, facts: dict[str, Any], hook: str
+) -> None:
     result = clinic.evaluate(hook, **facts)
     assert "cga-referral" not in result.topics
     for language in ("nb", "en"):
         for card in result.cards[language]:
             text = _suggestion_text(card)
             assert "rehabilit" not in text, card.summary
-            assert "cga" not in text and "geriatrisk vurdering" not in text and "geriatric assessment" not in text, card.summary
+            assert "cga" not in text and "geriatrisk vurdering" not in text and "geriatric assessment" not in text, (
+                card.summary
+            )
 
 
 @SETTINGS
 @given(facts=patients(), hook=st.sampled_from(HOOKS))
-def test_every_card_summary_is_under_140_characters_in_nb_and_en(clinic: Clinic, facts: dict[str, Any], hook: str) -> None:
+def test_every_card_summary_is_under_140_characters_in_nb_and_en(
+    clinic: Clinic, facts: dict[str, Any], hook: str
+) -> None:
     result = clinic.evaluate(hook, **facts)
     for language in ("nb", "en"):
         for card in result.cards[language]:
@@ -141,7 +158,9 @@ def test_no_rule_fires_twice_in_one_evaluation(clinic: Clinic, facts: dict[str, 
 
 @SETTINGS
 @given(facts=patients(), hook=st.sampled_from(HOOKS))
-def test_a_documented_cfs_gives_at_most_one_frailty_status_card(clinic: Clinic, facts: dict[str, Any], hook: str) -> None:
+def test_a_documented_cfs_gives_at_most_one_frailty_status_card(
+    clinic: Clinic, facts: dict[str, Any], hook: str
+) -> None:
     result = clinic.evaluate(hook, **facts)
     status = [c for c in result.cards["nb"] if c.source.topic and c.source.topic.code == "frailty-status"]
     assert len(status) <= 1, [c.summary for c in status]
