@@ -119,7 +119,7 @@ def test_errors_from_every_file_are_reported_together(make_rules: Callable[..., 
 
 
 def test_list_fact_must_be_counted(make_rules: Callable[..., Path]) -> None:
-    (error,) = errors_of(make_rules({"a.yaml": rule("a", "when: {fact: conditions, known: true}\n" + CARD)}))
+    (error,) = errors_of(make_rules({"a.yaml": rule("a", "when: {fact: conditions, op: '==', value: 1}\n" + CARD)}))
     assert "'conditions' is a list — test it with 'count:'" in error
 
 

@@ -47,6 +47,27 @@ class PathExpr(FactExpr):
 
 
 @dataclass(frozen=True)
+class PresenceExpr(FactExpr):
+    """A date, list or group of facts, only ever tested with ``known`` / ``unknown``.
+
+    The projected value only marks presence and reads well in explain: a date
+    as ISO text, a list as its length (an empty list is known), a group as true.
+    """
+
+    path: str = ""
+
+    def compute(self, snapshot: PatientSnapshot, terminology: Terminology) -> Value | None:
+        value = value_at(snapshot, self.path)
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, (date, datetime)):
+            return value.isoformat()
+        if isinstance(value, (tuple, list)):
+            return len(value)
+        return True
+
+
+@dataclass(frozen=True)
 class DerivedExpr(FactExpr):
     """A derived fact: not in the snapshot; set during evaluation by the rules that derive it."""
 

@@ -35,7 +35,7 @@ from cds.rules.catalogue import CODED_LISTS, EVENT_LISTS, FactKind, UnknownFact,
 from cds.rules.conditions import All, AnyOf, Compare, Cond, Not, Presence
 from cds.rules.enginevalues import engine_value, threshold_problem
 from cds.rules.errors import RuleError, RuleSetError, display_path
-from cds.rules.expressions import CountExpr, DaysSinceExpr, DerivedExpr, FactExpr, PathExpr, Value, count_text
+from cds.rules.expressions import CountExpr, DaysSinceExpr, DerivedExpr, FactExpr, PathExpr, PresenceExpr, Value, count_text
 from cds.rules.model import CompiledCard, Rule
 from cds.rules.yamlsource import YamlDocument, YamlSyntaxError, load_yaml
 from cds.terminology import Terminology, TerminologyError
@@ -225,13 +225,16 @@ class _RuleCompiler:
                 self.uses_derived.add(leaf.fact)
                 kind = _kind_of_type(self.derived[leaf.fact].type)
                 return self._intern(DerivedExpr(leaf.fact, kind, name=leaf.fact))
+            presence = leaf.op is None
             try:
-                kind = resolve(leaf.fact)
+                kind = resolve(leaf.fact, partial=presence)
             except UnknownFact as error:
                 self.error((*loc, "fact"), f"unknown fact: {error}", "check the name in docs/facts.md, or declare a derived fact")
                 return None
+            if presence and kind.kind not in ("number", "bool", "str"):  # known/unknown works on every fact
+                return self._intern(PresenceExpr(f"{leaf.fact}", kind, path=leaf.fact))
             if kind.kind == "list":
-                self.error((*loc, "fact"), f"{leaf.fact!r} is a list", "test it with 'count:' (value set, window, filters)")
+                self.error((*loc, "fact"), f"{leaf.fact!r} is a list", "test it with 'count:' (value set, window, filters), or with known/unknown")
                 return None
             if kind.kind == "date":
                 self.error((*loc, "fact"), f"{leaf.fact!r} is a date", "use 'days_since:' or known/unknown")
