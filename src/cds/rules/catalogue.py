@@ -29,6 +29,24 @@ CODED_LISTS: dict[str, tuple[str, ...]] = {
     "labs": ("in_current_encounter", "abnormal", "followed_up"),
     "medications": ("active",),
 }
+# Lists of plain codes (tuple[str, ...]) and what their codes are. A municipal service code ``s``
+# is the suffix of the value set ``municipal-service.s`` the facts layer matched, and also a code
+# of the local code system (docs/fhir-conventions.md, rules/valuesets/services.yaml).
+MUNICIPAL_SERVICE_SYSTEM = "https://fhir.cds-frailty.no/CodeSystem/municipal-service"
+
+
+@dataclass(frozen=True)
+class CodeList:
+    """A list fact of plain codes: the value-set id prefix of a code and its code system."""
+
+    valueset_prefix: str
+    system: str
+
+
+CODE_LISTS: dict[str, CodeList] = {
+    "municipal_services_before": CodeList("municipal-service.", MUNICIPAL_SERVICE_SYSTEM),
+    "municipal_services_after": CodeList("municipal-service.", MUNICIPAL_SERVICE_SYSTEM),
+}
 EVENT_LISTS: dict[str, tuple[str, ...]] = {
     "admissions": ("emergency",),
     "ed_visits": ("emergency",),

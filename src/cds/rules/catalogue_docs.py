@@ -25,8 +25,12 @@ def _condition_md(cond: Any, indent: int = 0) -> list[str]:
         spec = leaf.count
         assert spec is not None
         bits = [f"`{spec.facts}`"]
+        if spec.not_in:
+            bits.append(f"not in `{spec.not_in}`")
         if spec.value_set:
             bits.append(f"in value set `{spec.value_set}`")
+        if spec.codes:
+            bits.append("codes " + ", ".join(f"`{c}`" for c in spec.codes))
         if spec.within_days is not None:
             bits.append(f"within {spec.within_days} days")
         bits += [f"{k}={str(v).lower()}" for k, v in spec.where.items()]

@@ -133,6 +133,57 @@ class CountExpr(FactExpr):
         return True
 
 
+@dataclass(frozen=True)
+class CodeCountExpr(FactExpr):
+    """How many distinct codes of a code list (``municipal_services_after``) pass the filters.
+
+    A code ``s`` is in value set ``V`` when ``V`` is the code's own value set
+    (``municipal-service.s``) or ``V`` holds the code in the list's code system.
+    ``codes`` keeps only the listed codes; ``minus`` drops codes also found in
+    another code list (unknown when that list is unknown).
+    """
+
+    facts: str = ""
+    value_set: str | None = None
+    codes: tuple[str, ...] | None = None
+    minus: str | None = None
+
+    def compute(self, snapshot: PatientSnapshot, terminology: Terminology) -> Value | None:
+        from cds.rules.catalogue import CODE_LISTS
+
+        items = getattr(snapshot, self.facts)
+        if items is None:
+            return None
+        wanted = set(items)
+        if self.minus is not None:
+            other = getattr(snapshot, self.minus)
+            if other is None:
+                return None
+            wanted -= set(other)
+        if self.codes is not None:
+            wanted &= set(self.codes)
+        if self.value_set is not None:
+            kind = CODE_LISTS[self.facts]
+            wanted = {
+                code
+                for code in wanted
+                if kind.valueset_prefix + code == self.value_set
+                or terminology.contains(self.value_set, {"system": kind.system, "code": code})
+            }
+        return len(wanted)
+
+
+def code_count_text(facts: str, value_set: str | None, codes: tuple[str, ...] | None, minus: str | None) -> str:
+    parts = [facts]
+    if minus:
+        parts.append(f"not in {minus}")
+    if value_set:
+        parts.append(f"in {value_set}")
+    if codes:
+        parts.append("codes " + ",".join(codes))
+    return "count(" + " ".join(parts) + ")"
+
+
 def count_text(facts: str, value_set: str | None, within_days: int | None, where: Iterable[tuple[str, bool]]) -> str:
     parts = [facts]
     if value_set:

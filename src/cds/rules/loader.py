@@ -31,11 +31,22 @@ from cds.cards.templates import CONTEXT_NAMES, CompiledTemplate, check_template,
 from cds.cards.topics import Topic, TopicError, load_topics
 from cds.facts.snapshot import PatientSnapshot
 from cds.rules import schema as s
-from cds.rules.catalogue import CODED_LISTS, EVENT_LISTS, FactKind, UnknownFact, resolve
+from cds.rules.catalogue import CODE_LISTS, CODED_LISTS, EVENT_LISTS, FactKind, UnknownFact, resolve
 from cds.rules.conditions import All, AnyOf, Compare, Cond, Not, Presence
 from cds.rules.enginevalues import engine_value, threshold_problem
 from cds.rules.errors import RuleError, RuleSetError, display_path
-from cds.rules.expressions import CountExpr, DaysSinceExpr, DerivedExpr, FactExpr, PathExpr, PresenceExpr, Value, count_text
+from cds.rules.expressions import (
+    CodeCountExpr,
+    CountExpr,
+    DaysSinceExpr,
+    DerivedExpr,
+    FactExpr,
+    PathExpr,
+    PresenceExpr,
+    Value,
+    code_count_text,
+    count_text,
+)
 from cds.rules.model import CompiledCard, Rule
 from cds.rules.yamlsource import YamlDocument, YamlSyntaxError, load_yaml
 from cds.terminology import Terminology, TerminologyError
@@ -257,6 +268,12 @@ class _RuleCompiler:
         spec = leaf.count
         assert spec is not None
         cloc = (*loc, "count")
+        if spec.facts in CODE_LISTS:
+            return self._code_count(spec, cloc)
+        if spec.codes is not None or spec.not_in is not None:
+            bad = "codes" if spec.codes is not None else "not_in"
+            self.error((*cloc, bad), f"'{bad}' counts plain codes; {spec.facts!r} is not a code list", f"use it with {', '.join(CODE_LISTS)}")
+            return None
         ok = True
         allowed = CODED_LISTS.get(spec.facts) or EVENT_LISTS.get(spec.facts, ())
         if spec.value_set is not None:
@@ -292,6 +309,58 @@ class _RuleCompiler:
             CountExpr(text, FactKind("number", integer=True), facts=spec.facts, value_set=spec.value_set, within_days=within, where=where)
         )
 
+    def _service_code(self, facts: str, code: Any, loc: tuple[str | int, ...]) -> str | None:
+        value, _ = self._param(code, loc)
+        if value is None:
+            return None
+        prefix = CODE_LISTS[facts].valueset_prefix
+        if not isinstance(value, str) or not self.terminology.has(prefix + value):
+            known = ", ".join(v.removeprefix(prefix) for v in self.terminology.valueset_ids(prefix))
+            self.error(loc, f"unknown code {value!r} for {facts!r}", f"use one of: {known}")
+            return None
+        return value
+
+    def _code_count(self, spec: s.CountSpec, cloc: tuple[str | int, ...]) -> FactExpr | None:
+        ok = True
+        if spec.within_days is not None or spec.where:
+            bad = "within_days" if spec.within_days is not None else "where"
+            self.error((*cloc, bad), f"{spec.facts!r} is a list of codes: no dates or item filters", f"drop '{bad}'")
+            ok = False
+        if spec.value_set is not None and not self.terminology.has(spec.value_set):
+            self.error((*cloc, "value_set"), f"unknown value set {spec.value_set!r}", "fix the id or add the value set under rules/valuesets/")
+            ok = False
+        if spec.not_in is not None and spec.not_in not in CODE_LISTS:
+            self.error((*cloc, "not_in"), f"{spec.not_in!r} is not a code list", f"use one of: {', '.join(CODE_LISTS)}")
+            ok = False
+        codes: tuple[str, ...] | None = None
+        if spec.codes is not None:
+            found = [self._service_code(spec.facts, c, (*cloc, "codes", i)) for i, c in enumerate(spec.codes)]
+            if any(c is None for c in found):
+                ok = False
+            codes = tuple(sorted({c for c in found if c is not None}))
+        if not ok:
+            return None
+        text = code_count_text(spec.facts, spec.value_set, codes, spec.not_in)
+        return self._intern(
+            CodeCountExpr(text, FactKind("number", integer=True), facts=spec.facts, value_set=spec.value_set, codes=codes, minus=spec.not_in)
+        )
+
+    def _contains(self, leaf: s.Leaf, loc: tuple[str | int, ...]) -> Cond | None:
+        """``{fact: <code list>, op: contains, value: CODE}`` = at least one such code in the list."""
+        if leaf.fact not in CODE_LISTS:
+            self.error((*loc, "op"), f"'contains' tests a list of codes; {leaf.fact!r} is not one", f"use it with {', '.join(CODE_LISTS)}")
+            return None
+        if isinstance(leaf.value, list):
+            self.error((*loc, "value"), "'contains' takes one code", "use 'any:' of several 'contains' tests, or count with 'codes:'")
+            return None
+        code = self._service_code(leaf.fact, leaf.value, (*loc, "value"))
+        if code is None:
+            return None
+        text = code_count_text(leaf.fact, None, (code,), None)
+        expr = self._intern(CodeCountExpr(text, FactKind("number", integer=True), facts=leaf.fact, codes=(code,)))
+        parameter = leaf.value[1:] if isinstance(leaf.value, str) and leaf.value.startswith("$") else None
+        return Compare(expr, ">=", 1, parameter, self.parsed.doc.line(loc))
+
     def condition(self, cond: Any, loc: tuple[str | int, ...]) -> Cond | None:
         if isinstance(cond, s.AllOf):
             parts = [self.condition(c, (*loc, "all", i)) for i, c in enumerate(cond.all)]
@@ -304,6 +373,11 @@ class _RuleCompiler:
             return None if part is None else Not(part)
         leaf: s.Leaf = cond
         line = self.parsed.doc.line(loc)
+        if leaf.op == "contains":
+            if leaf.fact is None:
+                self.error((*loc, "op"), "'contains' tests a list fact named with 'fact:'", f"write fact: {next(iter(CODE_LISTS))}")
+                return None
+            return self._contains(leaf, loc)
         expr = self._subject(leaf, loc)
         if expr is None:
             return None

@@ -25,10 +25,10 @@ HOOKS: tuple[str, ...] = (
     "appointment-book",
 )
 LANGUAGES: tuple[str, ...] = ("nb", "en")
-OPERATORS: tuple[str, ...] = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in")
+OPERATORS: tuple[str, ...] = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "contains")
 
 Hook = Literal["patient-view", "encounter-start", "encounter-discharge", "order-select", "order-sign", "appointment-book"]
-Operator = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in"]
+Operator = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in", "contains"]
 Scalar = Union[bool, int, float, str]
 ParamType = Literal["int", "float", "bool", "str"]
 RULE_ID = r"^[a-z0-9][a-z0-9-]*$"
@@ -57,12 +57,27 @@ class Parameter(_Strict):
 
 
 class CountSpec(_Strict):
-    """Count items of a list fact: coded items in a value set, or dated events in a time window."""
+    """Count items of a list fact: coded items in a value set, dated events in a time window,
+    or the codes of a code list (``municipal_services_before`` / ``_after``)."""
 
     facts: Literal[
-        "conditions", "procedures", "labs", "medications", "admissions", "ed_visits", "outpatient_visits"
+        "conditions",
+        "procedures",
+        "labs",
+        "medications",
+        "admissions",
+        "ed_visits",
+        "outpatient_visits",
+        "municipal_services_before",
+        "municipal_services_after",
     ]
-    value_set: str | None = Field(default=None, description="value-set id (coded lists only)")
+    value_set: str | None = Field(default=None, description="value-set id (coded lists and code lists)")
+    codes: list[str] | None = Field(
+        default=None, min_length=1, description="code lists only: count only these codes (literal or $param)"
+    )
+    not_in: str | None = Field(
+        default=None, description="code lists only: count only codes absent from this other code list (e.g. new services)"
+    )
     within_days: int | str | None = Field(
         default=None, description="events starting within this many days before `now` (event lists), or $param"
     )
