@@ -46,7 +46,8 @@ def test_every_patient_is_evaluated_without_errors(screened: list[dict]) -> None
 def test_each_line_has_cards_scores_and_one_pathway(screened: list[dict]) -> None:
     assert all(line["pathway"] in ("A", "B", "C") for line in screened)
     assert all("lace" in line["scores"] for line in screened)
-    assert any(card["topic"] == "frailty-status" for line in screened for card in line["cards"])
+    # frail patients at discharge are offered a CGA referral (frailty status itself shows at admission)
+    assert any(card["topic"] == "cga-referral" for line in screened for card in line["cards"])
 
 
 def test_no_patient_identifier_is_written(screened: list[dict], small_cohort: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from cds import bundled
 from cds.cli import UserError
 
 __all__ = ["register"]
@@ -27,13 +28,7 @@ _GROUP_LABELS = {"all": "all rows", "age_70_plus": "age 70+"}
 
 def repo_root() -> Path:
     """The repository root the default paths are resolved from."""
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "models").is_dir():
-            return folder
-    import cds
-
-    return Path(cds.__file__).resolve().parents[2]
+    return bundled.REPO_ROOT
 
 
 def _resolve(path: Path | None, default: Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import cds
+from cds import bundled
 from cds.quality.calibration import DATA_DIR
 from cds.terminology import Terminology
 
@@ -16,14 +16,9 @@ KPI_VALUESETS_DIR = DATA_DIR / "valuesets"
 
 
 def default_rules_dir() -> Path:
-    """``$CDS_RULES_DIR``, else ``./rules`` when it exists, else the rules shipped with the project."""
+    """``$CDS_RULES_DIR``, else the rules shipped with the project (the service's default too)."""
     env = os.environ.get("CDS_RULES_DIR")
-    if env:
-        return Path(env)
-    local = Path("rules")
-    if (local / "valuesets").is_dir():
-        return local
-    return Path(cds.__file__).resolve().parents[2] / "rules"
+    return Path(env) if env else bundled.RULES_DIR
 
 
 def load_terminology(rules_dir: Path | None = None) -> Terminology:

@@ -33,6 +33,8 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 import cds
+from cds import bundled
+from cds.store.engine import sqlite_url
 
 __all__ = [
     "AuthSettings",
@@ -45,10 +47,9 @@ __all__ = [
     "load_settings",
 ]
 
-_REPO_ROOT = Path(cds.__file__).resolve().parents[2]
 #: The rule files and model shipped with the project.
-BUNDLED_RULES_DIR = _REPO_ROOT / "rules"
-BUNDLED_MODEL_DIR = _REPO_ROOT / "models" / "readmission"
+BUNDLED_RULES_DIR = bundled.RULES_DIR
+BUNDLED_MODEL_DIR = bundled.MODEL_DIR
 PSEUDONYM_KEY_FILE = "pseudonym.key"
 CONFIG_FILE_ENV = "CDS_CONFIG_FILE"
 
@@ -167,7 +168,7 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         """The audit store URL: ``database_url`` or an SQLite file in the data directory."""
-        return self.database_url or f"sqlite:///{(self.data_dir / 'cds.sqlite3').resolve()}"
+        return self.database_url or sqlite_url(self.data_dir)
 
     def check_bind(self, host: str | None = None) -> None:
         """Refuse to listen on a non-loopback address without authentication."""

@@ -41,8 +41,12 @@ def default_database_url(environ: dict[str, str] | None = None) -> str:
     url = env.get(DATABASE_URL_ENV, "").strip()
     if url:
         return url
-    data_dir = Path(env.get(DATA_DIR_ENV, "").strip() or DEFAULT_DATA_DIR)
-    return f"sqlite:///{(data_dir / DEFAULT_SQLITE_FILE).resolve()}"
+    return sqlite_url(Path(env.get(DATA_DIR_ENV, "").strip() or DEFAULT_DATA_DIR))
+
+
+def sqlite_url(data_dir: Path) -> str:
+    """The URL of the embedded SQLite store in ``data_dir`` (an absolute path)."""
+    return f"sqlite:///{(Path(data_dir) / DEFAULT_SQLITE_FILE).resolve()}"
 
 
 def display_url(url: str | URL) -> str:
