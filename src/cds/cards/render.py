@@ -6,7 +6,8 @@ Every card carries ``source.topic`` (card-topic code system), and in
 text that made it. Suggestion uuids derive from the card uuid and the
 suggestion id (uuid5), so feedback can name the suggestion. A suggestion whose
 template needs a context value the call does not have (e.g. no encounter in a
-patient-view call) is left out rather than sent half-filled.
+patient-view call) is left out rather than sent half-filled, and a suggestion
+with a ``when`` is offered only when that condition is true for the patient.
 """
 
 from __future__ import annotations
@@ -77,10 +78,14 @@ def _missing_context(rule: Rule, texts: list[str], context: dict[str, Any]) -> l
     return sorted(n for n in names if n in CONTEXT_NAMES and context.get(n) is None)
 
 
-def _suggestions(rule: Rule, card_uuid: str, context: dict[str, Any], language: str, strict: bool) -> list[Suggestion]:
+def _suggestions(
+    rule: Rule, card_uuid: str, context: dict[str, Any], language: str, strict: bool, offered: dict[str, bool | None]
+) -> list[Suggestion]:
     assert rule.card is not None
     out: list[Suggestion] = []
     for spec in rule.card.spec.suggestions:
+        if offered.get(spec.id, True) is not True:  # its `when` is false or unknown
+            continue
         texts = [getattr(spec.label, language)]
         for action in spec.actions:
             texts += [getattr(action.description, language), *strings_in(action.resource)]
@@ -152,7 +157,9 @@ def render_card(
         summary, detail = getattr(rule.definition.title, language), None
     summary = _fit_summary(summary)
     topic = ruleset.topics[spec.topic]
-    suggestions = _suggestions(rule, card_uuid, context, language, strict)
+    all_derived = derived if derived is not None else dict(finding.derived)
+    offered = ruleset.suggestions_offered(rule, snapshot, all_derived)
+    suggestions = _suggestions(rule, card_uuid, context, language, strict, offered)
     return Card(
         uuid=card_uuid,
         summary=summary,

@@ -20,6 +20,7 @@ from cds.facts.snapshot import PatientSnapshot
 from cds.rules import conditions as c
 
 if TYPE_CHECKING:
+    from cds.rules.model import Rule
     from cds.rules.ruleset import RuleSet
 
 
@@ -67,6 +68,22 @@ class ConditionTrace:
 
 
 @dataclass(frozen=True)
+class SuggestionTrace:
+    """A conditional suggestion of a fired rule: offered or not, and why."""
+
+    suggestion_id: str
+    result: bool | None
+    conditions: list[ConditionTrace] = field(default_factory=list)
+
+    @property
+    def offered(self) -> bool:
+        return self.result is True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.suggestion_id, "offered": self.offered, "result": self.result, "conditions": [t.to_dict() for t in self.conditions]}
+
+
+@dataclass(frozen=True)
 class RuleTrace:
     rule_id: str
     version: str
@@ -77,6 +94,7 @@ class RuleTrace:
     lost_to: str | None = None
     derived: dict[str, Any] = field(default_factory=dict)
     topic: str | None = None
+    suggestions: list[SuggestionTrace] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +107,7 @@ class RuleTrace:
             "topic": self.topic,
             "derived": self.derived,
             "conditions": [t.to_dict() for t in self.conditions],
+            "suggestions": [s.to_dict() for s in self.suggestions],
         }
 
 
@@ -115,6 +134,11 @@ class Explanation:
             lines.append(f"{rule.status.upper():<13} {name} v{rule.version}{extra}  [{rule.file}]")
             for trace in rule.conditions:
                 lines.append(f"    line {trace.line}: {trace}")
+            for suggestion in rule.suggestions:
+                state = {True: "offered", False: "not offered", None: "not offered (UNKNOWN)"}[suggestion.result]
+                lines.append(f"    suggestion {suggestion.suggestion_id}: {state}")
+                for trace in suggestion.conditions:
+                    lines.append(f"        line {trace.line}: {trace}")
         return "\n".join(lines)
 
 
@@ -128,6 +152,16 @@ def _traces(cond: c.Cond, values: dict[str, Any], negated: bool = False) -> list
     if isinstance(cond, c.Not):
         return _traces(cond.part, values, not negated)
     return [t for part in cond.parts for t in _traces(part, values, negated)]
+
+
+def _suggestion_traces(ruleset: RuleSet, rule: Rule, snapshot: PatientSnapshot, derived: dict[str, Any]) -> list[SuggestionTrace]:
+    if not rule.suggestion_conditions:
+        return []
+    values = ruleset.suggestion_values(rule, snapshot, derived)
+    return [
+        SuggestionTrace(sid, c.evaluate(cond, values), [t for t in _traces(cond, values) if t.line])
+        for sid, cond in rule.suggestion_conditions.items()
+    ]
 
 
 def explain(ruleset: RuleSet, hook: str, snapshot: PatientSnapshot) -> Explanation:
@@ -161,6 +195,7 @@ def explain(ruleset: RuleSet, hook: str, snapshot: PatientSnapshot) -> Explanati
                 lost_to=outcome.lost.get(rule.key),
                 derived=dict(rule.derive) if status == "fired" else {},
                 topic=topic,
+                suggestions=_suggestion_traces(ruleset, rule, snapshot, outcome.derived) if status == "fired" else [],
             )
         )
     return Explanation(hook=hook, digest=ruleset.digest, rules=traces, derived=dict(outcome.derived))

@@ -424,6 +424,18 @@ class _RuleCompiler:
         return Compare(expr, leaf.op, resolved, parameter, line)
 
 
+def _suggestion_conditions(compiler: _RuleCompiler, parsed: ParsedRule) -> dict[str, Cond]:
+    """Compile each suggestion's ``when`` (checked like the rule condition; errors go to the compiler)."""
+    out: dict[str, Cond] = {}
+    card = parsed.model.card
+    for i, suggestion in enumerate(card.suggestions if card else []):
+        if suggestion.when is not None:
+            cond = compiler.condition(suggestion.when, ("card", "suggestions", i, "when"))
+            if cond is not None:
+                out[suggestion.id] = cond
+    return out
+
+
 def _check_parameter_types(parsed: ParsedRule, errors: _Errors) -> None:
     for name, param in parsed.model.parameters.items():
         if not isinstance(param.default, _PARAM_PY[param.type]) or (param.type != "bool" and isinstance(param.default, bool)):
@@ -726,6 +738,7 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
     uses: dict[str, set[str]] = {}
     base_params: dict[str, dict[str, Value]] = {}
     conditions: dict[str, Cond | None] = {}
+    suggestion_conds: dict[str, dict[str, Cond]] = {}
     derive_values: dict[str, dict[str, Value]] = {}
     for p in parsed:
         params = {n: prm.default for n, prm in p.model.parameters.items()}
@@ -733,7 +746,8 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
         base_params[p.model.id] = params
         compiler = _RuleCompiler(p, params, derived, terminology, expressions, errors)
         conditions[p.model.id] = compiler.condition(p.model.when, ("when",))
-        uses[p.model.id] = compiler.uses_derived
+        uses[p.model.id] = set(compiler.uses_derived)  # suggestions are decided after evaluation: no strata
+        suggestion_conds[p.model.id] = _suggestion_conditions(compiler, p)
         values: dict[str, Value] = {}
         for name, d in p.model.derive.items():
             value, _ = compiler._param(d.value, ("derive", name, "value"))
@@ -803,6 +817,7 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
             stratum=strata.get(m.id, 0),
             definition=m,
             card=cards[m.id],
+            suggestion_conditions=suggestion_conds[m.id],
         )
         rules.append(Rule(parameters=base_params[m.id], condition=base_cond, variant=None, municipalities=(), excluded_municipalities=served, **common))  # type: ignore[arg-type]
         for o, changes in variants:
@@ -810,13 +825,14 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
             sub = _Errors()
             compiler = _RuleCompiler(p, params, derived, terminology, expressions, sub)
             vcond = compiler.condition(m.when, ("when",))
+            vsuggestions = _suggestion_conditions(compiler, p)
             if vcond is None or sub.items:
                 raise RuleSetError(sub.items)
             numbers = tuple(o.model.applies_to.municipality or [])
             assert muni_expr is not None
             vcond = All((vcond, Compare(muni_expr, "in", numbers, None, 0)))
             dvalues = {n: engine_value(params.get(str(d.value)[1:]) if isinstance(d.value, str) and d.value.startswith("$") else d.value) for n, d in m.derive.items()}
-            rules.append(Rule(parameters=params, condition=vcond, variant=o.model.override, municipalities=numbers, excluded_municipalities=(), **{**common, "derive": dvalues}))  # type: ignore[arg-type]
+            rules.append(Rule(parameters=params, condition=vcond, variant=o.model.override, municipalities=numbers, excluded_municipalities=(), **{**common, "derive": dvalues, "suggestion_conditions": vsuggestions}))  # type: ignore[arg-type]
 
     digest_files = [*files, *(Path(o) for o in overrides)]
     if topic_path.is_file():

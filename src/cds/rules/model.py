@@ -47,6 +47,7 @@ class Rule:
     excluded_municipalities: tuple[str, ...]  # default variant: those served by variants
     definition: RuleFile
     card: CompiledCard | None = None
+    suggestion_conditions: dict[str, Cond] = field(default_factory=dict)  # suggestion id -> its `when`
 
     @property
     def key(self) -> str:

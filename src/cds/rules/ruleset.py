@@ -23,6 +23,7 @@ from cds.cards.topics import Topic
 from cds.facts.snapshot import PatientSnapshot
 from cds.rules import conditions as c
 from cds.rules.engine import CompiledRuleset, EngineRule
+from cds.rules.enginevalues import engine_value
 from cds.rules.expressions import DerivedExpr, FactExpr, Value, project
 from cds.rules.loader import LoadedRules, load_rules
 from cds.rules.model import Finding, Rule
@@ -187,6 +188,34 @@ class RuleSet:
             derived, _ = self._derive(now_fired, level)
             values.update(derived)
         return self._outcome(hook, program, dict(message), fired)
+
+    def suggestion_values(self, rule: Rule, snapshot: PatientSnapshot, derived: Mapping[str, Any]) -> dict[str, Value]:
+        """Values of the expressions the rule's suggestion conditions use (known ones only).
+
+        Suggestions are decided after evaluation, in Python, on the same
+        engine-safe values as rules; a derived fact no finding set takes its default.
+        """
+        terminology = self.terminology_for(snapshot)
+        values: dict[str, Value] = {}
+        for cond in rule.suggestion_conditions.values():
+            for expr in c.expressions(cond):
+                if isinstance(expr, DerivedExpr):
+                    value = derived.get(expr.name, self.derived[expr.name].default if expr.name in self.derived else None)
+                else:
+                    value = engine_value(expr.compute(snapshot, terminology))
+                if value is not None:
+                    values[expr.text] = value
+        return values
+
+    def suggestions_offered(self, rule: Rule, snapshot: PatientSnapshot, derived: Mapping[str, Any]) -> dict[str, bool | None]:
+        """Suggestion id -> three-valued result of its ``when`` (only suggestions that have one).
+
+        A card offers a conditional suggestion only when the result is true.
+        """
+        if not rule.suggestion_conditions:
+            return {}
+        values = self.suggestion_values(rule, snapshot, derived)
+        return {sid: c.evaluate(cond, values) for sid, cond in rule.suggestion_conditions.items()}
 
     def explain(self, hook: str, snapshot: PatientSnapshot) -> Explanation:
         """Why each rule fired or not (see `cds.rules.explain.Explanation`)."""

@@ -185,6 +185,9 @@ class SuggestionSpec(_Strict):
     id: str = Field(pattern=RULE_ID, description="stable id; the suggestion uuid derives from card uuid + id")
     label: Text
     recommended: bool = False
+    when: Condition | None = Field(
+        default=None, description="offer this suggestion only when this condition (the rule condition language) is true"
+    )
     actions: list[ActionSpec] = Field(min_length=1)
 
 
@@ -223,6 +226,8 @@ class Expectation(_Strict):
     no_cards: list[str] = Field(default_factory=list, description="card topics that must be absent")
     no_card: bool = Field(default=False, description="no card at all")
     derived: dict[str, Scalar | None] = Field(default_factory=dict, description="derived facts after evaluation")
+    suggestions: list[str] = Field(default_factory=list, description="suggestion ids that must be offered (on any card)")
+    no_suggestions: list[str] = Field(default_factory=list, description="suggestion ids that must not be offered")
 
 
 class TestCase(_Strict):

@@ -99,6 +99,14 @@ def check_case(ruleset: RuleSet, case: TestCase, repo: Path) -> list[str]:
         if actual != wanted:
             failures.append(f"expected derived {name} = {wanted!r}; got {actual!r}")
     derived: dict[str, Any] = dict(outcome.derived)
+    if expect.suggestions or expect.no_suggestions:
+        offered = _offered(ruleset, outcome.findings, snapshot, derived)
+        for sid in expect.suggestions:
+            if sid not in offered:
+                failures.append(f"expected suggestion {sid!r} to be offered; offered: {sorted(offered) or 'none'}")
+        for sid in expect.no_suggestions:
+            if sid in offered:
+                failures.append(f"expected suggestion {sid!r} not to be offered, but it was")
     for finding in outcome.findings:
         for language in LANGUAGES:
             try:
@@ -112,6 +120,18 @@ def check_case(ruleset: RuleSet, case: TestCase, repo: Path) -> list[str]:
             except Exception as error:  # noqa: BLE001 - reported as a test failure
                 failures.append(f"{finding.rule_id} card ({language}) does not render: {error}")
     return failures
+
+
+def _offered(ruleset: RuleSet, findings: list[Any], snapshot: PatientSnapshot, derived: dict[str, Any]) -> set[str]:
+    """Ids of the suggestions the cards of these findings offer (their `when` true or absent)."""
+    offered: set[str] = set()
+    for finding in findings:
+        rule = next(r for r in ruleset.rules if r.id == finding.rule_id and r.variant == finding.variant)
+        if rule.card is None:
+            continue
+        results = ruleset.suggestions_offered(rule, snapshot, derived)
+        offered |= {s.id for s in rule.card.spec.suggestions if results.get(s.id, True) is True}
+    return offered
 
 
 def _context(snapshot: PatientSnapshot, parameters: dict[str, Any], derived: dict[str, Any], ruleset: RuleSet) -> dict[str, Any]:
