@@ -160,6 +160,6 @@ def test_number_filters_use_a_decimal_comma_in_norwegian() -> None:
     en, _ = check_template("{{ readmission_risk.probability | pct }} / {{ 2.345 | num(1) }}", [], "en")
     assert nb is not None and en is not None
     risk = {"probability": 0.354}
-    assert nb.render(readmission_risk=risk) == "35 % / 2,3"
+    assert nb.render(readmission_risk=risk) == "35\u00a0% / 2,3"  # no-break space before the per cent sign
     assert en.render(readmission_risk=risk) == "35% / 2.3"
     assert nb.render(readmission_risk=None) == "ukjent / 2,3"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import TemplateError
 from pydantic import ValidationError
 
+from cds.cards.helpers import LABELS_KEY
 from cds.cards.templates import CONTEXT_NAMES, render_value, strings_in
 from cds.facts.snapshot import PatientSnapshot
 from cds.hooks.models import (
@@ -58,6 +59,7 @@ def _context(snapshot: PatientSnapshot, finding: Finding, derived: dict[str, Any
     context.update(derived)
     context.update(finding.parameters)
     context["patient_id"] = patient_id
+    context[LABELS_KEY] = ruleset.labels
     return context
 
 

@@ -1,8 +1,11 @@
 """Card text and suggestion templates: Jinja2 in a sandbox, compiled once and checked at load.
 
 Filters besides Jinja's own: ``num(digits)`` prints a number with fixed
-decimals (decimal comma in nb) and ``pct(digits)`` a probability as per cent
-(``{{ readmission_risk.probability | pct }}`` -> "35 %" / "35%").
+decimals and ``pct(digits)`` a probability as per cent, per card language
+(``{{ readmission_risk.probability | pct(1) }}`` -> "12,1 %" / "12.1%"); the
+globals ``cfs_level(score)`` and ``label(group, key)`` are described in
+`cds.cards.helpers`. A template may call only these helpers and Jinja's own
+globals (checked at load).
 
 Templates see: every top-level snapshot fact (``age``, ``cfs.score``,
 ``scores.lace.points`` ...), the rule's parameters by name, the derived facts
@@ -13,13 +16,14 @@ finds them at load time so a typo never reaches a clinician.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from cds.cards.helpers import HELPER_NAMES, helper_globals, number_filters
 from cds.rules.catalogue import UnknownFact, resolve, top_level_facts
 
 CONTEXT_NAMES: tuple[str, ...] = ("patient_id", "encounter_id", "gp_reference")
@@ -47,24 +51,6 @@ def _lenient_undefined(text: str) -> type[Undefined]:
     return UnknownValue
 
 
-def _number_filters(language: str | None, unknown: str) -> dict[str, Callable[..., str]]:
-    """``num`` (fixed decimals, decimal comma in nb) and ``pct`` (a probability as per cent)."""
-    comma = language == "nb"
-
-    def num(value: Any, digits: int = 0) -> str:
-        if value is None or isinstance(value, Undefined) or isinstance(value, bool):
-            return unknown
-        text = f"{float(value):.{digits}f}"
-        return text.replace(".", ",") if comma else text
-
-    def pct(value: Any, digits: int = 0) -> str:
-        if value is None or isinstance(value, Undefined) or isinstance(value, bool):
-            return unknown
-        return num(float(value) * 100, digits) + (" %" if comma else "%")
-
-    return {"num": num, "pct": pct}
-
-
 def _environment(language: str | None, strict: bool) -> SandboxedEnvironment:
     unknown = UNKNOWN_TEXT[language]
     env = SandboxedEnvironment(
@@ -73,7 +59,8 @@ def _environment(language: str | None, strict: bool) -> SandboxedEnvironment:
         keep_trailing_newline=False,
         finalize=lambda value: unknown if value is None else value,
     )
-    env.filters.update(_number_filters(language, unknown))
+    env.filters.update(number_filters(language, unknown))
+    env.globals.update(helper_globals(language, unknown, strict))
     return env
 
 
@@ -116,8 +103,30 @@ def _dotted(node: nodes.Node) -> str | None:
     return None
 
 
+# Jinja's own globals a template may call besides our helpers.
+_JINJA_CALLABLES = frozenset({"range", "dict", "namespace", "cycler", "joiner"})
+
+
+def _call_problems(tree: nodes.Template, assigned: set[str], label_groups: Collection[str] | None) -> list[str]:
+    problems: list[str] = []
+    for call in tree.find_all(nodes.Call):
+        if not isinstance(call.node, nodes.Name) or call.node.name in assigned:
+            continue  # method calls (x.get(...)) are left to the sandbox
+        name = call.node.name
+        if name not in HELPER_NAMES and name not in _JINJA_CALLABLES:
+            problems.append(f"template calls unknown helper {name!r} (known: {', '.join(HELPER_NAMES)})")
+        elif name == "label" and label_groups is not None:
+            group = call.args[0] if call.args else None
+            if not isinstance(group, nodes.Const) or not isinstance(group.value, str):
+                problems.append("label() needs a label group as its first argument, e.g. label('band', scores.lace.band)")
+            elif group.value not in label_groups:
+                known = ", ".join(sorted(label_groups)) or "none"
+                problems.append(f"unknown label group {group.value!r} (rules/codesystems/labels.yaml has: {known})")
+    return problems
+
+
 def check_template(
-    source: str, allowed: Iterable[str], language: str | None = None
+    source: str, allowed: Iterable[str], language: str | None = None, *, label_groups: Collection[str] | None = None
 ) -> tuple[CompiledTemplate | None, list[str]]:
     """Compile a template and list its problems (syntax, unknown names, unknown fact paths).
 
@@ -133,13 +142,15 @@ def check_template(
         tree = _ENV.parse(source)
     except TemplateSyntaxError as error:
         return None, [f"template syntax error: {error.message}"]
-    problems: list[str] = []
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    problems: list[str] = _call_problems(tree, assigned, label_groups)
     names: set[str] = set()
     for name_node in tree.find_all(nodes.Name):
         if name_node.ctx != "load" or name_node.name in assigned:
             continue
         names.add(name_node.name)
+        if name_node.name in HELPER_NAMES or name_node.name in _JINJA_CALLABLES:
+            continue
         if name_node.name not in allowed_names and name_node.name not in facts:
             problems.append(f"template refers to unknown name {name_node.name!r}")
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
@@ -152,8 +163,11 @@ def check_template(
             problems.append(f"template refers to unknown field: {error}")
     if problems:
         return None, sorted(set(problems))
-    lenient = _LENIENT[language].from_string(source)
-    strict = _STRICT[language].from_string(source)
+    try:
+        lenient = _LENIENT[language].from_string(source)
+        strict = _STRICT[language].from_string(source)
+    except TemplateSyntaxError as error:  # e.g. an unknown filter
+        return None, [f"template error: {error.message}"]
     return CompiledTemplate(source=source, render=lenient.render, names=frozenset(names), render_strict=strict.render), []
 
 

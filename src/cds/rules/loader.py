@@ -28,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from cds.cards.templates import CONTEXT_NAMES, CompiledTemplate, check_template, strings_in
+from cds.cards.labels import Labels, LabelsError, load_labels
 from cds.cards.topics import Topic, TopicError, load_topics
 from cds.facts.snapshot import PatientSnapshot
 from cds.rules import schema as s
@@ -53,6 +54,7 @@ from cds.terminology import Terminology, TerminologyError
 
 RESERVED_DIRS = frozenset({"valuesets", "codesystems", "overrides", "schema"})
 TOPIC_FILE = Path("codesystems") / "card-topic.yaml"
+LABELS_FILE = Path("codesystems") / "labels.yaml"
 DEFAULT_TEST_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 GUIDE = "docs/rules-guide.md"
 
@@ -88,6 +90,7 @@ class LoadedRules:
     topic_system: str
     topics: dict[str, Topic]
     digest: str
+    labels: Labels = field(default_factory=dict)
 
 
 @dataclass
@@ -521,7 +524,9 @@ def _lift_groups(
             return
 
 
-def _compile_card(parsed: ParsedRule, allowed: set[str], topics: dict[str, Topic], errors: _Errors) -> CompiledCard | None:
+def _compile_card(
+    parsed: ParsedRule, allowed: set[str], topics: dict[str, Topic], errors: _Errors, label_groups: set[str]
+) -> CompiledCard | None:
     card = parsed.model.card
     if card is None:
         return None
@@ -536,7 +541,7 @@ def _compile_card(parsed: ParsedRule, allowed: set[str], topics: dict[str, Topic
         ok = False
 
     def compile_one(source: str, loc: tuple[str | int, ...], language: str | None = None) -> CompiledTemplate | None:
-        template, problems = check_template(source, allowed, language)
+        template, problems = check_template(source, allowed, language, label_groups=label_groups)
         for problem in problems:
             errors.add(parsed.file, parsed.doc.line(loc), problem, "use a fact from docs/facts.md, a parameter or a derived fact")
         return template
@@ -675,6 +680,13 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
     except TopicError as error:
         errors.add(display_path(topic_path), None, str(error), "restore rules/codesystems/card-topic.yaml")
 
+    labels_path = directory / LABELS_FILE
+    labels: Labels = {}
+    try:
+        labels = load_labels(labels_path)
+    except LabelsError as error:
+        errors.add(display_path(labels_path), None, str(error), "fix rules/codesystems/labels.yaml")
+
     parsed: list[ParsedRule] = []
     files = rule_files(directory)
     if not files:
@@ -786,7 +798,7 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
     cards: dict[str, CompiledCard | None] = {}
     for p in parsed:
         allowed = set(p.model.parameters) | set(derived) | set(CONTEXT_NAMES)
-        cards[p.model.id] = _compile_card(p, allowed, topics, errors)
+        cards[p.model.id] = _compile_card(p, allowed, topics, errors, set(labels))
         _check_tests(p, topics, derived, errors)
 
     if errors.items:
@@ -837,6 +849,8 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
     digest_files = [*files, *(Path(o) for o in overrides)]
     if topic_path.is_file():
         digest_files.append(topic_path)
+    if labels_path.is_file():
+        digest_files.append(labels_path)
     digest = _digest(digest_files, directory, [terminology.digest, *(t.digest for _, t in sorted(municipal_terms.items()))])
     return LoadedRules(
         directory=directory,
@@ -850,6 +864,7 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
         topic_system=topic_system,
         topics=topics,
         digest=digest,
+        labels=labels,
     )
 
 

@@ -83,6 +83,7 @@ class RuleSet:
         self.topics: dict[str, Topic] = loaded.topics
         self.topic_system: str = loaded.topic_system
         self.derived = loaded.derived
+        self.labels = loaded.labels
         self.expressions = loaded.expressions
         self.loaded = loaded
         self.hooks = sorted({h for r in self.rules for h in r.hooks})

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cds.cards.helpers import LABELS_KEY
 from cds.facts.snapshot import PatientSnapshot
 from cds.hooks.models import SUMMARY_MAX
 from cds.rules.loader import test_now, test_snapshot
@@ -140,6 +141,7 @@ def _context(snapshot: PatientSnapshot, parameters: dict[str, Any], derived: dic
     context.update(derived)
     context.update(parameters)
     context["patient_id"] = "test-patient"
+    context[LABELS_KEY] = ruleset.labels
     return context
 
 
