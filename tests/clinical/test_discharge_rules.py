@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from conftest import Clinic
+    from cds.rules.ruleset import RuleSet
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 HEART_FAILURE = {"codings": [{"system": ICD10, "code": "I50.0"}]}
@@ -240,9 +241,10 @@ def test_readmission_card_in_norwegian_has_norwegian_bands_item_names_and_decima
     )
     card = result.card("readmission-risk")
     assert (
-        card.summary == "Risiko for reinnleggelse innen 30 dager: moderat (12 %), LACE 11 (høy), HOSPITAL 5 (middels)"
+        card.summary.replace("\u00a0", " ")
+        == "Risiko for reinnleggelse innen 30 dager: moderat (12 %), LACE 11 (høy), HOSPITAL 5 (middels)"
     )
-    detail = card.detail or ""
+    detail = (card.detail or "").replace("\u00a0", " ")  # the pct filter may use a no-break space
     assert "sannsynlighet 12,1 %" in detail and "lav under 10 %, høy fra 20 %" in detail
     assert "- liggetid: 4" in detail and "- besøk i akuttmottak siste 6 måneder: ukjent" in detail
     assert "(middels risiko)" in detail
@@ -272,3 +274,69 @@ def test_every_model_feature_has_a_name_in_both_card_languages(clinic: Clinic) -
         result = clinic.evaluate("encounter-discharge", readmission_risk=odd, **DISCHARGE)
         assert "annen faktor" not in (result.card("readmission-risk").detail or ""), feature
         assert "other factor" not in (result.card("readmission-risk", "en").detail or ""), feature
+
+
+# -- pathway C: several municipal services, new need for round-the-clock care (from the service lists) ----------
+
+
+def test_several_municipal_services_with_one_new_is_pathway_c_and_the_card_says_why(clinic: Clinic) -> None:
+    result = clinic.evaluate(
+        "encounter-discharge",
+        municipal_services_before=["home-help"],
+        municipal_services_after=["home-help", "home-nursing"],
+        **DISCHARGE,
+    )
+    assert pathway(result) == ["pathway-c"]
+    assert "2 kommunale tjenester etter utskriving, minst én ny" in (result.card("pathway-c").detail or "")
+    assert "2 municipal services after discharge, at least one new" in (result.card("pathway-c", "en").detail or "")
+
+
+def test_several_services_boundary_is_two(clinic: Clinic, ruleset: RuleSet) -> None:
+    assert ruleset.rule("pathway-c-several-services").parameters["c_min_services"] == 2
+    one = clinic.evaluate(
+        "encounter-discharge", municipal_services_before=[], municipal_services_after=["home-nursing"], **DISCHARGE
+    )
+    assert one.derived["c_several_services"] is False
+
+
+def test_the_same_several_services_as_before_stay_pathway_b(clinic: Clinic) -> None:
+    services = ["home-help", "home-nursing", "safety-alarm"]
+    result = clinic.evaluate(
+        "encounter-discharge",
+        municipal_services_before=services,
+        municipal_services_after=services,
+        service_need="unchanged",
+        **DISCHARGE,
+    )
+    assert pathway(result) == ["pathway-b"]
+
+
+def test_a_new_long_term_stay_is_a_new_need_for_round_the_clock_care(clinic: Clinic) -> None:
+    result = clinic.evaluate(
+        "encounter-discharge",
+        municipal_services_before=["home-nursing"],
+        municipal_services_after=["long-term-stay"],
+        **DISCHARGE,
+    )
+    assert result.derived["c_round_the_clock_care"] is True
+    assert pathway(result) == ["pathway-c"]
+    assert result.fired("coordinator")
+
+
+def test_a_long_term_stay_the_patient_already_had_is_not_a_new_need(clinic: Clinic) -> None:
+    result = clinic.evaluate(
+        "encounter-discharge",
+        municipal_services_before=["long-term-stay"],
+        municipal_services_after=["long-term-stay"],
+        service_need="unchanged",
+        **DISCHARGE,
+    )
+    assert result.derived["c_round_the_clock_care"] is False
+
+
+def test_unknown_services_before_never_make_a_new_need(clinic: Clinic) -> None:
+    result = clinic.evaluate(
+        "encounter-discharge", municipal_services_after=["long-term-stay", "home-help"], **DISCHARGE
+    )
+    assert result.derived["c_round_the_clock_care"] is False
+    assert result.derived["c_several_services"] is False

@@ -135,6 +135,7 @@ def test_ingrid_pathway_c_card_names_frailty_and_multimorbidity(evaluator: Evalu
     (card,) = [c for c in cards if c.source.topic and c.source.topic.code == "pathway-c"]
     assert "flere kroniske sykdommer" in (card.detail or "")
     assert "skrøpelig (CFS 6)" in (card.detail or "")
+    assert "3 kommunale tjenester etter utskriving, minst én ny" in (card.detail or "")
 
 
 @pytest.mark.parametrize("key", sorted(PERSONAS))

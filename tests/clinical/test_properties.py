@@ -40,6 +40,9 @@ lab = st.fixed_dictionaries(
         "in_current_encounter": st.booleans(),
     }
 )
+service = st.sampled_from(
+    ["home-nursing", "home-help", "everyday-rehabilitation", "short-term-stay", "long-term-stay", "safety-alarm"]
+)
 score = st.sampled_from(["lace", "hospital"]).flatmap(
     lambda name: st.fixed_dictionaries(
         {"name": st.just(name), "points": st.integers(min_value=0, max_value=19).map(float)}
@@ -74,6 +77,8 @@ def patients(draw: st.DrawFn, cfs_score: st.SearchStrategy[int | None] | None = 
         "home_dwelling": draw(maybe_bool),
         "expected_to_live_at_home": draw(maybe_bool),
         "home_nursing": draw(maybe_bool),
+        "municipal_services_before": draw(st.none() | st.lists(service, max_size=3, unique=True)),
+        "municipal_services_after": draw(st.none() | st.lists(service, max_size=4, unique=True)),
         "service_need": draw(st.none() | st.sampled_from(["none", "unchanged", "increased", "new", "decreased"])),
         "discharge_destination": draw(
             st.none() | st.sampled_from(["home", "nursing-home", "short-term-stay", "other-hospital"])
