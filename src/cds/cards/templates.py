@@ -24,7 +24,7 @@ from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, Und
 from jinja2.sandbox import SandboxedEnvironment
 
 from cds.cards.helpers import HELPER_NAMES, helper_globals, number_filters
-from cds.rules.catalogue import UnknownFact, resolve, top_level_facts
+from cds.factpaths import UnknownFact, resolve, top_level_facts
 
 CONTEXT_NAMES: tuple[str, ...] = ("patient_id", "encounter_id", "gp_reference")
 
