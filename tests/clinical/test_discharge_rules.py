@@ -206,7 +206,9 @@ def test_readmission_card_names_contributions_and_open_modifiable_factors(clinic
     result = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.3), follow_up_booked=False, **DISCHARGE)
     detail = result.card("readmission-risk").detail or ""
     assert "tidligere sykehuskontakter siste år (øker risikoen)" in detail
-    assert "Ingen oppfølgingstime er bestilt." in detail
+    assert "Ingen oppfølgingstime er registrert." in detail
+    done = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.3), **{**DISCHARGE, **ALL_DONE})
+    assert "Ingen oppfølgingstime" not in (done.card("readmission-risk").detail or "")
 
 
 def test_readmission_card_for_inpatients_at_patient_view_but_not_after_discharge(clinic: Clinic) -> None:
@@ -340,3 +342,65 @@ def test_unknown_services_before_never_make_a_new_need(clinic: Clinic) -> None:
     )
     assert result.derived["c_round_the_clock_care"] is False
     assert result.derived["c_several_services"] is False
+
+
+# -- readmission card: conditional suggestions --------------------------------------------------------------------
+
+ALL_DONE = {
+    "gp_reference": "Practitioner/gp-1",
+    "follow_up_booked": True,
+    "medication_reconciled": True,
+    "gp_notified": True,
+    "early_notice_sent": datetime(2025, 1, 14, 10, tzinfo=UTC),
+    "municipal_services_before": ["home-nursing"],
+    "municipal_services_after": ["home-nursing"],
+    "has_coordinator": True,
+}
+
+
+def offered(clinic: Clinic, **facts: object) -> list[str]:
+    result = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.3), **{**DISCHARGE, **ALL_DONE, **facts})
+    card = result.card("readmission-risk")
+    return [s.label for s in card.suggestions or []]
+
+
+def test_readmission_card_offers_no_safety_task_when_everything_is_done(clinic: Clinic) -> None:
+    assert offered(clinic) == []
+
+
+def test_follow_up_is_suggested_only_when_not_booked(clinic: Clinic) -> None:
+    assert offered(clinic, follow_up_booked=False) == ["Bestill oppfølgingstime før utreise"]
+    assert offered(clinic, follow_up_booked=None) == ["Bestill oppfølgingstime før utreise"]
+
+
+def test_medication_reconciliation_is_suggested_only_when_not_reconciled(clinic: Clinic) -> None:
+    assert offered(clinic, medication_reconciled=False) == ["Samstem legemiddellisten"]
+
+
+def test_early_information_to_the_municipality_only_when_not_sent_and_services_are_involved(clinic: Clinic) -> None:
+    assert offered(clinic, early_notice_sent=None) == ["Send tidlig informasjon til kommunen"]
+    no_services = {"municipal_services_before": [], "municipal_services_after": [], "home_nursing": False}
+    assert offered(clinic, early_notice_sent=None, **no_services) == []
+
+
+def test_gp_notice_only_when_the_gp_is_not_notified(clinic: Clinic) -> None:
+    assert offered(clinic, gp_notified=False) == ["Varsle fastlegen"]
+
+
+def test_coordinator_only_for_complex_needs_without_a_coordinator(clinic: Clinic) -> None:
+    complex_needs = {
+        "municipal_services_before": ["home-help"],
+        "municipal_services_after": ["home-help", "home-nursing"],
+    }
+    assert offered(clinic, has_coordinator=False, **complex_needs) == ["Oppnevn koordinator"]
+    assert offered(clinic, has_coordinator=True, **complex_needs) == []
+    assert offered(clinic, has_coordinator=False) == []  # pathway B: no complex needs
+
+
+def test_readmission_suggestions_never_promise_a_service(clinic: Clinic) -> None:
+    facts = {"follow_up_booked": False, "medication_reconciled": False, "gp_notified": False, "early_notice_sent": None}
+    result = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.3), **{**DISCHARGE, **ALL_DONE, **facts})
+    card = result.card("readmission-risk")
+    text = " ".join(str(s.model_dump(mode="json")) for s in card.suggestions or [])
+    assert "Kommunen vurderer behovet for tjenester" in text
+    assert "vil få" not in text and "innvilg" not in text
