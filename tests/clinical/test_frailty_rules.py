@@ -162,7 +162,7 @@ CFS_6 = {"score": 6, "baseline_date": date(2025, 1, 1), "performer_role": "sykep
     [
         (1, "ikke skrøpelig", "not frail"),
         (3, "ikke skrøpelig", "not frail"),
-        (4, "svært lett skrøpelig", "very mild frailty"),
+        (4, "svært lett skrøpelighet", "very mild frailty"),
         (5, "skrøpelig", "frail"),
         (8, "skrøpelig", "frail"),
         (9, "terminalt syk", "terminally ill"),
