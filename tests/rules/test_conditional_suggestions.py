@@ -112,3 +112,17 @@ def test_a_suggestion_condition_is_checked_at_load_like_a_rule_condition(make_ru
         RuleSet.load(make_rules({"r.yaml": rule}))
     assert "unknown fact: the snapshot has no fact 'follow_up_bokked'" in str(error.value)
     assert "r.yaml:18" in str(error.value)  # the line of the misspelt fact
+
+
+def test_an_embedded_test_expecting_an_unknown_suggestion_is_a_load_error(make_rules: Callable[..., Path]) -> None:
+    rule = RULE.replace("suggestions: [notify-gp], no_suggestions", "suggestions: [notify-gpp], no_suggestions")
+    with pytest.raises(RuleSetError, match="test expects unknown suggestion 'notify-gpp'"):
+        RuleSet.load(make_rules({"r.yaml": rule}))
+
+
+def test_the_rule_catalogue_lists_when_a_suggestion_is_offered(ruleset: RuleSet) -> None:
+    from cds.rules.catalogue_docs import catalogue
+
+    text = catalogue(ruleset)
+    assert "Suggestion `book-follow-up` is offered only when:" in text
+    assert "`follow_up_booked` is unknown" in text

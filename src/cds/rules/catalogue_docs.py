@@ -68,6 +68,9 @@ def rule_markdown(rule: RuleFile, file: str, digest: str) -> str:
         ]
         if rule.card.suggestions:
             lines += ["**Suggestions:** " + ", ".join(f"`{s.id}` ({s.label.en})" for s in rule.card.suggestions), ""]
+            for suggestion in rule.card.suggestions:
+                if suggestion.when is not None:
+                    lines += [f"Suggestion `{suggestion.id}` is offered only when:", "", *_condition_md(suggestion.when), ""]
     src = [*rule.source.seed]
     if rule.source.paper:
         src.append(rule.source.paper)

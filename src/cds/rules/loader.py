@@ -577,9 +577,14 @@ def _compile_card(
     return CompiledCard(spec=card, summary=summary, detail=detail, suggestion_templates=suggestion_templates)
 
 
-def _check_tests(parsed: ParsedRule, topics: dict[str, Topic], derived: dict[str, s.Derivation], errors: _Errors) -> None:
+def _check_tests(
+    parsed: ParsedRule, topics: dict[str, Topic], derived: dict[str, s.Derivation], errors: _Errors, suggestion_ids: set[str]
+) -> None:
     for i, case in enumerate(parsed.model.tests):
         loc = ("tests", i)
+        for sid in [*case.expect.suggestions, *case.expect.no_suggestions]:
+            if sid not in suggestion_ids:
+                errors.add(parsed.file, parsed.doc.line((*loc, "expect")), f"test expects unknown suggestion {sid!r}", "use the id of a suggestion of some rule's card")
         for topic in [*case.expect.cards, *case.expect.no_cards]:
             if topic not in topics:
                 errors.add(parsed.file, parsed.doc.line((*loc, "expect")), f"test expects unknown card topic {topic!r}", "use a code from card-topic.yaml")
@@ -796,10 +801,11 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
 
     # cards and tests
     cards: dict[str, CompiledCard | None] = {}
+    suggestion_ids = {sg.id for p in parsed if p.model.card for sg in p.model.card.suggestions}
     for p in parsed:
         allowed = set(p.model.parameters) | set(derived) | set(CONTEXT_NAMES)
         cards[p.model.id] = _compile_card(p, allowed, topics, errors, set(labels))
-        _check_tests(p, topics, derived, errors)
+        _check_tests(p, topics, derived, errors, suggestion_ids)
 
     if errors.items:
         raise RuleSetError(errors.items)
