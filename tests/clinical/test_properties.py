@@ -4,12 +4,14 @@
 * a CFS 9 patient never gets a CGA or rehabilitation suggestion, at any hook;
 * every card summary is under 140 characters in nb and en, for any patient;
 * no rule gives more than one finding in one evaluation;
-* a documented CFS gives at most one frailty-status card (status or validity caveat, never both).
+* a documented CFS gives at most one frailty-status card (status or validity caveat, never both);
+* Norwegian card text holds no internal keys, English band names or decimal points.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cds.hooks.models import SUMMARY_MAX
+from cds.model.features import FEATURES
 
 if TYPE_CHECKING:
     from conftest import Clinic
@@ -43,9 +46,31 @@ lab = st.fixed_dictionaries(
 service = st.sampled_from(
     ["home-nursing", "home-help", "everyday-rehabilitation", "short-term-stay", "long-term-stay", "safety-alarm"]
 )
+ITEMS = {
+    "lace": ["length_of_stay", "acute_admission", "comorbidity", "ed_visits"],
+    "hospital": [
+        "haemoglobin",
+        "oncology",
+        "sodium",
+        "procedure",
+        "index_admission_type",
+        "admissions",
+        "length_of_stay",
+    ],
+}
 score = st.sampled_from(["lace", "hospital"]).flatmap(
     lambda name: st.fixed_dictionaries(
-        {"name": st.just(name), "points": st.integers(min_value=0, max_value=19).map(float)}
+        {
+            "name": st.just(name),
+            "points": st.integers(min_value=0, max_value=19).map(float),
+            "band": st.sampled_from(["low", "moderate", "intermediate", "high"]),
+            "items": st.lists(
+                st.fixed_dictionaries(
+                    {"name": st.sampled_from(ITEMS[name]), "points": st.none() | st.integers(0, 5).map(float)}
+                ),
+                max_size=3,
+            ),
+        }
     )
 )
 
@@ -169,3 +194,18 @@ def test_a_documented_cfs_gives_at_most_one_frailty_status_card(
     result = clinic.evaluate(hook, **facts)
     status = [c for c in result.cards["nb"] if c.source.topic and c.source.topic.code == "frailty-status"]
     assert len(status) <= 1, [c.summary for c in status]
+
+
+ENGLISH_IN_NB = re.compile(
+    r"\b[a-z]+_[a-z_]+\b|\((?:low|moderate|intermediate|high)\b|\b(?:low|moderate|intermediate|high) ris|\d\.\d+ ?%"
+)
+
+
+@SETTINGS
+@given(facts=patients(), hook=st.sampled_from(HOOKS))
+def test_norwegian_card_text_has_no_internal_keys_or_english_bands(
+    clinic: Clinic, facts: dict[str, Any], hook: str
+) -> None:
+    for card in clinic.evaluate(hook, **facts).cards["nb"]:
+        text = f"{card.summary}\n{card.detail or ''}"
+        assert not ENGLISH_IN_NB.search(text), (ENGLISH_IN_NB.search(text), card.summary)
