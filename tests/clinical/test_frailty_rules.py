@@ -236,3 +236,14 @@ def test_cga_card_names_the_level_and_the_baseline_date_in_norwegian_form(clinic
     assert "CFS 6 (Living with moderate frailty), scored for the state on 2025-01-01" in (
         result.card("cga-referral", "en").detail or ""
     )
+
+
+def test_screening_card_names_the_stale_score_its_level_and_age(clinic: Clinic) -> None:
+    cfs = {"score": 4, "baseline_date": date(2024, 10, 15)}
+    result = clinic.evaluate("patient-view", age=79, cfs=cfs, cfs_age_days=92)
+    assert (
+        "Siste CFS: 4 (Lever med svært lett skrøpelighet), grunnlag 15.10.2024 (92 dager siden) – eldre enn 90 dager."
+        in (result.card("cfs-screening-due").detail or "")
+    )
+    undated = clinic.evaluate("patient-view", age=79, cfs={"score": 4}).card("cfs-screening-due", "en")
+    assert "Latest CFS: 4 (Living with very mild frailty) – without a date." in (undated.detail or "")
