@@ -36,14 +36,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
 
-import cds
+from cds import bundled
 from cds.facts.snapshot import LabFact, PatientSnapshot, Sex
 from cds.terminology import LabConcept, Terminology
 
@@ -84,7 +83,7 @@ CSV_FEATURE_COLUMNS: tuple[str, ...] = (
 )
 
 #: The bundled lab terminology: the HbA1c unit table (IFCC <-> NGSP) the categories convert with.
-LAB_TERMINOLOGY_DIR = Path(cds.__file__).resolve().parents[2] / "rules" / "valuesets"
+LAB_TERMINOLOGY_DIR = bundled.RULES_DIR / "valuesets"
 _AGE_BIN = re.compile(r"^\[(\d+)-(\d+)\)$")
 
 

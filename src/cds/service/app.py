@@ -9,6 +9,7 @@ in each worker (settings from ``$CDS_CONFIG_FILE`` and the environment).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -56,9 +57,15 @@ def _lifespan(runtime: Runtime, handle_sighup: bool) -> Callable[[FastAPI], Any]
         if handle_sighup and runtime.rules is not None:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, _reload_on_signal, runtime))
+        # The rule set, the model and the FHIR model classes live as long as the process
+        # (~260k objects): move them out of the collector's generations so full collections
+        # stop rescanning them on every call (bench: p99 of a hook call drops several-fold).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             if handle_sighup and runtime.rules is not None:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             await runtime.http.aclose()
