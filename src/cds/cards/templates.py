@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, Undefined, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment, is_internal_attribute
 
 from cds.cards.helpers import HELPER_NAMES, helper_globals, number_filters
 from cds.factpaths import UnknownFact, resolve, top_level_facts
@@ -51,9 +51,28 @@ def _lenient_undefined(text: str) -> type[Undefined]:
     return UnknownValue
 
 
+class _CardEnvironment(SandboxedEnvironment):
+    """The sandbox, with its attribute check answered once per (type, attribute name).
+
+    Jinja's check depends only on the attribute name and on ``isinstance``
+    tests of the object, i.e. on its type, so the cached answer is the same.
+    """
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        kind = type(obj)
+        try:
+            return _SAFE[(kind, attr)]
+        except KeyError:
+            safe = _SAFE[(kind, attr)] = not (attr.startswith("_") or is_internal_attribute(obj, attr))
+            return safe
+
+
+_SAFE: dict[tuple[type, str], bool] = {}
+
+
 def _environment(language: str | None, strict: bool) -> SandboxedEnvironment:
     unknown = UNKNOWN_TEXT[language]
-    env = SandboxedEnvironment(
+    env = _CardEnvironment(
         undefined=StrictUndefined if strict else _lenient_undefined(unknown),
         autoescape=False,
         keep_trailing_newline=False,
