@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 import uuid as _uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateError
 from pydantic import ValidationError
 
 from cds.cards.helpers import LABELS_KEY
-from cds.cards.templates import CONTEXT_NAMES, render_value, strings_in
+from cds.cards.templates import CONTEXT_NAMES, prepared_context, render_value, strings_in
 from cds.facts.snapshot import PatientSnapshot
 from cds.hooks.models import (
     SUMMARY_MAX,
@@ -53,49 +54,61 @@ def _fit_summary(text: str) -> str:
     return text[: SUMMARY_MAX - 2].rstrip() + "…"
 
 
-def _context(snapshot: PatientSnapshot, finding: Finding, derived: dict[str, Any], ruleset: RuleSet, patient_id: str | None) -> dict[str, Any]:
+def _base_context(snapshot: PatientSnapshot, derived: dict[str, Any], ruleset: RuleSet) -> dict[str, Any]:
+    """What every card of a call sees: the snapshot's top-level facts, then the derived facts (None when not set)."""
     context: dict[str, Any] = {name: getattr(snapshot, name) for name in type(snapshot).model_fields}
     context.update({name: None for name in ruleset.derived})
     context.update(derived)
-    context.update(finding.parameters)
-    context["patient_id"] = patient_id
-    context[LABELS_KEY] = ruleset.labels
     return context
+
+
+def _context(base: dict[str, Any], finding: Finding, ruleset: RuleSet, patient_id: str | None) -> dict[str, Any]:
+    """A card's template values: the call's base context, the rule's parameters, the call context and labels."""
+    return {**base, **finding.parameters, "patient_id": patient_id, LABELS_KEY: ruleset.labels}
 
 
 _TEMPLATE_ERRORS = (TemplateError, TypeError, ValueError, AttributeError, ArithmeticError, LookupError)
 
 
-def _render(rule: Rule, template_source: str, context: dict[str, Any], strict: bool) -> str:
-    assert rule.card is not None
-    template = rule.card.suggestion_templates[template_source]
-    return str((template.render_strict if strict else template.render)(**context)).strip()
+@dataclass(frozen=True)
+class _SuggestionPlan:
+    """What one suggestion needs in one language, worked out once per (card, suggestion, language)."""
+
+    texts: tuple[str, ...]  # every text it renders (label, action descriptions, resource strings)
+    context_names: tuple[str, ...]  # call-context names its templates read, sorted
 
 
-def _missing_context(rule: Rule, texts: list[str], context: dict[str, Any]) -> list[str]:
+def _plan(rule: Rule, spec: Any, language: str) -> _SuggestionPlan:
     assert rule.card is not None
-    names: set[str] = set()
-    for text in texts:
-        names |= rule.card.suggestion_templates[text].names
-    return sorted(n for n in names if n in CONTEXT_NAMES and context.get(n) is None)
+    key = (spec.id, language)
+    plan = rule.card.plans.get(key)
+    if plan is None:
+        texts = [getattr(spec.label, language)]
+        for action in spec.actions:
+            texts += [getattr(action.description, language), *strings_in(action.resource)]
+        names: set[str] = set()
+        for text in texts:
+            names |= rule.card.suggestion_templates[text].names
+        plan = _SuggestionPlan(tuple(texts), tuple(sorted(n for n in names if n in CONTEXT_NAMES)))
+        rule.card.plans[key] = plan
+    return plan
 
 
 def _suggestions(
     rule: Rule, card_uuid: str, context: dict[str, Any], language: str, strict: bool, offered: dict[str, bool | None]
 ) -> list[Suggestion]:
+    """``context`` is prepared for suggestion templates (`prepared_context` with language None)."""
     assert rule.card is not None
+    templates = rule.card.suggestion_templates
     out: list[Suggestion] = []
     for spec in rule.card.spec.suggestions:
         if offered.get(spec.id, True) is not True:  # its `when` is false or unknown
             continue
-        texts = [getattr(spec.label, language)]
-        for action in spec.actions:
-            texts += [getattr(action.description, language), *strings_in(action.resource)]
-        missing = _missing_context(rule, texts, context)
+        missing = [n for n in _plan(rule, spec, language).context_names if context.get(n) is None]
         if missing:
             log.info("suggestion %s of %s left out: no %s in this call", spec.id, rule.id, ", ".join(missing))
             continue
-        render: Callable[[str], str] = lambda text: _render(rule, text, context, strict)  # noqa: E731
+        render: Callable[[str], str] = lambda text: str(templates[text].render_prepared(context, strict)).strip()  # noqa: E731
         try:
             actions = [
                 Action(type=a.type, description=render(getattr(a.description, language)), resource=render_value(a.resource, render))
@@ -140,18 +153,33 @@ def render_card(
     rule = next((r for r in ruleset.rules if r.id == finding.rule_id and r.variant == finding.variant), None)
     if rule is None or rule.card is None:
         return None
+    all_derived = derived if derived is not None else dict(finding.derived)
+    base = _base_context(snapshot, all_derived, ruleset)
+    return _card(rule, finding, ruleset, snapshot, base, all_derived, language, patient_id, card_uuid, strict)
+
+
+def _card(
+    rule: Rule,
+    finding: Finding,
+    ruleset: RuleSet,
+    snapshot: PatientSnapshot,
+    base: dict[str, Any],
+    all_derived: dict[str, Any],
+    language: str,
+    patient_id: str | None,
+    card_uuid: str | None,
+    strict: bool,
+) -> Card:
+    assert rule.card is not None
     spec = rule.card.spec
-    context = _context(snapshot, finding, derived if derived is not None else dict(finding.derived), ruleset, patient_id)
+    values = _context(base, finding, ruleset, patient_id)
+    context = prepared_context(values, language, strict)
     card_uuid = card_uuid or str(_uuid.uuid4())
     label_text = spec.source_label or rule.definition.title
     summary_t, detail_t = rule.card.summary[language], rule.card.detail.get(language)
     try:
-        if strict:
-            summary = summary_t.render_strict(**context)
-            detail = detail_t.render_strict(**context).strip() if detail_t else None
-        else:
-            summary = summary_t.render(**context)
-            detail = detail_t.render(**context).strip() if detail_t else None
+        summary = summary_t.render_prepared(context, strict)
+        detail = detail_t.render_prepared(context, strict).strip() if detail_t else None
     except _TEMPLATE_ERRORS as error:
         if strict:
             raise
@@ -159,9 +187,10 @@ def render_card(
         summary, detail = getattr(rule.definition.title, language), None
     summary = _fit_summary(summary)
     topic = ruleset.topics[spec.topic]
-    all_derived = derived if derived is not None else dict(finding.derived)
-    offered = ruleset.suggestions_offered(rule, snapshot, all_derived)
-    suggestions = _suggestions(rule, card_uuid, context, language, strict, offered)
+    suggestions: list[Suggestion] = []
+    if spec.suggestions:
+        offered = ruleset.suggestions_offered(rule, snapshot, all_derived)
+        suggestions = _suggestions(rule, card_uuid, prepared_context(values, None, strict), language, strict, offered)
     return Card(
         uuid=card_uuid,
         summary=summary,
@@ -199,12 +228,21 @@ def render_cards(
     suggestion resources (``Patient/{{ patient_id }}``); without it such
     suggestions are left out.
     """
+    if findings and language not in LANGUAGES:
+        raise ValueError(f"unsupported language {language!r}; use one of {', '.join(LANGUAGES)}")
     derived: dict[str, Any] = {}
     for finding in findings:
         derived.update(finding.derived)
+    rules: dict[tuple[str, str | None], Rule] = {}
+    for rule in ruleset.rules:
+        rules.setdefault((rule.id, rule.variant), rule)
+    base: dict[str, Any] | None = None  # built once per call, for the first card
     cards = []
     for finding in findings:
-        card = render_card(finding, ruleset, snapshot, language=language, patient_id=patient_id, derived=derived)
-        if card is not None:
-            cards.append(card)
+        rule = rules.get((finding.rule_id, finding.variant))
+        if rule is None or rule.card is None:
+            continue
+        if base is None:
+            base = _base_context(snapshot, derived, ruleset)
+        cards.append(_card(rule, finding, ruleset, snapshot, base, derived, language, patient_id, None, False))
     return cards

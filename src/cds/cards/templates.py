@@ -16,11 +16,11 @@ finds them at load time so a typo never reaches a clinician.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2 import ChainableUndefined, StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes
 from jinja2.sandbox import SandboxedEnvironment, is_internal_attribute
 
 from cds.cards.helpers import HELPER_NAMES, helper_globals, number_filters
@@ -98,12 +98,37 @@ class CompiledTemplate:
 
     ``render`` is for serving (unknown values print as "ukjent"/"unknown");
     ``render_strict`` fails on anything undefined (embedded tests).
+    `render_prepared` gives the same text from a context made once per card by
+    `prepared_context` (no copy of the context per template).
     """
 
     source: str
     render: Callable[..., str]
     names: frozenset[str]
     render_strict: Callable[..., str]
+    lenient_template: Template | None = None  # None: plain text
+    strict_template: Template | None = None
+
+    def render_prepared(self, context: Mapping[str, Any], strict: bool = False) -> str:
+        """``render(**values)`` / ``render_strict(**values)`` for ``context = prepared_context(values, language, strict)``.
+
+        ``language`` must be the one the template was compiled for (card text:
+        its language; suggestion texts: None). The context is shared, not
+        copied: a template's own ``{% set %}`` writes to its render context only.
+        """
+        template = self.strict_template if strict else self.lenient_template
+        if template is None:
+            return self.source
+        try:
+            return template.environment.concat(template.root_render_func(template.new_context(context, shared=True)))  # type: ignore[attr-defined,arg-type]
+        except Exception:
+            template.environment.handle_exception()
+            raise  # pragma: no cover - handle_exception always raises
+
+
+def prepared_context(values: Mapping[str, Any], language: str | None, strict: bool) -> dict[str, Any]:
+    """The render context of a template environment: its globals, then ``values`` (as ``Template.render`` builds it)."""
+    return {**environment(language, strict=strict).globals, **values}
 
 
 def _dotted(node: nodes.Node) -> str | None:
@@ -187,7 +212,17 @@ def check_template(
         strict = _STRICT[language].from_string(source)
     except TemplateSyntaxError as error:  # e.g. an unknown filter
         return None, [f"template error: {error.message}"]
-    return CompiledTemplate(source=source, render=lenient.render, names=frozenset(names), render_strict=strict.render), []
+    return (
+        CompiledTemplate(
+            source=source,
+            render=lenient.render,
+            names=frozenset(names),
+            render_strict=strict.render,
+            lenient_template=lenient,
+            strict_template=strict,
+        ),
+        [],
+    )
 
 
 def render_value(value: Any, render: Callable[[Any], Any]) -> Any:
