@@ -113,18 +113,21 @@ class CountExpr(FactExpr):
         items = getattr(snapshot, self.facts)
         if items is None:
             return None
-        return sum(1 for item in items if self._passes(item, snapshot.now, terminology))
+        now = snapshot.now
+        earliest = None if self.within_days is None else now - timedelta(days=self.within_days)
+        return sum(1 for item in items if self._passes(item, now, earliest, terminology))
 
-    def _passes(self, item: Any, now: datetime, terminology: Terminology) -> bool:
+    def _passes(self, item: Any, now: datetime, earliest: datetime | None, terminology: Terminology) -> bool:
+        """``earliest`` is the start of the time window (``now`` - ``within_days``), None without one."""
         for name, wanted in self.where:
             if getattr(item, name, None) is not wanted:
                 return False
-        if self.within_days is not None:
+        if earliest is not None:
             start = getattr(item, "start", None)
             if start is None:
                 return False
             start = _as_datetime(start, now)
-            if not (now - timedelta(days=self.within_days) <= start <= now):
+            if not (earliest <= start <= now):
                 return False
         if self.value_set is not None:
             if getattr(item, "concept", None) == self.value_set:

@@ -62,6 +62,7 @@ class _HookProgram:
         self.exprs = {self.keys[t]: e for t, e in texts.items() if not isinstance(e, DerivedExpr)}
         self.text_of = {k: t for t, k in self.keys.items()}
         self.top = max((r.stratum for r in rules), default=0)
+        self.matched_texts = {r.key: tuple(e.text for e in r.expressions()) for r in rules}  # what a finding reports
         self._ruleset = ruleset
         engine_rules = [EngineRule(r.key, r.stratum, c.to_durable(r.condition, self.keys)) for r in rules]
         self.engine = CompiledRuleset(f"{ruleset.digest[:12]}_{hook.replace('-', '_')}", engine_rules, self._close)
@@ -87,6 +88,7 @@ class RuleSet:
         self.expressions = loaded.expressions
         self.loaded = loaded
         self.hooks = sorted({h for r in self.rules for h in r.hooks})
+        self._level_defaults: dict[int, list[tuple[str, Value]]] = {}  # level -> its derived facts' defaults, in rule order
         self._programs = {h: _HookProgram(self, h, [r for r in self.rules if h in r.hooks]) for h in self.hooks}
 
     @classmethod
@@ -112,13 +114,24 @@ class RuleSet:
         derived: dict[str, Value] = {}
         for rule in winners:
             derived.update({k: v for k, v in rule.derive.items() if v is not None})
-        for rule in self.rules:  # defaults of the facts this level derives
-            if rule.stratum == level:
-                for name in rule.derive:
-                    default = self.derived[name].default
-                    if name not in derived and default is not None:
-                        derived[name] = default
+        for name, default in self._defaults_at(level):  # defaults of the facts this level derives
+            if name not in derived:
+                derived[name] = default
         return derived, lost
+
+    def _defaults_at(self, level: int) -> list[tuple[str, Value]]:
+        """(name, default) of every derived fact the rules of ``level`` set, in rule order (known defaults only)."""
+        found = self._level_defaults.get(level)
+        if found is None:
+            found = []
+            for rule in self.rules:
+                if rule.stratum == level:
+                    for name in rule.derive:
+                        default = self.derived[name].default
+                        if default is not None:
+                            found.append((name, default))
+            self._level_defaults[level] = found
+        return found
 
     def _outcome(self, hook: str, program: _HookProgram, message: dict[str, Value], fired_keys: list[str]) -> RuleOutcome:
         fired = [program.by_key[k] for k in fired_keys]
@@ -134,7 +147,7 @@ class RuleSet:
         for rule in fired:
             if rule.key in lost:
                 continue
-            matched = {e.text: values.get(e.text) for e in rule.expressions()}
+            matched = {text: values.get(text) for text in program.matched_texts[rule.key]}
             outputs: dict[str, Any] = {}
             if rule.card is not None:
                 outputs["topic"] = rule.card.spec.topic
