@@ -1,4 +1,4 @@
-"""A context prepared once per card renders every template of the card exactly as ``render(**values)`` does."""
+"""Per-call rendering shortcuts give the same text: a context prepared once per card, remembered number texts."""
 
 from __future__ import annotations
 
@@ -42,3 +42,13 @@ def test_strict_prepared_rendering_still_fails_on_an_unknown_value() -> None:
     template = _compiled("{{ y.missing }}", "nb")
     with pytest.raises(UndefinedError):
         template.render_prepared(prepared_context({"x": 1, "y": None}, "nb", True), strict=True)
+
+
+def test_a_number_formatted_again_prints_as_babel_prints_it_even_minus_zero_after_zero() -> None:
+    from babel.numbers import format_decimal
+
+    from cds.cards.helpers import number_filters
+
+    num = number_filters("en", "unknown")["num"]
+    for value in (0.0, -0.0, 0.0, 1234.5, 1234.5, -0.0):
+        assert num(value, 1) == format_decimal(value, "#,##0.0", locale="en")

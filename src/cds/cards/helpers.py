@@ -59,7 +59,8 @@ def number_filters(language: str | None, unknown: str) -> dict[str, Callable[...
     """``num`` (fixed decimals, grouped digits) and ``pct`` (a probability as per cent) for a language.
 
     Same output as Babel's ``format_decimal`` / ``format_percent`` with the
-    pattern and locale, without parsing either again on every call.
+    pattern and locale, without parsing either again on every call; the text
+    of a number already formatted (an age, a score's points) is remembered.
     """
     locale = "nb" if language == "nb" else "en"
     cldr = Locale.parse(locale)
@@ -69,15 +70,22 @@ def number_filters(language: str | None, unknown: str) -> dict[str, Callable[...
             text = text.replace(_NBSP, _NARROW_NBSP).replace("\u2212", "-")
         return text
 
+    @lru_cache(maxsize=4096)
+    def formatted(value: float, pattern: str, sign: bool) -> str:
+        """Babel's text of a finite float (``sign``: negative or -0.0, so 0.0 and -0.0 never share an entry)."""
+        return local(_parsed(pattern).apply(value, cldr))
+
     def num(value: Any, digits: int = 0) -> str:
         if _missing(value):
             return unknown
-        return local(_parsed(_pattern(int(digits))).apply(float(value), cldr))
+        number = float(value)
+        return formatted(number, _pattern(int(digits)), math.copysign(1.0, number) < 0)
 
     def pct(value: Any, digits: int = 0) -> str:
         if _missing(value):
             return unknown
-        text = local(_parsed(_pattern(int(digits)) + "%").apply(float(value), cldr))
+        number = float(value)
+        text = formatted(number, _pattern(int(digits)) + "%", math.copysign(1.0, number) < 0)
         return text.replace("%", _NBSP + "%") if locale == "nb" else text
 
     return {"num": num, "pct": pct}
