@@ -22,7 +22,7 @@ from jinja2 import TemplateError
 from pydantic import ValidationError
 
 from cds.cards.helpers import LABELS_KEY
-from cds.cards.templates import CONTEXT_NAMES, prepared_context, render_value, strings_in
+from cds.cards.templates import CONTEXT_NAMES, Renderer, compile_value, prepared_context, strings_in
 from cds.facts.snapshot import PatientSnapshot
 from cds.hooks.models import (
     SUMMARY_MAX,
@@ -76,6 +76,8 @@ class _SuggestionPlan:
 
     texts: tuple[str, ...]  # every text it renders (label, action descriptions, resource strings)
     context_names: tuple[str, ...]  # call-context names its templates read, sorted
+    label: Renderer
+    actions: tuple[tuple[Any, Renderer, Renderer], ...]  # (type, description, resource) per action
 
 
 def _plan(rule: Rule, spec: Any, language: str) -> _SuggestionPlan:
@@ -89,7 +91,16 @@ def _plan(rule: Rule, spec: Any, language: str) -> _SuggestionPlan:
         names: set[str] = set()
         for text in texts:
             names |= rule.card.suggestion_templates[text].names
-        plan = _SuggestionPlan(tuple(texts), tuple(sorted(n for n in names if n in CONTEXT_NAMES)))
+        templates = rule.card.suggestion_templates
+        plan = _SuggestionPlan(
+            texts=tuple(texts),
+            context_names=tuple(sorted(n for n in names if n in CONTEXT_NAMES)),
+            label=compile_value(getattr(spec.label, language), templates),
+            actions=tuple(
+                (a.type, compile_value(getattr(a.description, language), templates), compile_value(a.resource, templates))
+                for a in spec.actions
+            ),
+        )
         rule.card.plans[key] = plan
     return plan
 
@@ -99,24 +110,25 @@ def _suggestions(
 ) -> list[Suggestion]:
     """``context`` is prepared for suggestion templates (`prepared_context` with language None)."""
     assert rule.card is not None
-    templates = rule.card.suggestion_templates
     out: list[Suggestion] = []
+    namespace: _uuid.UUID | None = None
     for spec in rule.card.spec.suggestions:
         if offered.get(spec.id, True) is not True:  # its `when` is false or unknown
             continue
-        missing = [n for n in _plan(rule, spec, language).context_names if context.get(n) is None]
+        plan = _plan(rule, spec, language)
+        missing = [n for n in plan.context_names if context.get(n) is None]
         if missing:
             log.info("suggestion %s of %s left out: no %s in this call", spec.id, rule.id, ", ".join(missing))
             continue
-        render: Callable[[str], str] = lambda text: str(templates[text].render_prepared(context, strict)).strip()  # noqa: E731
         try:
             actions = [
-                Action(type=a.type, description=render(getattr(a.description, language)), resource=render_value(a.resource, render))
-                for a in spec.actions
+                Action(type=kind, description=description(context, strict), resource=resource(context, strict))
+                for kind, description, resource in plan.actions
             ]
+            namespace = namespace or _uuid.UUID(card_uuid)
             suggestion = Suggestion(
-                label=render(getattr(spec.label, language)),
-                uuid=str(_uuid.uuid5(_uuid.UUID(card_uuid), spec.id)),
+                label=plan.label(context, strict),
+                uuid=str(_uuid.uuid5(namespace, spec.id)),
                 isRecommended=spec.recommended or None,
                 actions=actions,
             )

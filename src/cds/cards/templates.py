@@ -225,6 +225,28 @@ def check_template(
     )
 
 
+Renderer = Callable[[Mapping[str, Any], bool], Any]
+
+
+def compile_value(value: Any, templates: Mapping[str, CompiledTemplate]) -> Renderer:
+    """``render_value(value, render)`` with ``render = lambda t: str(templates[t].render_prepared(context, strict)).strip()``,
+    worked out once: plain strings are stripped here, and only templated strings render per call.
+    Returns ``renderer(context, strict)``; every call builds fresh dicts and lists."""
+    if isinstance(value, str):
+        template = templates[value]
+        if template.lenient_template is None:
+            text = value.strip()
+            return lambda context, strict: text
+        return lambda context, strict: str(template.render_prepared(context, strict)).strip()
+    if isinstance(value, dict):
+        items = [(key, compile_value(v, templates)) for key, v in value.items()]
+        return lambda context, strict: {key: render(context, strict) for key, render in items}
+    if isinstance(value, list):
+        parts = [compile_value(v, templates) for v in value]
+        return lambda context, strict: [render(context, strict) for render in parts]
+    return lambda context, strict: value
+
+
 def render_value(value: Any, render: Callable[[Any], Any]) -> Any:
     """Apply ``render`` to every string inside a nested dict/list template."""
     if isinstance(value, str):
