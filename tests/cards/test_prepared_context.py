@@ -52,3 +52,17 @@ def test_a_number_formatted_again_prints_as_babel_prints_it_even_minus_zero_afte
     num = number_filters("en", "unknown")["num"]
     for value in (0.0, -0.0, 0.0, 1234.5, 1234.5, -0.0):
         assert num(value, 1) == format_decimal(value, "#,##0.0", locale="en")
+
+
+def test_a_compiled_suggestion_resource_renders_like_render_value_and_builds_fresh_dicts() -> None:
+    from cds.cards.templates import compile_value, render_value
+
+    resource = {"resourceType": "Task", "for": {"reference": "Patient/{{ y }}"}, "note": [{"text": "  plain  "}], "priority": 2}
+    templates = {text: _compiled(text, None) for text in ("Task", "Patient/{{ y }}", "  plain  ")}
+    values = {"x": 1, "y": "p-1"}
+    context = prepared_context(values, None, False)
+    renderer = compile_value(resource, templates)
+    expected = render_value(resource, lambda text: str(templates[text].render(**values)).strip())
+    first, second = renderer(context, False), renderer(context, False)
+    assert first == expected == {"resourceType": "Task", "for": {"reference": "Patient/p-1"}, "note": [{"text": "plain"}], "priority": 2}
+    assert first is not second and first["for"] is not second["for"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import uuid as _uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
