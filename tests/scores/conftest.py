@@ -99,3 +99,27 @@ def make() -> SimpleNamespace:
     )
 
 
+
+
+@pytest.fixture(scope="session")
+def pycomorb_names() -> dict[str, str]:
+    """Our Charlson category keys -> the category names in pycomorb's independent copy of Quan 2005."""
+    return {
+        "mi": "Myocardial infarction",
+        "chf": "Congestive heart failure",
+        "pvd": "Peripheral vascular disease",
+        "cvd": "Cerebrovascular disease",
+        "dementia": "Dementia",
+        "copd": "Chronic pulmonary disease",
+        "rheumatic": "Rheumatic disease",
+        "pud": "Peptic ulcer disease",
+        "mild_liver": "Mild liver disease",
+        "diabetes": "Diabetes without chronic complication",
+        "diabetes_complicated": "Diabetes with chronic complication",
+        "hemiplegia": "Hemiplegia or paraplegia",
+        "renal": "Renal disease",
+        "malignancy": "Any malignancy, including lymphoma and leukemia, except malignant neoplasm of skin",
+        "severe_liver": "Moderate or severe liver disease",
+        "metastatic": "Metastatic solid tumor",
+        "hiv_aids": "AIDS/HIV",
+    }

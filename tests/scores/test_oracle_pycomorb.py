@@ -35,28 +35,6 @@ SYSTEMS = (
 )
 COMMON = Path(pycomorb.__file__).parent / "common"
 
-# Our category keys -> pycomorb's Quan category column names.
-PYCOMORB_NAMES = {
-    "mi": "Myocardial infarction",
-    "chf": "Congestive heart failure",
-    "pvd": "Peripheral vascular disease",
-    "cvd": "Cerebrovascular disease",
-    "dementia": "Dementia",
-    "copd": "Chronic pulmonary disease",
-    "rheumatic": "Rheumatic disease",
-    "pud": "Peptic ulcer disease",
-    "mild_liver": "Mild liver disease",
-    "diabetes": "Diabetes without chronic complication",
-    "diabetes_complicated": "Diabetes with chronic complication",
-    "hemiplegia": "Hemiplegia or paraplegia",
-    "renal": "Renal disease",
-    "malignancy": "Any malignancy, including lymphoma and leukemia, except malignant neoplasm of skin",
-    "severe_liver": "Moderate or severe liver disease",
-    "metastatic": "Metastatic solid tumor",
-    "hiv_aids": "AIDS/HIV",
-}
-
-
 def _pycomorb_prefixes() -> set[str]:
     prefixes: set[str] = set()
     with open(COMMON / "CHARLSON_QUAN.csv", encoding="utf-8") as f:
@@ -125,10 +103,10 @@ def test_at_least_1000_random_code_sets_are_compared(comparison) -> None:
     assert len(comparison) >= 1000
 
 
-def test_random_sets_hit_every_charlson_category_and_many_hfrs_categories(comparison) -> None:
+def test_random_sets_hit_every_charlson_category_and_many_hfrs_categories(comparison, pycomorb_names) -> None:
     charlson_hit = {i.name for c in comparison for i in c["charlson"].items if i.value}
     hfrs_hit = {i.name for c in comparison for i in c["hfrs"].items}
-    assert charlson_hit == set(PYCOMORB_NAMES)
+    assert charlson_hit == set(pycomorb_names)
     assert len(hfrs_hit) >= 100
 
 
@@ -150,11 +128,11 @@ def test_charlson_totals_agree_with_pycomorb(comparison) -> None:
     assert disagreements == []
 
 
-def test_charlson_categories_found_agree_with_pycomorb(comparison) -> None:
+def test_charlson_categories_found_agree_with_pycomorb(comparison, pycomorb_names) -> None:
     disagreements = []
     for c in comparison:
         ours = {i.name for i in c["charlson"].items if i.value}
-        theirs = {key for key, name in PYCOMORB_NAMES.items() if c["oracle_cci"][name]}
+        theirs = {key for key, name in pycomorb_names.items() if c["oracle_cci"][name]}
         # pycomorb clears the milder category of a hierarchy pair; we report it as present but scoring 0
         superseded = {i.name for i in c["charlson"].items if any(u.startswith("superseded by") for u in i.used)}
         if ours - superseded != theirs:
@@ -162,12 +140,12 @@ def test_charlson_categories_found_agree_with_pycomorb(comparison) -> None:
     assert disagreements == []
 
 
-def test_both_use_the_quan_2011_weights_from_scores_md() -> None:
+def test_both_use_the_quan_2011_weights_from_scores_md(pycomorb_names) -> None:
     with open(COMMON / "CHARLSON_WEIGHTS.csv", encoding="utf-8") as f:
         theirs = {r["category"]: float(r["quan_weights"]) for r in csv.DictReader(f)}
     ours = {k: float(v["weight"]) for k, v in load_yaml("charlson.yaml")["categories"].items()}
     renamed = {"malignancy": "Any malignancy"}
-    assert ours == {k: theirs[renamed.get(k, PYCOMORB_NAMES[k])] for k in ours}
+    assert ours == {k: theirs[renamed.get(k, pycomorb_names[k])] for k in ours}
 
 
 def test_known_difference_bare_two_character_c0_counts_in_pycomorb_only() -> None:
