@@ -1,6 +1,7 @@
 """In-process CDS Hooks evaluation: the discharge hook for a realistic persona.
 
-Runs the service's own call path (`cds.service.calls.process_call`: request
+Runs the service's own call path (the body parsed with ``orjson`` as the
+service's route does, then `cds.service.calls.process_call`: request
 validation, prefetch resolution, FHIR parsing, facts, scores, model, rules,
 cards, response JSON) without HTTP, on Ingrid Haugen's discharge request
 (~200 prefetched resources), and prints the median and p99 per call. All
@@ -41,6 +42,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from cds.cards import render_cards
 from cds.evaluation import EvaluationCall, Evaluator
@@ -145,7 +148,7 @@ async def run(args: argparse.Namespace) -> None:
     )
 
     async def call() -> dict[str, Any]:
-        result = await process_call(service, json.loads(body), evaluator=evaluator, sources=lambda _r: None, now=NOW)
+        result = await process_call(service, orjson.loads(body), evaluator=evaluator, sources=lambda _r: None, now=NOW)
         return result.response
 
     async def cold_call() -> None:
