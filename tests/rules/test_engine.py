@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterator
 from pathlib import Path
+
+import durable_rules_engine
+import pytest
 
 from cds.rules import engine
 from cds.rules.engine import CompiledRuleset, EngineRule
@@ -19,9 +23,32 @@ def test_no_module_outside_the_adapter_imports_durable() -> None:
     importers = [
         p.relative_to(SRC).as_posix()
         for p in SRC.rglob("*.py")
-        if re.search(r"^\s*(from|import)\s+durable\b", p.read_text(encoding="utf-8"), re.MULTILINE)
+        if re.search(r"^\s*(from|import)\s+durable(_rules_engine)?\b", p.read_text(encoding="utf-8"), re.MULTILINE)
     ]
     assert importers == ["cds/rules/engine.py"]
+
+
+@pytest.fixture
+def deleted_states(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, str]]]:
+    """(ruleset handle, state id) of every state the adapter deletes, in order."""
+    deleted: list[tuple[int, str]] = []
+    real = durable_rules_engine.delete_state
+
+    def delete_state(handle: int, sid: str) -> None:
+        deleted.append((handle, sid))
+        real(handle, sid)
+
+    monkeypatch.setattr(durable_rules_engine, "delete_state", delete_state)
+    yield deleted
+
+
+def _state_exists(handle: int, sid: str) -> bool:
+    try:
+        durable_rules_engine.get_state(handle, sid)
+    except durable_rules_engine.error as error:
+        assert "309" in str(error)  # ERR_SID_NOT_FOUND
+        return False
+    return True
 
 
 def test_no_matching_rule_is_an_empty_result() -> None:
@@ -34,11 +61,18 @@ def test_every_matching_rule_fires_on_the_same_message() -> None:
     assert sorted(ruleset.run({"age": 80, "alone": True})) == ["alone", "old"]
 
 
-def test_each_evaluation_leaves_no_state_behind() -> None:
+def test_a_rule_true_through_several_or_branches_is_reported_once() -> None:
+    either = EngineRule("either", 0, {"$or": [AGE_70, ALONE]})
+    ruleset = CompiledRuleset("t", [either], lambda level, fired: {})
+    assert ruleset.run({"age": 80, "alone": True}) == ["either"]
+
+
+def test_each_evaluation_leaves_no_state_behind(deleted_states: list[tuple[int, str]]) -> None:
     ruleset = CompiledRuleset("t", [EngineRule("old", 0, AGE_70)], lambda level, fired: {})
     for age in (50, 80, 90):
         ruleset.run({"age": age})
-    assert engine._runs == {}
+    assert len({sid for _, sid in deleted_states}) == 3  # one state id per call
+    assert not any(_state_exists(handle, sid) for handle, sid in deleted_states)
     assert ruleset.run({"age": 80}) == ["old"]  # a fresh state id per call: the fact is seen again
 
 
@@ -70,18 +104,21 @@ def test_derived_facts_chain_through_the_engine_level_by_level() -> None:
     assert ruleset.run({"cfs": 3}) == []
 
 
-def test_an_error_inside_the_engine_is_raised_not_swallowed() -> None:
-    import pytest
+def test_an_error_inside_the_engine_is_raised_not_swallowed(deleted_states: list[tuple[int, str]]) -> None:
+    failures = ["derived value could not be computed"]
 
-    def broken_close(level: int, fired: list[str]) -> dict[str, object]:
-        raise ValueError("derived value could not be computed")
+    def close_failing_once(level: int, fired: list[str]) -> dict[str, object]:
+        if failures:
+            raise ValueError(failures.pop())
+        return {"frail": True} if "frail" in fired else {}
 
     frail_rule = EngineRule("frail", 0, {"$and": [{"$ex": {"cfs": 1}}, {"$gte": {"cfs": 5}}]})
     uses_frail = EngineRule("cga", 1, {"$and": [{"$ex": {"frail": 1}}, {"frail": True}]})
-    ruleset = CompiledRuleset("t", [frail_rule, uses_frail], broken_close)
+    ruleset = CompiledRuleset("t", [frail_rule, uses_frail], close_failing_once)
     with pytest.raises(engine.EngineError, match="derived value could not be computed"):
         ruleset.run({"cfs": 6})
-    assert engine._runs == {} and engine._errors == {}
+    assert len(deleted_states) == 1 and not _state_exists(*deleted_states[0])  # the failed call's state is gone
+    assert ruleset.run({"cfs": 6}) == ["frail", "cga"]  # and the ruleset still works
 
 
 def test_a_released_ruleset_is_deleted_from_the_engine_so_reloads_do_not_leak() -> None:

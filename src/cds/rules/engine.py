@@ -1,30 +1,41 @@
-"""The durable-rules adapter: the only module that imports ``durable``.
+"""The durable-rules adapter: the only module that talks to the durable-rules engine.
 
-It owns every trap of the package (see docs/rules-guide.md, "Engine"):
+durable-rules is a Rete engine written in C (the ``durable_rules_engine``
+extension of the durable-rules package) with a thin Python host
+(``durable.engine``) around it. The adapter drives the C engine directly,
+through the calls the host itself makes: the host dispatches each rule action
+with a `Closure` object, two clock reads, the whole state re-serialised and
+re-asserted, and the matched message parsed, which cost about five times the
+matching itself. The rules, the agenda (salience) and the chaining of derived
+facts all stay inside durable-rules.
 
-* one process-global host, created lazily, with its background timer threads
-  disabled (we never use timers; the threads would race our calls), and every
-  call into it serialised by one lock;
-* ruleset names can never be registered twice, so each compiled ruleset gets a
-  fresh versioned name (``cds_<digest>_<hook>_<n>``); a reload registers new
-  names and never touches the old ones, so calls in flight finish on them;
-* `durable` mutates the definitions it is given, so it gets a deep copy;
+The adapter owns every trap of the package (see docs/rules-guide.md, "Engine"):
+
+* the engine's handles are process-global and not thread-safe: every call into
+  it is serialised by one lock, and the durable host (whose dispatch/timer
+  threads would race our calls) is never created;
+* each compiled ruleset gets a fresh versioned name (``cds_<digest>_<hook>_<n>``)
+  and its own engine handle; a reload registers new ones and never touches the
+  old ones, so calls in flight finish on them;
+* the engine receives its ruleset as JSON text, so the definitions we keep are
+  never mutated by it;
 * each evaluation uses its own state id, deleted in ``finally``;
 * a rule whose condition holds through several branches of an ``$or`` fires
   once per branch; the adapter reports each rule once;
-* exceptions raised inside an action are swallowed by durable (noted in the
-  state only); the adapter keeps them and raises `EngineError` after the call;
-* durable keeps every registered ruleset for ever; a `CompiledRuleset` that is
+* an error while handling an action (a derived value that cannot be computed)
+  abandons the action and raises `EngineError`;
+* durable keeps every ruleset until it is deleted; a `CompiledRuleset` that is
   garbage-collected (its rule set was replaced by a reload and no call uses it
-  any more) has its durable ruleset deleted at the next call, so reloads do not
+  any more) has its engine ruleset deleted at the next call, so reloads do not
   leak memory;
-* "no rule matched" (`MessageNotHandledException`) is an empty result; and
-  since ``delete_state`` segfaults on a ruleset that has never run an action
-  (verified with durable-rules 2.0.28), every ruleset has a lowest-salience
-  "done" rule that matches every top-level fact, so an action always runs.
-
+* "no rule matched" is an empty result; and since ``delete_state`` segfaults
+  on a ruleset that has never run an action (verified with durable-rules
+  2.0.28), every ruleset has a lowest-salience "done" rule that matches every
+  top-level fact, so an action always runs;
 * its JSON parser rejects some floats (``5e-324``, ``1e-05``, NaN, inf): every
-  number is normalised by `cds.rules.enginevalues` before it is asserted.
+  number is normalised by `cds.rules.enginevalues` before it is asserted, and
+  facts are written with ``json.dumps``, whose float text that normalisation
+  is made for.
 
 Evaluation asserts the projected message as one *fact* (an event would be
 consumed by the first rule that matches it; a fact is seen by every rule).
@@ -36,29 +47,24 @@ asserts the next-level fact with them added.
 
 from __future__ import annotations
 
-import copy
 import itertools
+import json
 import threading
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import durable_rules_engine as _durable_c
-from durable import engine as _durable
+import durable_rules_engine as _durable
+import orjson
 
 from cds.rules.enginevalues import engine_value
 
 STRATUM = "_stratum"
 _RULE_SALIENCE = 1
 _CLOSE_SALIENCE = 1000  # lower fires first in durable-rules
-
-
-class _QuietHost(_durable.Host):
-    """A durable Host without its dispatch/timer threads (we call it synchronously, under a lock)."""
-
-    def _run(self) -> None:
-        return None
+_HANDLED = 0  # result codes of durable's assert_fact (rules.h: RULES_OK, ERR_EVENT_NOT_HANDLED)
+_NOT_HANDLED = 1
 
 
 @dataclass(frozen=True)
@@ -73,43 +79,32 @@ class EngineRule:
 CloseStratum = Callable[[int, list[str]], Mapping[str, Any]]
 
 _lock = threading.RLock()
-_host: _QuietHost | None = None
+_handles: dict[str, int] = {}  # versioned ruleset name -> durable ruleset handle
 _names = itertools.count(1)
 _sids = itertools.count(1)
-_runs: dict[str, list[tuple[int, str]]] = {}
-_errors: dict[str, BaseException] = {}
 _retired: list[str] = []  # names of rulesets whose owner is gone, deleted at the next call
 
 
 class EngineError(RuntimeError):
-    """An action failed inside durable-rules (which would otherwise only note it in the state)."""
+    """durable-rules could not complete an evaluation (an action failed, or the engine answered unexpectedly)."""
 
 
-def _get_host() -> _QuietHost:
-    global _host
-    if _host is None:
-        _host = _QuietHost()
-    return _host
-
-
-def _sweep(host: _QuietHost) -> None:
+def _sweep() -> None:
     """Delete the durable rulesets of garbage-collected `CompiledRuleset`s (call under the lock).
 
     Deletion is deferred to here, outside any durable call, because the
     finalizer that retires a name may run at any moment (garbage collection).
     """
     while _retired:
-        name = _retired.pop()
-        ruleset = host._ruleset_directory.pop(name, None)
-        if ruleset is not None:
-            host._ruleset_list.remove(ruleset)
-            _durable_c.delete_ruleset(ruleset._handle)
+        handle = _handles.pop(_retired.pop(), None)
+        if handle is not None:
+            _durable.delete_ruleset(handle)
 
 
 def registered_names() -> list[str]:
-    """Names of the rulesets currently registered with the host (for tests and diagnostics)."""
+    """Names of the rulesets currently registered with the engine (for tests and diagnostics)."""
     with _lock:
-        return sorted(_get_host()._ruleset_directory)
+        return sorted(_handles)
 
 
 def _safe(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -122,8 +117,17 @@ def _safe(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _done(c: Any) -> None:
-    """The always-matching last action (see the module docstring)."""
+@dataclass(frozen=True)
+class _Action:
+    """What the adapter does when durable starts the action of one of its rules.
+
+    ``key`` is the rule key for a rule, None for the per-level "close" rules
+    and the final "done" rule; ``level`` is the rule's stratum.
+    """
+
+    key: str | None
+    level: int
+    closes: bool = False
 
 
 class CompiledRuleset:
@@ -135,15 +139,18 @@ class CompiledRuleset:
         self.top = max((r.stratum for r in rules), default=0)
         self._close = close
         self.definition = self._definition(rules)
+        self._actions = {f"r{index}": _Action(rule.key, rule.stratum) for index, rule in enumerate(rules)}
+        self._actions.update({f"close{level}": _Action(None, level, closes=True) for level in range(self.top)})
+        self._actions["done"] = _Action(None, self.top)
         with _lock:
-            host = _get_host()
-            _sweep(host)
-            host.register_rulesets({self.name: copy.deepcopy(self._with_actions(rules))})
-        # the durable ruleset is deleted once this object is gone (its actions hold no reference to it)
+            _sweep()
+            self._handle: int = _durable.create_ruleset(self.name, json.dumps(self.definition, ensure_ascii=False))
+            _handles[self.name] = self._handle
+        # the durable ruleset is deleted once this object is gone
         weakref.finalize(self, _retired.append, self.name)
 
     def _definition(self, rules: list[EngineRule]) -> dict[str, Any]:
-        """The JSON ruleset (without the Python actions), kept for inspection and tests."""
+        """The JSON ruleset given to durable (rule names map to `_Action`s), kept for inspection and tests."""
         definition: dict[str, Any] = {}
         for index, rule in enumerate(rules):
             definition[f"r{index}"] = {
@@ -155,66 +162,59 @@ class CompiledRuleset:
         definition["done"] = {"all": [{"m": {STRATUM: self.top}}], "pri": _CLOSE_SALIENCE}
         return definition
 
-    def _with_actions(self, rules: list[EngineRule]) -> dict[str, Any]:
-        definition = copy.deepcopy(self.definition)
-        for index, rule in enumerate(rules):
-            definition[f"r{index}"]["run"] = self._fire(rule.stratum, rule.key)
-        for level in range(self.top):
-            definition[f"close{level}"]["run"] = self._close_level(level)
-        definition["done"]["run"] = _done
-        return definition
+    def _assert(self, fact: dict[str, Any]) -> int | None:
+        """Assert one fact; its state's offset, or None when no rule matched it."""
+        code, state = _durable.assert_fact(self._handle, json.dumps(fact, ensure_ascii=False))
+        if code == _NOT_HANDLED:
+            return None
+        if code != _HANDLED:
+            raise EngineError(f"durable-rules answered {code} to a fact in {self.name}")
+        return int(state)
 
-    @staticmethod
-    def _fire(stratum: int, key: str) -> Callable[[Any], None]:
-        def action(c: Any) -> None:
-            run = _runs[c.s.sid]
-            if (stratum, key) not in run:  # durable fires once per true branch of an $or
-                run.append((stratum, key))
+    def _dispatch(self, sid: str, fact: dict[str, Any], state: int) -> list[str]:
+        """Run durable's agenda for one state to the end: the keys of the rules fired, in firing order.
 
-        return action
-
-    def _close_level(self, level: int) -> Callable[[Any], None]:
-        owner = weakref.ref(self)  # a strong reference would keep every reloaded rule set alive
-
-        def action(c: Any) -> None:
-            sid = c.s.sid
-            fired = [key for stratum, key in _runs[sid] if stratum == level]
-            try:
-                me = owner()
-                if me is None:
-                    raise EngineError("ruleset evaluated after it was released")
-                added = _safe(me._close(level, fired))
-            except Exception as error:  # durable swallows exceptions of actions: keep it for `run`
-                _errors[sid] = error
-                return
-            message = {k: v for k, v in c.m._d.items() if k not in ("sid", "id")}
-            message.update(added)
-            message[STRATUM] = level + 1
-            message["id"] = f"level{level + 1}"
-            c.assert_fact(message)
-
-        return action
+        durable hands out one action at a time (the highest-salience match);
+        completing it yields the next, including matches of facts asserted
+        while it ran. Derived values are asked for at each "close" action.
+        """
+        fired: dict[str, int] = {}  # rule key -> level; a dict keeps firing order and drops $or repeats
+        started = _durable.start_action_for_state(self._handle, state)
+        messages = started[1] if started else None
+        try:
+            while messages:
+                action = self._actions[next(iter(orjson.loads(messages)))]
+                if action.key is not None:
+                    fired.setdefault(action.key, action.level)
+                elif action.closes:
+                    now_fired = [key for key, level in fired.items() if level == action.level]
+                    added = _safe(self._close(action.level, now_fired))
+                    fact = {**fact, **added, STRATUM: action.level + 1, "id": f"level{action.level + 1}"}
+                    self._assert(fact)
+                messages = _durable.complete_and_start_action(self._handle, state)
+        except BaseException:
+            _durable.abandon_action(self._handle, state)
+            raise
+        return list(fired)
 
     def run(self, message: Mapping[str, Any]) -> list[str]:
         """Keys of the rules that fired, in firing order (empty when none matched)."""
         with _lock:
+            _sweep()
             sid = f"e{next(_sids)}"
             fact = {**_safe(message), "sid": sid, "id": "level0", STRATUM: 0}
-            _runs[sid] = []
-            host = _get_host()
-            _sweep(host)
             try:
+                state = self._assert(fact)
+                if state is None:
+                    return []
                 try:
-                    host.assert_fact(self.name, fact)
-                except _durable.MessageNotHandledException:
-                    pass
-                if sid in _errors:
-                    raise EngineError(f"rule action failed in {self.name}: {_errors[sid]}") from _errors[sid]
-                return [key for _, key in _runs[sid]]
+                    return self._dispatch(sid, fact, state)
+                except EngineError:
+                    raise
+                except Exception as error:
+                    raise EngineError(f"rule action failed in {self.name}: {error}") from error
             finally:
-                _runs.pop(sid, None)
-                _errors.pop(sid, None)
                 try:
-                    host.delete_state(self.name, sid)
-                except Exception:  # noqa: BLE001 - state may not exist when nothing matched
+                    _durable.delete_state(self._handle, sid)
+                except _durable.error:  # the state may not exist when nothing matched
                     pass
