@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, TypeVar
 
 from cds.facts.memo import IdentityMemo
@@ -19,12 +19,27 @@ from cds.facts.snapshot import Coding
 from cds.fhir.resources import ResourceIssue, ResourceSet
 from cds.terminology import Terminology
 
-__all__ = ["BuildContext", "as_date", "as_datetime", "codings_of", "reference_of", "split_reference"]
+__all__ = [
+    "BuildContext",
+    "as_date",
+    "as_datetime",
+    "codes_of",
+    "codings_of",
+    "element",
+    "reference_of",
+    "snapshot_coding",
+    "split_reference",
+]
+
+#: The elements that name a resource's patient, in the order they are read.
+_PATIENT_ELEMENTS = ("subject", "patient", "beneficiary", "for_fhir")
 
 #: Statuses that mean "this never happened / was recorded by mistake" on any resource.
 VOID_STATUSES = frozenset({"entered-in-error", "cancelled", "revoked", "not-done", "refuted"})
 
 _MEMO = IdentityMemo()
+#: Distinct (system, code, display) triples kept as shared snapshot Codings.
+_CODING_CACHE_SIZE = 16_384
 T = TypeVar("T")
 
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
@@ -42,6 +57,17 @@ def split_reference(reference: str | None) -> tuple[str, str] | None:
     return parts[-2], parts[-1]
 
 
+def element(model: Any, name: str) -> Any:
+    """The element ``name`` of a parsed FHIR model, None when unset or when the model's type has no such element.
+
+    ``getattr(model, name, None)`` costs ~20 us on an R4B model whose type lacks
+    the element (pydantic raises and formats an AttributeError), a dict lookup
+    ~0.1 us: pydantic keeps every field value in the instance ``__dict__``.
+    """
+    values = getattr(model, "__dict__", None)
+    return values.get(name) if values is not None else None
+
+
 def reference_of(ref: Any) -> str | None:
     """The reference string of a Reference model (or None)."""
     value = getattr(ref, "reference", None)
@@ -52,14 +78,35 @@ def codings_of(*concepts: Any) -> tuple[Coding, ...]:
     """Every coding of one or more CodeableConcepts (or lists of them) as snapshot Codings."""
     out: list[Coding] = []
     for concept in concepts:
-        items = concept if isinstance(concept, list | tuple) else [concept]
-        for item in items:
+        for item in concept if isinstance(concept, list | tuple) else (concept,):
             for coding in getattr(item, "coding", None) or ():
-                code = getattr(coding, "code", None)
+                code = coding.code
                 if code:
-                    # values come from validated FHIR models: skip re-validation on this hot path
-                    out.append(Coding.model_construct(system=coding.system, code=code, display=coding.display))
+                    out.append(snapshot_coding(coding.system, code, coding.display))
     return tuple(out)
+
+
+def codes_of(*concepts: Any) -> list[str]:
+    """The codes (only) of `codings_of`, in order: for status and class checks that need no Coding objects."""
+    out: list[str] = []
+    for concept in concepts:
+        for item in concept if isinstance(concept, list | tuple) else (concept,):
+            for coding in getattr(item, "coding", None) or ():
+                if coding.code:
+                    out.append(coding.code)
+    return out
+
+
+@lru_cache(maxsize=_CODING_CACHE_SIZE)
+def snapshot_coding(system: str | None, code: str, display: str | None) -> Coding:
+    """The snapshot Coding of (system, code, display), shared between facts and builds.
+
+    Codings are frozen, and the same few codes recur across resources and
+    patients, so one instance per distinct triple saves building (and
+    validating) the same object hundreds of times per snapshot. The values
+    come from validated FHIR models; `lru_cache` keeps it bounded and thread-safe.
+    """
+    return Coding(system=system, code=code, display=display)
 
 
 def concept_text(concept: Any) -> str | None:
@@ -106,6 +153,21 @@ def as_datetime(value: Any, tz: Any) -> datetime | None:
     return datetime.combine(day, time(0, 0), tzinfo=tz)
 
 
+def _valuesets_of(terminology: Terminology, resource: Any, attrs: tuple[str, ...]) -> frozenset[str]:
+    found: set[str] = set()
+    for attr in attrs:
+        value = element(resource, attr)
+        for concept in value if isinstance(value, list) else (value,):
+            for coding in getattr(concept, "coding", None) or ():
+                if coding.system and coding.code:
+                    found |= terminology.memberships_of(coding.system, coding.code)
+    return frozenset(found)
+
+
+def _codings_of_elements(resource: Any, attrs: tuple[str, ...]) -> tuple[Coding, ...]:
+    return codings_of(*(element(resource, a) for a in attrs))
+
+
 @dataclass
 class BuildContext:
     """The inputs of one snapshot build plus lookups shared by the fact groups."""
@@ -119,6 +181,9 @@ class BuildContext:
     issues: list[ResourceIssue] = field(default_factory=list)
     _by_type: dict[str, list[Any]] = field(default_factory=dict, repr=False)
     _indexes: dict[tuple[str, tuple[str, ...]], dict[str, list[Any]]] = field(default_factory=dict, repr=False)
+    # per build: what a reference string resolves to (many resources share a few references)
+    _patient_verdicts: dict[str, bool | None] = field(default_factory=dict, repr=False)
+    _encounter_verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
 
     # -- data availability --------------------------------------------------------
     def known(self, *resource_types: str) -> bool:
@@ -153,27 +218,20 @@ class BuildContext:
 
     def valuesets(self, resource: Any, *attrs: str) -> frozenset[str]:
         """Value-set ids of every coding in the named CodeableConcept elements of a resource (memoised)."""
-        terminology = self.terminology
+        return _MEMO.get(resource, (self._valueset_key, attrs), _valuesets_of, self.terminology, resource, attrs)
 
-        def compute() -> frozenset[str]:
-            found: set[str] = set()
-            for attr in attrs:
-                value = getattr(resource, attr, None)
-                for concept in value if isinstance(value, list) else (value,):
-                    for coding in getattr(concept, "coding", None) or ():
-                        if coding.system and coding.code:
-                            found |= terminology.memberships_of(coding.system, coding.code)
-            return frozenset(found)
+    @cached_property
+    def _valueset_key(self) -> tuple[str, int, str]:
+        """Memo key part for value-set memberships: the terminology (a reload is another object and digest)."""
+        return ("valuesets", id(self.terminology), self.terminology.digest)
 
-        return _MEMO.get(resource, ("valuesets", id(terminology), terminology.digest, attrs), compute)
-
-    def memo(self, resource: Any, key: Any, compute: Callable[[], T]) -> T:
-        """Memoise a pure derivation of one resource across builds (the key must hold every other input)."""
-        return _MEMO.get(resource, key, compute)
+    def memo(self, resource: Any, key: Any, compute: Callable[..., T], *args: Any) -> T:
+        """Memoise a pure derivation ``compute(*args)`` of one resource across builds (the key must hold every other input)."""
+        return _MEMO.get(resource, key, compute, *args)
 
     def codings(self, resource: Any, *attrs: str) -> tuple[Coding, ...]:
         """`codings_of` the named elements of a resource (memoised per resource)."""
-        return _MEMO.get(resource, ("codings", attrs), lambda: codings_of(*(getattr(resource, a, None) for a in attrs)))
+        return _MEMO.get(resource, ("codings", attrs), _codings_of_elements, resource, attrs)
 
     def with_valueset(self, resource_type: str, value_set: str, *attrs: str) -> list[Any]:
         """The patient's resources of a type whose named elements hold a code in the value set (indexed)."""
@@ -198,24 +256,33 @@ class BuildContext:
 
     def belongs_to_patient(self, resource: Any) -> bool:
         """False only when the resource clearly refers to another patient."""
-        for attr in ("subject", "patient", "beneficiary", "for_fhir"):
-            ref = reference_of(getattr(resource, attr, None))
+        for attr in _PATIENT_ELEMENTS:
+            ref = reference_of(element(resource, attr))
             if ref is None:
                 continue
-            if ref == self._patient_ref:
-                return True
-            target = self.resources.resolve(ref)
-            if target is not None and getattr(target, "__resource_type__", None) == "Patient":
-                return target.id == self.patient_id
-            split = split_reference(ref)
-            if split is not None and split[0] == "Patient":
-                return split[1] == self.patient_id
-        participants = getattr(resource, "participant", None)
+            verdict = self._patient_verdicts.get(ref)
+            if verdict is None and ref not in self._patient_verdicts:
+                verdict = self._patient_verdicts[ref] = self._is_this_patient(ref)
+            if verdict is not None:
+                return verdict
+        participants = element(resource, "participant")
         if getattr(resource, "__resource_type__", None) == "Appointment" and participants:
             refs = [split_reference(reference_of(p.actor)) for p in participants]
             patients = [r[1] for r in refs if r is not None and r[0] == "Patient"]
             return not patients or self.patient_id in patients
         return True
+
+    def _is_this_patient(self, ref: str) -> bool | None:
+        """Does a patient reference name this patient (None: it names no patient; look further)?"""
+        if ref == self._patient_ref:
+            return True
+        target = self.resources.resolve(ref)
+        if target is not None and getattr(target, "__resource_type__", None) == "Patient":
+            return target.id == self.patient_id  # type: ignore[no-any-return]
+        split = split_reference(ref)
+        if split is not None and split[0] == "Patient":
+            return split[1] == self.patient_id
+        return None
 
     @cached_property
     def _patient_ref(self) -> str:
@@ -253,9 +320,15 @@ class BuildContext:
     def refers_to_current_encounter(self, resource: Any, attr: str = "encounter") -> bool:
         if self.encounter_id is None:
             return False
-        ref = reference_of(getattr(resource, attr, None))
+        ref = reference_of(element(resource, attr))
         if ref is None:
             return False
+        verdict = self._encounter_verdicts.get(ref)
+        if verdict is None:
+            verdict = self._encounter_verdicts[ref] = self._is_current_encounter(ref)
+        return verdict
+
+    def _is_current_encounter(self, ref: str) -> bool:
         if ref == self._encounter_ref:
             return True
         target = self.resources.resolve(ref)
@@ -284,9 +357,9 @@ class BuildContext:
 
 
 def _status(resource: Any) -> str | None:
-    status = getattr(resource, "status", None)
+    status = element(resource, "status")
     if status is None:
-        verification = getattr(resource, "verificationStatus", None)
+        verification = element(resource, "verificationStatus")
         codes = [c.code for c in getattr(verification, "coding", None) or ()]
         return "refuted" if "refuted" in codes else ("entered-in-error" if "entered-in-error" in codes else None)
     return status

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +18,19 @@ _LAB_CATEGORY = "laboratory"
 _RESULT_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
 
 
+@dataclass(slots=True)
+class _Observed:
+    """What every build reads of one result Observation, worked out once per (observation, terminology, zone).
+
+    ``facts`` holds its LabFact (and unit issue) per (followed, in current
+    contact), the only inputs that come from the rest of the record.
+    """
+
+    lab: bool
+    effective: datetime | None
+    facts: dict[tuple[bool | None, bool], tuple[LabFact | None, str | None]] = field(default_factory=dict)
+
+
 def lab_facts(ctx: BuildContext) -> dict[str, Any]:
     """labs: Observations in category 'laboratory' or coded with a lab concept, oldest first."""
     if not ctx.known("Observation"):
@@ -23,20 +38,21 @@ def lab_facts(ctx: BuildContext) -> dict[str, Any]:
     referenced = _referenced_observation_ids(ctx)
     follow_up_known = ctx.known("ServiceRequest") or ctx.known("Task")
     facts = []
-    # a LabFact depends only on the observation, the terminology, the clock's zone and
-    # (followed, in current contact): memoised across builds
-    key_base = ("lab", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
+    key = ("lab", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
     not_followed = False if follow_up_known else None
     for observation in ctx.of_type("Observation"):
         if observation.status not in _RESULT_STATUSES:
             continue
-        effective = _effective(ctx, observation)
+        observed: _Observed = ctx.memo(observation, key, _observe, ctx, observation)
+        if not observed.lab:
+            continue
+        effective = observed.effective
         followed = True if observation.id in referenced else not_followed
         in_current = ctx.in_current_contact(observation, effective)
-        key = (*key_base, followed, in_current)
-        fact, problem = ctx.memo(
-            observation, key, lambda o=observation, e=effective, f=followed, c=in_current: _lab(ctx, o, e, f, c)
-        )
+        outcome = observed.facts.get((followed, in_current))
+        if outcome is None:
+            outcome = observed.facts[(followed, in_current)] = _lab(ctx, observation, effective, followed, in_current)
+        fact, problem = outcome
         if problem is not None:
             ctx.issue(observation, problem)
         if fact is not None:
@@ -45,7 +61,12 @@ def lab_facts(ctx: BuildContext) -> dict[str, Any]:
     return {"labs": tuple(facts)}
 
 
-def _effective(ctx: BuildContext, observation: Any) -> Any:
+def _observe(ctx: BuildContext, observation: Any) -> _Observed:
+    concept = ctx.terminology.lab_concept_in(ctx.valuesets(observation, "code"))
+    return _Observed(lab=concept is not None or _is_lab(observation), effective=_effective(ctx, observation))
+
+
+def _effective(ctx: BuildContext, observation: Any) -> datetime | None:
     return as_datetime(
         observation.effectiveDateTime
         or observation.effectiveInstant
