@@ -2,15 +2,19 @@
 
 `ReadmissionModel.predict` scores ten rows per snapshot (the patient and one
 variant per feature for the contributions). For so few rows scikit-learn's
-wrappers cost more than the trees: ``CalibratedClassifierCV.predict_proba``
-re-fits a ``LabelEncoder`` and dispatches through ``_get_response_values`` on
-every call. When the fitted estimator is the shape `cds.model.training`
-produces (one calibrated classifier, sigmoid calibration, binary classes),
-`direct_probability` calls the inner estimator's public ``decision_function``
-and the fitted calibrator's ``predict`` - the same two computations, without the
-per-call wrapper work. It is only used after `verified` found it gives exactly
-(bit for bit) the probabilities of ``estimator.predict_proba`` on probe rows;
-any other estimator keeps the generic path.
+wrappers cost far more than the model: ``CalibratedClassifierCV.predict_proba``
+re-fits a ``LabelEncoder`` and dispatches through ``_get_response_values``, and
+gradient boosting validates its input, runs a ``ColumnTransformer`` and makes
+one Cython call per tree. When the fitted estimator is the shape
+`cds.model.training` produces (one calibrated classifier, sigmoid calibration,
+binary classes), `direct_probability` computes the same two steps directly:
+the inner model's decision function - from the tables of `cds.model.trees`
+for gradient boosting (no scikit-learn call at all), else the estimator's
+public ``decision_function`` - and the fitted sigmoid ``expit(-(a * f + b))``
+with the calibrator's own ``a_`` and ``b_``. It is only used after `verified`
+found it gives exactly (bit for bit) the probabilities of
+``estimator.predict_proba`` on probe rows; any other estimator keeps the
+generic path.
 
 `RowCache` remembers the probability of each feature row: the model is a pure
 function of the row, so a chart opened again (or a row shared by two patients)
@@ -24,6 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
+
+from cds.model.threads import one_thread
+from cds.model.trees import FlatTrees
 
 __all__ = ["ProbabilityFn", "RowCache", "direct_probability", "verified"]
 
@@ -42,14 +50,26 @@ def direct_probability(estimator: Any) -> ProbabilityFn | None:
     if list(getattr(only, "classes", [])) != [0, 1] or list(getattr(only.estimator, "classes_", [])) != [0, 1]:
         return None
     inner = getattr(only.estimator, "estimator", only.estimator)  # FrozenEstimator wraps the fitted model
+    calibrator = only.calibrators[0]
+    a, b = getattr(calibrator, "a_", None), getattr(calibrator, "b_", None)
+    if a is None or b is None:
+        return None
+    trees = FlatTrees.from_estimator(inner)
+    if trees is not None:
+
+        def from_trees(X: np.ndarray) -> np.ndarray:
+            return np.asarray(expit(-(a * trees.decision_function(X) + b)), dtype=float)
+
+        return from_trees
     if not hasattr(inner, "decision_function"):
         return None
-    calibrator = only.calibrators[0]
 
-    def probability(X: np.ndarray) -> np.ndarray:
-        return np.asarray(calibrator.predict(inner.decision_function(X)), dtype=float)
+    def from_decision_function(X: np.ndarray) -> np.ndarray:
+        with one_thread():  # scikit-learn may run OpenMP code (see cds.model.threads)
+            decision = inner.decision_function(X)
+        return np.asarray(expit(-(a * decision + b)), dtype=float)
 
-    return probability
+    return from_decision_function
 
 
 def verified(candidate: ProbabilityFn, reference: ProbabilityFn, probe: np.ndarray) -> bool:

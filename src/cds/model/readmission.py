@@ -1,11 +1,11 @@
 """`ReadmissionModel`: the committed artefact, loaded once, predicting from a snapshot.
 
 Load it once at service start (``ReadmissionModel.load(models/readmission)``);
-`predict` is pure and thread-safe (scikit-learn on a fresh feature array,
-OpenMP limited to one thread: see `cds.model.threads`). A snapshot's rows go
-through the verified direct path and the row cache of `cds.model.fastpath`
-(same probabilities as ``predict_proba``, without scikit-learn's per-call
-wrapper work, and each distinct row scored once).
+`predict` is pure and thread-safe (fresh feature arrays; where scikit-learn
+runs, its OpenMP code is limited to one thread: see `cds.model.threads`). A
+snapshot's rows go through the verified direct path and the row cache of
+`cds.model.fastpath` (same probabilities as ``predict_proba``, without
+scikit-learn's per-call work, and each distinct row scored once).
 
 Contributions (``RiskPrediction.contributions``): for each feature, the change
 in the predicted log-odds when that feature alone is set back to its reference
@@ -51,8 +51,7 @@ class ReadmissionModel:
     def __post_init__(self) -> None:
         direct = direct_probability(self.estimator)
         generic = self._generic_proba
-        with one_thread():
-            usable = direct is not None and verified(direct, generic, self._probe_rows())
+        usable = direct is not None and verified(direct, generic, self._probe_rows())
         object.__setattr__(self, "_row_proba", direct if usable else generic)
 
     @classmethod
@@ -74,20 +73,17 @@ class ReadmissionModel:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for a feature matrix in `FEATURES` column order."""
-        with one_thread():
-            return self._generic_proba(np.asarray(X, dtype=float))
+        return self._generic_proba(np.asarray(X, dtype=float))
 
     def _generic_proba(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.estimator.predict_proba(X)[:, 1], dtype=float)
+        """scikit-learn's own ``predict_proba``, its OpenMP code on one thread."""
+        with one_thread():
+            return np.asarray(self.estimator.predict_proba(X)[:, 1], dtype=float)
 
     def _snapshot_proba(self, X: np.ndarray) -> np.ndarray:
         """`predict_proba` for the rows of one prediction: direct path when verified, each row scored once."""
 
-        def compute(rows: np.ndarray) -> np.ndarray:
-            with one_thread():
-                return self._row_proba(rows)
-
-        return self._rows.probabilities(X, compute)
+        return self._rows.probabilities(X, self._row_proba)
 
     def clear_cache(self) -> None:
         """Forget the cached row probabilities (benchmarks measure the uncached cost)."""
