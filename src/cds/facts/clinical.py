@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds.facts.context import BuildContext, as_date, as_datetime, codings_of
+from cds.facts.context import BuildContext, as_date, as_datetime, codes_of
 from cds.facts.snapshot import ConditionFact, ProcedureFact
 
 __all__ = ["condition_facts", "procedure_facts"]
@@ -23,7 +23,7 @@ def condition_facts(ctx: BuildContext) -> dict[str, Any]:
         moment = as_datetime(condition.recordedDate or _onset(condition), ctx.tz)
         in_current = ctx.in_current_contact(condition, moment)
         facts.append(
-            ctx.memo(condition, ("condition", in_current), lambda c=condition, i=in_current: _condition(ctx, c, i))
+            ctx.memo(condition, ("condition", in_current), _condition, ctx, condition, in_current)
         )
     return {"conditions": tuple(facts)}
 
@@ -33,7 +33,7 @@ def _onset(condition: Any) -> Any:
 
 
 def _condition(ctx: BuildContext, condition: Any, in_current: bool) -> ConditionFact:
-    status_codes = {c.code for c in codings_of(condition.clinicalStatus)}
+    status_codes = set(codes_of(condition.clinicalStatus))
     active = True if status_codes & _ACTIVE else False if status_codes & _INACTIVE else None
     return ConditionFact(
         codings=ctx.codings(condition, "code"),
@@ -41,7 +41,7 @@ def _condition(ctx: BuildContext, condition: Any, in_current: bool) -> Condition
         onset=as_date(_onset(condition)),
         active=active,
         in_current_encounter=in_current,
-        category=next((c.code for c in codings_of(condition.category)), None),
+        category=next(iter(codes_of(condition.category)), None),
     )
 
 

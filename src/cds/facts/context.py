@@ -8,7 +8,7 @@ absolute or a urn:uuid.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cached_property, lru_cache
@@ -64,8 +64,10 @@ def element(model: Any, name: str) -> Any:
     the element (pydantic raises and formats an AttributeError), a dict lookup
     ~0.1 us: pydantic keeps every field value in the instance ``__dict__``.
     """
-    values = getattr(model, "__dict__", None)
-    return values.get(name) if values is not None else None
+    try:
+        return model.__dict__.get(name)
+    except AttributeError:  # None, or not a model
+        return None
 
 
 def reference_of(ref: Any) -> str | None:
@@ -212,7 +214,10 @@ class BuildContext:
         """The patient's resources of one type, without voided ones (entered-in-error, cancelled, ...)."""
         found = self._by_type.get(resource_type)
         if found is None:
-            found = [r for r in self._patient_resources(resource_type) if _status(r) not in VOID_STATUSES]
+            belongs = self.belongs_to_patient
+            found = [
+                r for r in self.resources.of_type(resource_type) if _status(r) not in VOID_STATUSES and belongs(r)
+            ]
             self._by_type[resource_type] = found
         return found
 
@@ -235,24 +240,18 @@ class BuildContext:
 
     def with_valueset(self, resource_type: str, value_set: str, *attrs: str) -> list[Any]:
         """The patient's resources of a type whose named elements hold a code in the value set (indexed)."""
-        key = (resource_type, attrs)
-        index = self._indexes.get(key)
+        index = self._indexes.get((resource_type, attrs))
         if index is None:
-            index = {}
+            index = self._indexes[(resource_type, attrs)] = {}
+            key, terminology = (self._valueset_key, attrs), self.terminology
             for resource in self.of_type(resource_type):
-                for vs in self.valuesets(resource, *attrs):
+                for vs in _MEMO.get(resource, key, _valuesets_of, terminology, resource, attrs):
                     index.setdefault(vs, []).append(resource)
-            self._indexes[key] = index
         return index.get(value_set, [])
 
     def has(self, resource: Any, value_set: str, *attrs: str) -> bool:
         """Does any coding of these elements belong to the value set?"""
         return value_set in self.valuesets(resource, *attrs)
-
-    def _patient_resources(self, resource_type: str) -> Iterator[Any]:
-        for resource in self.resources.of_type(resource_type):
-            if self.belongs_to_patient(resource):
-                yield resource
 
     def belongs_to_patient(self, resource: Any) -> bool:
         """False only when the resource clearly refers to another patient."""
@@ -312,7 +311,7 @@ class BuildContext:
         period = getattr(self.encounter, "period", None)
         return as_datetime(getattr(period, "end", None), self.now.tzinfo)
 
-    @property
+    @cached_property
     def tz(self) -> Any:
         return self.now.tzinfo
 

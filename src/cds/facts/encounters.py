@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 
-from cds.facts.context import BuildContext, as_date, as_datetime, codings_of
+from cds.facts.context import BuildContext, as_date, as_datetime, codes_of
 from cds.facts.conventions import (
     ELECTIVE_PRIORITIES,
     EMERGENCY_ADMIT_SOURCES,
@@ -22,6 +23,7 @@ from cds.fhir.resources import ResourceIssue
 __all__ = ["current_encounter_facts", "encounter_class", "history_facts"]
 
 _NOT_HAPPENED = frozenset({"planned", "cancelled", "entered-in-error", "unknown"})
+_START = attrgetter("start")
 
 
 def encounter_class(encounter: Any) -> EncounterClass | None:
@@ -67,11 +69,11 @@ def _length_of_stay(ctx: BuildContext, start: datetime | None, end: datetime | N
 
 def emergent(ctx: BuildContext, encounter: Any) -> bool | None:
     """Urgent/emergent from priority, admit source or class; False only for an explicit elective priority."""
-    priority_codes = {c.code for c in codings_of(encounter.priority)}
+    priority_codes = set(codes_of(encounter.priority))
     if priority_codes & EMERGENT_PRIORITIES:
         return True
     admit = getattr(encounter.hospitalization, "admitSource", None)
-    if {c.code for c in codings_of(admit)} & EMERGENCY_ADMIT_SOURCES:
+    if EMERGENCY_ADMIT_SOURCES.intersection(codes_of(admit)):
         return True
     if encounter_class(encounter) is EncounterClass.emergency:
         return True
@@ -98,22 +100,28 @@ def _emergent(ctx: BuildContext, encounter: Any, start: datetime | None) -> bool
 
 
 def _oncology(ctx: BuildContext, encounter: Any) -> bool | None:
-    if not codings_of(encounter.serviceType):
+    if not codes_of(encounter.serviceType):
         return None
     return ctx.has(encounter, "specialty.oncology", "serviceType")
 
 
 def discharge_destination(ctx: BuildContext, encounter: Any) -> str | None:
+    destination, problem = _destination(ctx, encounter)
+    if problem is not None:
+        ctx.issue(encounter, problem)
+    return destination
+
+
+def _destination(ctx: BuildContext, encounter: Any) -> tuple[str | None, str | None]:
+    """(discharge destination, issue message) of an Encounter's dischargeDisposition."""
     hospitalization = encounter.hospitalization
-    if not codings_of(getattr(hospitalization, "dischargeDisposition", None)):
-        return None
+    if not codes_of(getattr(hospitalization, "dischargeDisposition", None)):
+        return None, None
     prefix = "discharge-destination."
     matches = sorted(v for v in ctx.valuesets(hospitalization, "dischargeDisposition") if v.startswith(prefix))
-    match = matches[0] if matches else None
-    if match is None:
-        ctx.issue(encounter, "discharge disposition code not in any discharge-destination value set")
-        return None
-    return match.removeprefix("discharge-destination.")
+    if not matches:
+        return None, "discharge disposition code not in any discharge-destination value set"
+    return matches[0].removeprefix(prefix), None
 
 
 def _extensions(encounter: Any, urls: tuple[str, ...]) -> list[Any]:
@@ -156,6 +164,7 @@ def history_facts(ctx: BuildContext) -> dict[str, Any]:
         EncounterClass.emergency: "ed_visits",
         EncounterClass.ambulatory: "outpatient_visits",
     }
+    key = ("event", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
     for encounter in ctx.of_type("Encounter"):
         if encounter.id == ctx.encounter_id or encounter.status in _NOT_HAPPENED:
             continue
@@ -168,13 +177,21 @@ def history_facts(ctx: BuildContext) -> dict[str, Any]:
             continue
         if start >= cutoff:
             continue
-        groups[target[cls]].append(
-            EventFact(
-                start=start,
-                end=as_datetime(getattr(encounter.period, "end", None), ctx.tz),
-                emergency=emergent(ctx, encounter),
-                encounter_id=encounter.id,
-                discharge_destination=discharge_destination(ctx, encounter),
-            )
-        )
-    return {name: tuple(sorted(events, key=lambda e: e.start)) for name, events in groups.items()}
+        # the event depends only on the encounter, the terminology and the clock's zone: memoised across builds
+        event, problem = ctx.memo(encounter, key, _event, ctx, encounter, start)
+        if problem is not None:
+            ctx.issue(encounter, problem)
+        groups[target[cls]].append(event)
+    return {name: tuple(sorted(events, key=_START)) for name, events in groups.items()}
+
+
+def _event(ctx: BuildContext, encounter: Any, start: datetime) -> tuple[EventFact, str | None]:
+    destination, problem = _destination(ctx, encounter)
+    event = EventFact(
+        start=start,
+        end=as_datetime(getattr(encounter.period, "end", None), ctx.tz),
+        emergency=emergent(ctx, encounter),
+        encounter_id=encounter.id,
+        discharge_destination=destination,
+    )
+    return event, problem

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from cds.facts.context import BuildContext, as_date, as_datetime, codings_of, concept_text
+from cds.facts.context import BuildContext, as_date, as_datetime, codes_of, concept_text
 from cds.facts.conventions import RECORD_SOURCE
 from cds.facts.snapshot import CfsFact
 
@@ -27,7 +27,7 @@ def cfs_value(observation: Any) -> int | None | str:
     elif observation.valueQuantity is not None and observation.valueQuantity.value is not None:
         raw = observation.valueQuantity.value
     elif observation.valueCodeableConcept is not None:
-        candidates = [c.code for c in codings_of(observation.valueCodeableConcept)]
+        candidates = codes_of(observation.valueCodeableConcept)
         candidates.append(observation.valueCodeableConcept.text)
         raw = next((c for c in candidates if c and c.strip().isdigit()), None)
         if raw is None:

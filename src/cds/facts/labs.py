@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
+from operator import itemgetter
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,7 @@ __all__ = ["lab_facts"]
 _UCUM = "http://unitsofmeasure.org"
 _LAB_CATEGORY = "laboratory"
 _RESULT_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
+_UNDATED = datetime.min.replace(tzinfo=timezone.utc)  # any fixed moment: undated results only tie with each other
 
 
 @dataclass(slots=True)
@@ -28,6 +30,8 @@ class _Observed:
 
     lab: bool
     effective: datetime | None
+    #: sort key: oldest first, undated last (in input order)
+    order: tuple[bool, datetime]
     facts: dict[tuple[bool | None, bool], tuple[LabFact | None, str | None]] = field(default_factory=dict)
 
 
@@ -56,14 +60,19 @@ def lab_facts(ctx: BuildContext) -> dict[str, Any]:
         if problem is not None:
             ctx.issue(observation, problem)
         if fact is not None:
-            facts.append(fact)
-    facts.sort(key=lambda f: (f.effective is None, f.effective or ctx.now))
-    return {"labs": tuple(facts)}
+            facts.append((observed.order, fact))
+    facts.sort(key=itemgetter(0))
+    return {"labs": tuple(fact for _, fact in facts)}
 
 
 def _observe(ctx: BuildContext, observation: Any) -> _Observed:
     concept = ctx.terminology.lab_concept_in(ctx.valuesets(observation, "code"))
-    return _Observed(lab=concept is not None or _is_lab(observation), effective=_effective(ctx, observation))
+    effective = _effective(ctx, observation)
+    return _Observed(
+        lab=concept is not None or _is_lab(observation),
+        effective=effective,
+        order=(False, effective) if effective is not None else (True, _UNDATED),
+    )
 
 
 def _effective(ctx: BuildContext, observation: Any) -> datetime | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from cds.facts.clinical import procedure_date
 from cds.facts.context import BuildContext, as_date, as_datetime, codings_of, concept_text
-from cds.facts.snapshot import Coding, MedicationFact
+from cds.facts.snapshot import MedicationFact
 
 __all__ = ["medication_facts"]
 
@@ -29,14 +29,21 @@ def medication_facts(ctx: BuildContext) -> dict[str, Any]:
     return facts
 
 
-def _medication_codings(ctx: BuildContext, resource: Any) -> tuple[tuple[Coding, ...], str | None]:
-    concept = resource.medicationCodeableConcept
-    if concept is None and resource.medicationReference is not None:
+def _medication(ctx: BuildContext, resource: Any, active: bool) -> MedicationFact:
+    """The MedicationFact of a statement or request; memoised when its drug is coded inline (a pure derivation)."""
+    if resource.medicationCodeableConcept is not None:
+        return ctx.memo(resource, ("medication", active), _coded_medication, resource.medicationCodeableConcept, active)
+    concept = None
+    if resource.medicationReference is not None:
         medication = ctx.resources.resolve(resource.medicationReference)
         concept = getattr(medication, "code", None)
         if concept is None:
-            return (), getattr(resource.medicationReference, "display", None)
-    return codings_of(concept), concept_text(concept)
+            return MedicationFact(codings=(), active=active, text=getattr(resource.medicationReference, "display", None))
+    return _coded_medication(concept, active)
+
+
+def _coded_medication(concept: Any, active: bool) -> MedicationFact:
+    return MedicationFact(codings=codings_of(concept), active=active, text=concept_text(concept))
 
 
 def _medications(ctx: BuildContext) -> list[MedicationFact]:
@@ -44,13 +51,11 @@ def _medications(ctx: BuildContext) -> list[MedicationFact]:
     for statement in ctx.of_type("MedicationStatement"):
         if statement.status not in _STATEMENT_LISTED:
             continue
-        codings, text = _medication_codings(ctx, statement)
-        out.append(MedicationFact(codings=codings, active=statement.status in _STATEMENT_ACTIVE, text=text))
+        out.append(_medication(ctx, statement, statement.status in _STATEMENT_ACTIVE))
     for request in ctx.of_type("MedicationRequest"):
         if request.status not in _REQUEST_LISTED or request.intent not in _REQUEST_INTENTS:
             continue
-        codings, text = _medication_codings(ctx, request)
-        out.append(MedicationFact(codings=codings, active=request.status in _REQUEST_ACTIVE, text=text))
+        out.append(_medication(ctx, request, request.status in _REQUEST_ACTIVE))
     return out
 
 

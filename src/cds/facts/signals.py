@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds.facts.context import BuildContext, as_datetime, codings_of
+from cds.facts.context import BuildContext, as_datetime, codes_of
 from cds.facts.parameters import parameters
 
 __all__ = ["signal_facts"]
@@ -74,7 +74,7 @@ def _end_of_life(ctx: BuildContext) -> bool | None:
         if verdict:
             return True
     for condition in ctx.with_valueset("Condition", "signal.end-of-life", "code"):
-        if {c.code for c in codings_of(condition.clinicalStatus)} & _ACTIVE_CONDITION:
+        if _ACTIVE_CONDITION.intersection(codes_of(condition.clinicalStatus)):
             return True
     for plan in ctx.with_valueset("CarePlan", "signal.end-of-life", "category"):
         if plan.status == "active":
