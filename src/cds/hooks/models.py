@@ -3,24 +3,81 @@
 These models follow https://cds-hooks.hl7.org/2.0/ exactly: required fields are
 required, enums are enums, and a response never contains ``null`` or an empty
 string, array or object (except the top-level ``cards: []``). Use
-`to_json_dict` to serialise a response model; it enforces that rule.
+`to_json_dict` to serialise a response model.
+
+A response model holds its wire form from construction on, so serialising it
+is one pass of pydantic's (Rust) serialiser and no walk over the result:
+strings and arrays are refused when empty (``min_length``), and a free-form
+JSON object (`WireObject`: a suggestion's FHIR resource, an ``extension``) is
+stored without its null and empty members, or as None when nothing is left.
+Treat the models as immutable once built (the shared leaves - `Coding`,
+`OverrideReason`, `Source`, `Link` - are frozen, so one validated instance can
+serve every card of a rule).
 """
 
 from __future__ import annotations
 
 import uuid as _uuid
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SUMMARY_MAX = 140  # spec: "<140 characters"
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _has_empty(value: dict[str, Any] | list[Any] | tuple[Any, ...]) -> bool:
+    """Whether a JSON object or array holds a null or empty member at any depth (a walk that builds nothing)."""
+    for member in value.values() if isinstance(value, dict) else value:
+        if isinstance(member, (dict, list, tuple)):
+            if not member or _has_empty(member):
+                return True
+        elif member is None or member == "":
+            return True
+    return False
+
+
+def _prune(value: Any) -> Any:
+    """Drop None and empty strings, lists and dicts, recursively (new containers; the input is not changed)."""
+    if isinstance(value, dict):
+        out = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if not _empty(v)}
+    if isinstance(value, (list, tuple)):
+        items = [_prune(v) for v in value]
+        return [v for v in items if not _empty(v)]
+    return value
+
+
+def _wire_object(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A free-form JSON object as the wire carries it: no null or empty members, None when nothing is left.
+
+    Objects we build are usually clean already; they are checked, and copied
+    (pruned) only when something has to go.
+    """
+    if not value:
+        return None
+    return (_prune(value) or None) if _has_empty(value) else value
+
+
+# A free-form JSON object in a response (FHIR resource, extension): kept pruned, see the module docstring.
+WireObject = Annotated[dict[str, Any] | None, AfterValidator(_wire_object)]
+NonEmptyStr = Annotated[str, Field(min_length=1)]
 
 
 class _Wire(BaseModel):
     """Response-side model: strict, unknown fields refused."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class _FrozenWire(_Wire):
+    """Response-side model that cannot change after validation, so one instance can be shared."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 class _Tolerant(BaseModel):
@@ -54,13 +111,13 @@ class LinkType(StrEnum):
     smart = "smart"
 
 
-class Coding(_Wire):
+class Coding(_FrozenWire):
     system: str | None = Field(default=None, min_length=1)
     code: str = Field(min_length=1)
     display: str | None = Field(default=None, min_length=1)
 
 
-class OverrideReason(_Wire):
+class OverrideReason(_FrozenWire):
     """An override reason: a Coding whose display is required by the spec."""
 
     system: str | None = Field(default=None, min_length=1)
@@ -68,14 +125,14 @@ class OverrideReason(_Wire):
     display: str = Field(min_length=1)
 
 
-class Source(_Wire):
+class Source(_FrozenWire):
     label: str = Field(min_length=1)
     url: AnyHttpUrl | None = None
     icon: AnyHttpUrl | None = None
     topic: Coding | None = None
 
 
-class Link(_Wire):
+class Link(_FrozenWire):
     label: str = Field(min_length=1)
     url: AnyHttpUrl
     type: LinkType
@@ -91,8 +148,8 @@ class Link(_Wire):
 class Action(_Wire):
     type: ActionType
     description: str = Field(min_length=1)
-    resource: dict[str, Any] | None = None
-    resourceId: list[str] | None = Field(default=None, min_length=1)
+    resource: WireObject = None
+    resourceId: list[NonEmptyStr] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _resource_matches_type(self) -> Action:
@@ -121,7 +178,7 @@ class Card(_Wire):
     selectionBehavior: SelectionBehavior | None = None
     overrideReasons: list[OverrideReason] | None = Field(default=None, min_length=1)
     links: list[Link] | None = Field(default=None, min_length=1)
-    extension: dict[str, Any] | None = None
+    extension: WireObject = None
 
     @model_validator(mode="after")
     def _selection_rules(self) -> Card:
@@ -150,13 +207,13 @@ class ServiceDescription(_Wire):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-.]+$")
     title: str | None = Field(default=None, min_length=1)
     description: str = Field(min_length=1)
-    prefetch: dict[str, str] | None = None
+    prefetch: dict[str, NonEmptyStr] | None = Field(default=None, min_length=1)
     usageRequirements: str | None = Field(default=None, min_length=1)
-    extension: dict[str, Any] | None = None
+    extension: WireObject = None
 
 
 class Discovery(_Wire):
-    services: list[ServiceDescription]
+    services: list[ServiceDescription] = Field(min_length=1)
 
 
 # ----------------------------------------------------------------------------- requests
@@ -239,23 +296,16 @@ class FeedbackRequest(_Tolerant):
 # ----------------------------------------------------------------------------- serialisation
 
 
-def _prune(value: Any) -> Any:
-    """Drop None and empty strings, lists and dicts, recursively."""
-    if isinstance(value, dict):
-        out = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v is not None and v != "" and v != [] and v != {}}
-    if isinstance(value, list):
-        items = [_prune(v) for v in value]
-        return [v for v in items if v is not None and v != "" and v != [] and v != {}]
-    return value
-
-
 def to_json_dict(model: BaseModel) -> dict[str, Any]:
     """Serialise a response model as CDS Hooks JSON: no nulls, no empty values.
 
+    A response model (`_Wire`) is already in wire form, so leaving out its None
+    fields is all there is to do; any other model is pruned after dumping.
     ``HookResponse`` keeps ``cards`` even when it is empty, as the spec requires.
     """
-    data = _prune(model.model_dump(mode="json", exclude_none=True))
+    data = model.model_dump(mode="json", exclude_none=True, by_alias=True)
+    if not isinstance(model, _Wire):
+        data = _prune(data)
     if isinstance(model, HookResponse):
         data.setdefault("cards", [])
     return data
