@@ -41,7 +41,7 @@ columns' outcomes and take the lowest set bit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,34 +51,38 @@ __all__ = ["FlatTrees"]
 #: The leaves of one tree must fit the bits of one mask.
 _MAX_LEAVES = 64
 _ALL_LEAVES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+_ONE = np.uint64(1)
 
 
 @dataclass(frozen=True)
 class _ColumnSplits:
     """Every split on one input column: per outcome of the column's value, the leaves each tree can still reach.
 
-    ``masks`` has one row per outcome and one column per tree. Numerical column
-    (``categories`` None): outcome ``k`` = the value is above the ``k`` lowest
-    of ``thresholds``. Categorical column: outcome = the category's code.
-    The last row is the missing value (NaN; for a category, also a value that
-    is not one of ``categories``).
+    ``masks`` has one row per outcome and one column per tree; its last row is
+    the missing value (NaN; for a category, also a value that is not one of
+    ``categories``). Numerical column (``categories`` None): ``bounds`` holds
+    the distinct thresholds t_0 < t_1 < ... ascending and then +inf, and
+    outcome ``k`` = the first bound at or above the value, so the splits that
+    send the value right are those with a threshold below t_k (all of them
+    for k = len(bounds) - 1); ``searchsorted`` sorts NaN after every bound,
+    which is the row after them: missing. Categorical column: outcome = the
+    category's code, its position in ``categories``.
     """
 
     column: int
-    thresholds: np.ndarray | None  # sorted distinct thresholds (numerical)
-    categories: np.ndarray | None  # sorted category values, code = position (categorical)
+    bounds: np.ndarray | None  # numerical: sorted distinct thresholds, then +inf
+    categories: np.ndarray | None  # categorical: sorted category values
     masks: np.ndarray  # (outcome, tree) uint64
 
     def outcome(self, x: np.ndarray) -> np.ndarray:
         """The row of ``masks`` for each value of ``x``."""
-        missing = len(self.masks) - 1
         if self.categories is None:
-            assert self.thresholds is not None
-            return np.where(np.isnan(x), missing, np.searchsorted(self.thresholds, x, side="left"))
+            assert self.bounds is not None
+            return self.bounds.searchsorted(x)  # NaN -> len(bounds), the missing row
         if np.isinf(x).any():
             raise ValueError(f"column {self.column}: infinite value in a categorical feature")
-        code = np.minimum(np.searchsorted(self.categories, x), len(self.categories) - 1)
-        return np.where(self.categories[code] == x, code, missing)
+        code = np.minimum(self.categories.searchsorted(x), len(self.categories) - 1)
+        return np.where(self.categories[code] == x, code, len(self.categories))
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,11 @@ class FlatTrees:
     baseline: float
     columns: tuple[_ColumnSplits, ...]  # only the columns some split reads
     leaf_values: np.ndarray  # (tree, leaf position, left to right) -> value
+    _first_leaf: np.ndarray = field(init=False, repr=False, compare=False)  # index of each tree's first leaf value
+
+    def __post_init__(self) -> None:
+        n_trees, widest = self.leaf_values.shape
+        object.__setattr__(self, "_first_leaf", np.arange(n_trees) * widest)
 
     @classmethod
     def from_estimator(cls, estimator: Any) -> FlatTrees | None:
@@ -107,14 +116,13 @@ class FlatTrees:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {X.shape}")
-        n_trees = len(self.leaf_values)
-        reachable = np.full((len(X), n_trees), _ALL_LEAVES)
+        reachable = np.full((len(X), len(self.leaf_values)), _ALL_LEAVES)
         for splits in self.columns:
             reachable &= splits.masks[splits.outcome(X[:, splits.column])]
-        lowest_bit = reachable & (~reachable + np.uint64(1))
-        position = np.frexp(lowest_bit.astype(np.float64))[1] - 1  # exact: a power of two
-        values = self.leaf_values[np.arange(n_trees), position]
-        terms = np.concatenate([np.full((len(X), 1), self.baseline), values], axis=1)
+        leftmost = np.bitwise_count(~reachable & (reachable - _ONE))  # trailing zeros: the lowest set bit
+        terms = np.empty((len(X), len(self.leaf_values) + 1))
+        terms[:, 0] = self.baseline
+        terms[:, 1:] = self.leaf_values.ravel()[leftmost + self._first_leaf]
         return np.cumsum(terms, axis=1)[:, -1]  # baseline, then tree by tree, as scikit-learn adds them
 
 
@@ -194,10 +202,10 @@ def _column_splits(column: int, splits: list[_Split], categories: np.ndarray | N
     if categories is None:
         if any(s.goes_left is not None for s in splits):
             raise _Unsupported
-        thresholds = np.unique([s.threshold for s in splits])
-        above = [[s for s in splits if s.threshold < t] for t in thresholds]  # value in (t_k-1, t_k]
-        above.append(list(splits))  # value above every threshold
-        return _ColumnSplits(column, thresholds, None, masks([*above, missing]))
+        bounds = np.append(np.unique([s.threshold for s in splits]), np.inf)
+        right_of = [[s for s in splits if s.threshold < t] for t in bounds[:-1]]  # value in (t_k-1, t_k]
+        right_of.append(list(splits))  # value above every threshold
+        return _ColumnSplits(column, bounds, None, masks([*right_of, missing]))
     if any(s.goes_left is None for s in splits) or len(categories) > 256:
         raise _Unsupported
     by_code = [[s for s in splits if not s.goes_left[code]] for code in range(len(categories))]  # type: ignore[index]
