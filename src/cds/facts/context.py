@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from functools import cached_property, lru_cache
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ __all__ = [
     "codes_of",
     "codings_of",
     "element",
+    "in_utc",
     "reference_of",
     "snapshot_coding",
     "split_reference",
@@ -168,6 +169,14 @@ def _valuesets_of(terminology: Terminology, resource: Any, attrs: tuple[str, ...
 
 def _codings_of_elements(resource: Any, attrs: tuple[str, ...]) -> tuple[Coding, ...]:
     return codings_of(*(element(resource, a) for a in attrs))
+
+
+def in_utc(moment: datetime) -> datetime:
+    """The same instant in UTC: cheap to compare with other UTC datetimes (see `BuildContext._span_utc`)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # within hours of year 1 or 9999: kept as is, compares correctly (only slower)
+        return moment
 
 
 @dataclass
@@ -336,12 +345,27 @@ class BuildContext:
         split = split_reference(ref)
         return split == ("Encounter", self.encounter_id)
 
-    def within_current_encounter(self, moment: datetime | None, *, slack: timedelta = timedelta(0)) -> bool:
-        """The moment lies between the current encounter's start (minus slack) and its end (or `now`)."""
-        if moment is None or self.encounter_start is None:
+    def within_current_encounter(self, moment: datetime | None) -> bool:
+        """The moment lies between the current encounter's start and its end (or `now`).
+
+        Pass a moment already in UTC (`in_utc`) where one is memoised: see `_span_utc`.
+        """
+        span = self._span_utc
+        if moment is None or span is None:
             return False
-        end = self.encounter_end or self.now
-        return self.encounter_start - slack <= moment <= end
+        return span[0] <= moment <= span[1]
+
+    @cached_property
+    def _span_utc(self) -> tuple[datetime, datetime] | None:
+        """The current encounter's start and end (or `now`) in UTC.
+
+        Two aware datetimes with the same tzinfo object compare in ~25 ns; with
+        different ones each side's utcoffset() is called, ~0.7 us for the
+        pydantic TzInfo of parsed FHIR datetimes. Same instants, same order.
+        """
+        if self.encounter_start is None:
+            return None
+        return in_utc(self.encounter_start), in_utc(self.encounter_end or self.now)
 
     def in_current_contact(self, resource: Any, moment: datetime | None) -> bool:
         """Linked to the current encounter, or dated within it."""

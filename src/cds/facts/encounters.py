@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from operator import attrgetter
 from typing import Any
 
-from cds.facts.context import BuildContext, as_date, as_datetime, codes_of
+from cds.facts.context import BuildContext, as_date, as_datetime, codes_of, in_utc
 from cds.facts.conventions import (
     ELECTIVE_PRIORITIES,
     EMERGENCY_ADMIT_SOURCES,
@@ -23,7 +24,7 @@ from cds.fhir.resources import ResourceIssue
 __all__ = ["current_encounter_facts", "encounter_class", "history_facts"]
 
 _NOT_HAPPENED = frozenset({"planned", "cancelled", "entered-in-error", "unknown"})
-_START = attrgetter("start")
+_START_UTC = attrgetter("start_utc")
 
 
 def encounter_class(encounter: Any) -> EncounterClass | None:
@@ -157,35 +158,48 @@ def history_facts(ctx: BuildContext) -> dict[str, Any]:
     """
     if not ctx.known("Encounter"):
         return {}
-    cutoff = ctx.encounter_start or ctx.now
-    groups: dict[str, list[EventFact]] = {"admissions": [], "ed_visits": [], "outpatient_visits": []}
+    cutoff = in_utc(ctx.encounter_start or ctx.now)
+    groups: dict[str, list[_Visit]] = {"admissions": [], "ed_visits": [], "outpatient_visits": []}
     target = {
         EncounterClass.inpatient: "admissions",
         EncounterClass.emergency: "ed_visits",
         EncounterClass.ambulatory: "outpatient_visits",
     }
-    key = ("event", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
+    key = ("visit", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
     for encounter in ctx.of_type("Encounter"):
         if encounter.id == ctx.encounter_id or encounter.status in _NOT_HAPPENED:
             continue
         cls = encounter_class(encounter)
         if cls not in target:
             continue
-        start = as_datetime(getattr(encounter.period, "start", None), ctx.tz)
-        if start is None:
+        visit: _Visit | None = ctx.memo(encounter, key, _visit, ctx, encounter)
+        if visit is None:
             ctx.issue(encounter, "earlier encounter without period.start is not counted")
             continue
-        if start >= cutoff:
+        if visit.start_utc >= cutoff:
             continue
-        # the event depends only on the encounter, the terminology and the clock's zone: memoised across builds
-        event, problem = ctx.memo(encounter, key, _event, ctx, encounter, start)
-        if problem is not None:
-            ctx.issue(encounter, problem)
-        groups[target[cls]].append(event)
-    return {name: tuple(sorted(events, key=_START)) for name, events in groups.items()}
+        if visit.problem is not None:
+            ctx.issue(encounter, visit.problem)
+        groups[target[cls]].append(visit)
+    return {name: tuple(v.event for v in sorted(visits, key=_START_UTC)) for name, visits in groups.items()}
 
 
-def _event(ctx: BuildContext, encounter: Any, start: datetime) -> tuple[EventFact, str | None]:
+@dataclass(frozen=True, slots=True)
+class _Visit:
+    """An earlier encounter as an event, worked out once per (encounter, terminology, clock zone)."""
+
+    event: EventFact
+    #: its start in UTC, to compare and sort without utcoffset() calls (see `BuildContext._span_utc`)
+    start_utc: datetime
+    #: an issue to report when the visit is counted
+    problem: str | None
+
+
+def _visit(ctx: BuildContext, encounter: Any) -> _Visit | None:
+    """None without period.start."""
+    start = as_datetime(getattr(encounter.period, "start", None), ctx.tz)
+    if start is None:
+        return None
     destination, problem = _destination(ctx, encounter)
     event = EventFact(
         start=start,
@@ -194,4 +208,4 @@ def _event(ctx: BuildContext, encounter: Any, start: datetime) -> tuple[EventFac
         encounter_id=encounter.id,
         discharge_destination=destination,
     )
-    return event, problem
+    return _Visit(event=event, start_utc=in_utc(start), problem=problem)

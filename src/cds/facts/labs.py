@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from operator import itemgetter
 from decimal import Decimal
 from typing import Any
 
-from cds.facts.context import BuildContext, as_datetime, concept_text, reference_of
+from cds.facts.context import BuildContext, as_datetime, concept_text, in_utc, reference_of
 from cds.facts.conventions import ABNORMAL_INTERPRETATIONS, NORMAL_INTERPRETATIONS
 from cds.facts.snapshot import LabFact
 
@@ -17,7 +17,7 @@ __all__ = ["lab_facts"]
 _UCUM = "http://unitsofmeasure.org"
 _LAB_CATEGORY = "laboratory"
 _RESULT_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
-_UNDATED = datetime.min.replace(tzinfo=timezone.utc)  # any fixed moment: undated results only tie with each other
+_UNDATED = datetime.min.replace(tzinfo=UTC)  # any fixed moment: undated results only tie with each other
 
 
 @dataclass(slots=True)
@@ -30,7 +30,9 @@ class _Observed:
 
     lab: bool
     effective: datetime | None
-    #: sort key: oldest first, undated last (in input order)
+    #: the same instant in UTC, for the current-contact check (see `BuildContext._span_utc`)
+    effective_utc: datetime | None
+    #: sort key: oldest first, undated last (in input order); UTC instants compare without utcoffset() calls
     order: tuple[bool, datetime]
     facts: dict[tuple[bool | None, bool], tuple[LabFact | None, str | None]] = field(default_factory=dict)
 
@@ -50,12 +52,13 @@ def lab_facts(ctx: BuildContext) -> dict[str, Any]:
         observed: _Observed = ctx.memo(observation, key, _observe, ctx, observation)
         if not observed.lab:
             continue
-        effective = observed.effective
         followed = True if observation.id in referenced else not_followed
-        in_current = ctx.in_current_contact(observation, effective)
+        in_current = ctx.refers_to_current_encounter(observation) or ctx.within_current_encounter(observed.effective_utc)
         outcome = observed.facts.get((followed, in_current))
         if outcome is None:
-            outcome = observed.facts[(followed, in_current)] = _lab(ctx, observation, effective, followed, in_current)
+            outcome = observed.facts[(followed, in_current)] = _lab(
+                ctx, observation, observed.effective, followed, in_current
+            )
         fact, problem = outcome
         if problem is not None:
             ctx.issue(observation, problem)
@@ -68,10 +71,12 @@ def lab_facts(ctx: BuildContext) -> dict[str, Any]:
 def _observe(ctx: BuildContext, observation: Any) -> _Observed:
     concept = ctx.terminology.lab_concept_in(ctx.valuesets(observation, "code"))
     effective = _effective(ctx, observation)
+    effective_utc = in_utc(effective) if effective is not None else None
     return _Observed(
         lab=concept is not None or _is_lab(observation),
         effective=effective,
-        order=(False, effective) if effective is not None else (True, _UNDATED),
+        effective_utc=effective_utc,
+        order=(False, effective_utc) if effective_utc is not None else (True, _UNDATED),
     )
 
 
