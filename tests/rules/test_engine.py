@@ -147,3 +147,27 @@ def test_reloaded_rule_sets_are_released_once_unused(make_rules, screening, pati
     gc.collect()
     holder.current().evaluate("encounter-start", patient(age=90))
     assert old_names.isdisjoint(engine.registered_names())
+
+
+def test_a_later_level_sees_the_base_facts_its_rules_read() -> None:
+    # each level's fact holds only the fields its rules read: here ``age``, read only at level 1
+    frail_rule = EngineRule("frail", 0, {"$and": [{"$ex": {"cfs": 1}}, {"$gte": {"cfs": 5}}]})
+    old_and_frail = EngineRule("old-frail", 1, {"$and": [{"$ex": {"frail": 1}}, {"frail": True}, AGE_70]})
+    unknown_age = EngineRule("age-unknown", 1, {"$nex": {"age": 1}})
+    ruleset = CompiledRuleset(
+        "t", [frail_rule, old_and_frail, unknown_age], lambda level, fired: {"frail": "frail" in fired}
+    )
+    assert ruleset.run({"cfs": 6, "age": 80}) == ["frail", "old-frail"]
+    assert ruleset.run({"cfs": 6, "age": 60}) == ["frail"]
+    assert ruleset.run({"cfs": 6}) == ["frail", "age-unknown"]
+
+
+def test_a_condition_the_adapter_cannot_read_is_refused_at_registration() -> None:
+    with pytest.raises(ValueError, match=r"\$mt"):
+        CompiledRuleset("t", [EngineRule("regex", 0, {"$mt": {"name": "a.*"}})], lambda level, fired: {})
+
+
+def test_the_action_name_is_read_from_durables_result_text() -> None:
+    assert engine._action_name('{"close0":{"m":{"sid": "e1", "note": "a \\"quoted\\" text"}}}') == "close0"
+    with pytest.raises(engine.EngineError):
+        engine._action_name("[]")

@@ -56,7 +56,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import durable_rules_engine as _durable
-import orjson
 
 from cds.rules.enginevalues import engine_value
 
@@ -130,6 +129,39 @@ class _Action:
     closes: bool = False
 
 
+_LOGICAL = ("$and", "$or")
+_TESTS = ("$ex", "$nex", "$neq", "$lt", "$lte", "$gt", "$gte")  # {"$op": {field: value}}
+
+
+def _fields_read(condition: Mapping[str, Any]) -> set[str]:
+    """The message fields a durable condition (as `cds.rules.conditions.to_durable` writes it) reads."""
+    fields: set[str] = set()
+    for name, value in condition.items():
+        if name in _LOGICAL:
+            for part in value:
+                fields |= _fields_read(part)
+        elif name in _TESTS:
+            fields |= set(value)
+        elif name.startswith("$"):
+            raise ValueError(f"durable operator {name!r} is not supported by the adapter")
+        else:
+            fields.add(name)
+    return fields
+
+
+def _action_name(result: str) -> str:
+    """The name of the rule whose action durable started, from its result text.
+
+    durable writes a result as ``{"<rule name>":{"m":<fact>}}`` (``serializeResult``;
+    our rules have no ``count``, which would make it a list). Our rule names
+    contain no quotes, so the name is the text up to the second quote; reading
+    it there spares parsing the whole fact once per action.
+    """
+    if not result.startswith('{"'):
+        raise EngineError(f"unexpected result from durable-rules: {result[:40]!r}")
+    return result[2 : result.index('"', 2)]
+
+
 class CompiledRuleset:
     """A ruleset registered with durable-rules; `run` evaluates one message."""
 
@@ -142,6 +174,9 @@ class CompiledRuleset:
         self._actions = {f"r{index}": _Action(rule.key, rule.stratum) for index, rule in enumerate(rules)}
         self._actions.update({f"close{level}": _Action(None, level, closes=True) for level in range(self.top)})
         self._actions["done"] = _Action(None, self.top)
+        self._fields: list[tuple[str, ...]] = [()] * (self.top + 1)  # level -> the message fields its rules read
+        for rule in rules:
+            self._fields[rule.stratum] = tuple(sorted({*self._fields[rule.stratum], *_fields_read(rule.condition)}))
         with _lock:
             _sweep()
             self._handle: int = _durable.create_ruleset(self.name, json.dumps(self.definition, ensure_ascii=False))
@@ -171,26 +206,32 @@ class CompiledRuleset:
             raise EngineError(f"durable-rules answered {code} to a fact in {self.name}")
         return int(state)
 
-    def _dispatch(self, sid: str, fact: dict[str, Any], state: int) -> list[str]:
+    def _fact(self, sid: str, level: int, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The fact asserted for one level: only the values its rules read (no other value can change a match)."""
+        fact = {key: values[key] for key in self._fields[level] if key in values}
+        fact.update({"sid": sid, "id": f"level{level}", STRATUM: level})
+        return fact
+
+    def _dispatch(self, sid: str, values: dict[str, Any], state: int) -> list[str]:
         """Run durable's agenda for one state to the end: the keys of the rules fired, in firing order.
 
         durable hands out one action at a time (the highest-salience match);
         completing it yields the next, including matches of facts asserted
-        while it ran. Derived values are asked for at each "close" action.
+        while it ran. At each "close" action the derived values of the level
+        are added to ``values`` and the next level's fact is asserted.
         """
         fired: dict[str, int] = {}  # rule key -> level; a dict keeps firing order and drops $or repeats
         started = _durable.start_action_for_state(self._handle, state)
         messages = started[1] if started else None
         try:
             while messages:
-                action = self._actions[next(iter(orjson.loads(messages)))]
+                action = self._actions[_action_name(messages)]
                 if action.key is not None:
                     fired.setdefault(action.key, action.level)
                 elif action.closes:
                     now_fired = [key for key, level in fired.items() if level == action.level]
-                    added = _safe(self._close(action.level, now_fired))
-                    fact = {**fact, **added, STRATUM: action.level + 1, "id": f"level{action.level + 1}"}
-                    self._assert(fact)
+                    values.update(_safe(self._close(action.level, now_fired)))
+                    self._assert(self._fact(sid, action.level + 1, values))
                 messages = _durable.complete_and_start_action(self._handle, state)
         except BaseException:
             _durable.abandon_action(self._handle, state)
@@ -202,13 +243,13 @@ class CompiledRuleset:
         with _lock:
             _sweep()
             sid = f"e{next(_sids)}"
-            fact = {**_safe(message), "sid": sid, "id": "level0", STRATUM: 0}
+            values = _safe(message)
             try:
-                state = self._assert(fact)
+                state = self._assert(self._fact(sid, 0, values))
                 if state is None:
                     return []
                 try:
-                    return self._dispatch(sid, fact, state)
+                    return self._dispatch(sid, values, state)
                 except EngineError:
                     raise
                 except Exception as error:

@@ -9,9 +9,11 @@ the engine only compares primitives.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property, lru_cache
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from cds.facts.snapshot import PatientSnapshot
@@ -100,40 +102,82 @@ class DaysSinceExpr(FactExpr):
         return (snapshot.now - _as_datetime(value, snapshot.now)).days
 
 
+@lru_cache(maxsize=128)
+def _can_have(kind: type, name: str) -> bool:
+    """Whether items of type ``kind`` can have the attribute ``name`` (False only for a pydantic model that cannot).
+
+    Asking a pydantic model for an attribute it does not have goes through its
+    ``__getattr__``, which builds an AttributeError (~8 µs: most of a count
+    over a dozen conditions, which have no ``concept``). The answer depends only
+    on the type, so it is decided once per type and name.
+    """
+    fields = getattr(kind, "model_fields", None)
+    if not isinstance(fields, Mapping) or kind.model_config.get("extra") == "allow":  # type: ignore[attr-defined]
+        return True
+    return name in fields or hasattr(kind, name)
+
+
+def _attribute(item: Any, name: str, default: Any = None) -> Any:
+    """``getattr(item, name, default)``, without pydantic's slow path for a field the item's type does not have."""
+    return getattr(item, name, default) if _can_have(type(item), name) else default
+
+
 @dataclass(frozen=True)
 class CountExpr(FactExpr):
-    """How many items of a list fact pass the filters (value set, item flags, time window)."""
+    """How many items of a list fact pass the filters (value set, item flags, time window).
+
+    The filters run one after the other, each over the items the previous one
+    kept (an item counts when it passes them all): the item flags first, as
+    one comparison per item, then the time window, then the value set, the
+    dearest test, for the few items left.
+    """
 
     facts: str = ""
     value_set: str | None = None
     within_days: int | None = None
     where: tuple[tuple[str, bool], ...] = field(default=())
 
+    @cached_property
+    def _flags(self) -> tuple[Callable[[Any], Any], Any]:
+        """(the ``where`` flags of an item, the value wanted): a tuple of flags, or one flag alone.
+
+        The loader allows only flags the list's item model declares, all
+        ``bool`` fields: a flag is True, False or None, so ``==`` (on the
+        tuple) is ``is`` on each flag, and a missing attribute cannot occur.
+        """
+        names = [name for name, _ in self.where]
+        wanted = tuple(value for _, value in self.where)
+        return attrgetter(*names), (wanted if len(wanted) > 1 else wanted[0])
+
     def compute(self, snapshot: PatientSnapshot, terminology: Terminology) -> Value | None:
         items = getattr(snapshot, self.facts)
         if items is None:
             return None
-        now = snapshot.now
-        earliest = None if self.within_days is None else now - timedelta(days=self.within_days)
-        return sum(1 for item in items if self._passes(item, now, earliest, terminology))
-
-    def _passes(self, item: Any, now: datetime, earliest: datetime | None, terminology: Terminology) -> bool:
-        """``earliest`` is the start of the time window (``now`` - ``within_days``), None without one."""
-        for name, wanted in self.where:
-            if getattr(item, name, None) is not wanted:
-                return False
-        if earliest is not None:
-            start = getattr(item, "start", None)
-            if start is None:
-                return False
-            start = _as_datetime(start, now)
-            if not (earliest <= start <= now):
-                return False
+        if self.where:
+            flags, wanted = self._flags
+            items = [item for item in items if flags(item) == wanted]
+        if self.within_days is not None:
+            now = snapshot.now
+            earliest = now - timedelta(days=self.within_days)
+            items = [item for item in items if _started_within(item, earliest, now)]
         if self.value_set is not None:
-            if getattr(item, "concept", None) == self.value_set:
-                return True
-            return any(terminology.contains(self.value_set, c) for c in getattr(item, "codings", ()))
+            items = [item for item in items if _in_value_set(item, self.value_set, terminology)]
+        return len(items)
+
+
+def _started_within(item: Any, earliest: datetime, now: datetime) -> bool:
+    """The item has a ``start`` in [earliest, now]."""
+    start = _attribute(item, "start")
+    if start is None:
+        return False
+    return earliest <= _as_datetime(start, now) <= now
+
+
+def _in_value_set(item: Any, value_set: str, terminology: Terminology) -> bool:
+    """The item's lab ``concept`` is the value set, or one of its codings is in it."""
+    if _attribute(item, "concept") == value_set:
         return True
+    return any(terminology.contains(value_set, c) for c in _attribute(item, "codings", ()))
 
 
 @dataclass(frozen=True)
