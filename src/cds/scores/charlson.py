@@ -10,20 +10,53 @@ no band. All items are unknown when the diagnoses are unknown.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from cds.facts.snapshot import PatientSnapshot, ScoreItem, ScoreResult
 from cds.scores._data import load_yaml
-from cds.scores.base import bands_from, finish, known, unknown
+from cds.scores.base import Band, bands_from, finish, known, unknown
 from cds.scores.comorbidity import find_categories
 
 __all__ = ["Charlson"]
 
 
+@dataclass(frozen=True)
+class _Tables:
+    """``data/charlson.yaml`` in the form the score uses, built once.
+
+    The item of a category without any code is the same for every patient,
+    so it is made once here, as are the items of unknown diagnoses.
+    """
+
+    categories: dict[str, dict[str, Any]]
+    weights: dict[str, float]
+    bands: tuple[Band, ...]
+    lookback_months: int | None
+    note: str
+    absent: dict[str, ScoreItem]  # category -> its item when no diagnosis has a code of it
+    all_unknown: tuple[ScoreItem, ...]
+
+
 @cache
-def _table() -> dict[str, Any]:
-    return load_yaml("charlson.yaml")
+def _tables() -> _Tables:
+    table = load_yaml("charlson.yaml")
+    categories: dict[str, dict[str, Any]] = table["categories"]
+    weights = {key: float(c["weight"]) for key, c in categories.items()}
+    lookback = table["lookback_months"]
+    return _Tables(
+        categories=categories,
+        weights=weights,
+        bands=bands_from(table["bands"]),
+        lookback_months=lookback,
+        note="whole record" if lookback is None else f"diagnoses of the last {lookback} months",
+        absent={
+            key: known(key, 0.0, False, [f"no {c['en'].lower()} code"], max_points=weights[key])
+            for key, c in categories.items()
+        },
+        all_unknown=tuple(unknown(key, "diagnoses unknown", max_points=weights[key]) for key in categories),
+    )
 
 
 class Charlson:
@@ -32,28 +65,20 @@ class Charlson:
     name = "charlson"
 
     def score(self, snapshot: PatientSnapshot) -> ScoreResult:
-        table = _table()
-        categories: dict[str, dict[str, Any]] = table["categories"]
-        bands = bands_from(table["bands"])
+        tables = _tables()
         if snapshot.conditions is None:
-            items = [
-                unknown(key, "diagnoses unknown", max_points=float(c["weight"])) for key, c in categories.items()
-            ]
-            return finish(self.name, items, bands)
+            return finish(self.name, tables.all_unknown, tables.bands)
         findings = find_categories(
-            snapshot.conditions, now=snapshot.now, lookback_months=table["lookback_months"], hierarchy=True
+            snapshot.conditions, now=snapshot.now, lookback_months=tables.lookback_months, hierarchy=True
         )
         items: list[ScoreItem] = []
-        for key, category in categories.items():
-            weight = float(category["weight"])
+        for key, weight in tables.weights.items():
             if key not in findings.evidence:
-                items.append(known(key, 0.0, False, [f"no {category['en'].lower()} code"], max_points=weight))
+                items.append(tables.absent[key])
             elif key in findings.superseded:
                 severe = findings.superseded[key]
                 used = [f"superseded by {severe}", *findings.used(key)]
                 items.append(known(key, 0.0, True, used, max_points=weight))
             else:
                 items.append(known(key, weight, True, findings.used(key), max_points=weight))
-        lookback = table["lookback_months"]
-        note = "whole record" if lookback is None else f"diagnoses of the last {lookback} months"
-        return finish(self.name, items, bands, note=note)
+        return finish(self.name, items, tables.bands, note=tables.note)

@@ -19,7 +19,7 @@ from typing import Any
 
 from cds.facts.snapshot import PatientSnapshot, ScoreItem, ScoreResult
 from cds.scores._data import load_csv, load_yaml
-from cds.scores.base import bands_from, finish, known, months_before, unknown
+from cds.scores.base import Band, bands_from, finish, known, months_before, unknown
 from cds.scores.comorbidity import conditions_in_window
 from cds.scores.icd10 import CodeMatch, PrefixCodeList, describe
 
@@ -42,6 +42,11 @@ def _code_list() -> PrefixCodeList:
     return PrefixCodeList((code, code) for code in hfrs_weights())
 
 
+@cache
+def _bands() -> tuple[Band, ...]:
+    return bands_from(_params()["bands"])
+
+
 class Hfrs:
     """HFRS: bands low < 5, intermediate 5-15, high > 15; applicable from age 75."""
 
@@ -57,7 +62,7 @@ class Hfrs:
         elif not applicable:
             note = f"age {snapshot.age}: the HFRS is validated for people aged {min_age} and older"
         weights = hfrs_weights()
-        bands = bands_from(params["bands"])
+        bands = _bands()
         if snapshot.conditions is None:
             item = unknown("diagnoses", "diagnoses unknown", max_points=round(sum(weights.values()), 1))
             return finish(self.name, [item], bands, applicable=applicable, note=note, ndigits=1)
@@ -70,12 +75,17 @@ class Hfrs:
         for match in _code_list().match_conditions(window):
             found.setdefault(match.category, []).append(match)
         items: list[ScoreItem] = []
-        for category in weights:  # table order
-            if category in found:
-                used = sorted({describe(m.coding) for m in found[category]})
-                items.append(known(category, weights[category], category, used, max_points=weights[category]))
+        for category in sorted(found, key=_table_order().__getitem__):  # table order
+            used = sorted({describe(m.coding) for m in found[category]})
+            items.append(known(category, weights[category], category, used, max_points=weights[category]))
         window_note = f"diagnoses of this stay, from {since.date()}"
         if params["count_active_problems"]:
             window_note += " and still-active earlier diagnoses"
         note = f"{note}; {window_note}" if note else window_note
         return finish(self.name, items, bands, applicable=applicable, note=note, ndigits=1)
+
+
+@cache
+def _table_order() -> dict[str, int]:
+    """Category -> its row in ``data/hfrs.csv`` (items are listed in table order)."""
+    return {category: i for i, category in enumerate(hfrs_weights())}

@@ -13,19 +13,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from cds.facts.snapshot import PatientSnapshot, ScoreItem, ScoreResult
 from cds.scores._data import load_yaml
-from cds.scores.base import bands_from, finish, known, months_before, points_for, points_rows, unknown
+from cds.scores.base import (
+    Band,
+    PointsRow,
+    bands_from,
+    finish,
+    known,
+    months_before,
+    points_for,
+    points_rows,
+    unknown,
+)
 from cds.scores.labs import last_in_stay
 
 __all__ = [
     "Hospital",
+    "HospitalTables",
+    "LabThreshold",
     "admissions_item",
     "admission_type_item",
     "hospital_table",
+    "hospital_tables",
     "lab_item",
     "length_of_stay_item",
     "oncology_item",
@@ -39,18 +53,75 @@ def hospital_table() -> dict[str, Any]:
     return load_yaml("hospital.yaml")
 
 
-def lab_item(snapshot: PatientSnapshot, kind: str, spec: Mapping[str, Any]) -> ScoreItem:
-    """``points`` when the last value of the stay is below ``below`` (in ``unit``)."""
-    pts, below, unit = float(spec["points"]), float(spec["below"]), str(spec["unit"])
-    reading, notes = last_in_stay(
-        snapshot, kind, concepts=frozenset(spec["concepts"]), loinc=frozenset(spec["loinc"]), unit=unit
+@dataclass(frozen=True)
+class LabThreshold:
+    """A lab item: ``points`` when the last value of the stay is below ``below`` (in ``unit``)."""
+
+    kind: str
+    points: float
+    below: float
+    unit: str
+    concepts: frozenset[str]
+    loinc: frozenset[str]
+
+    @classmethod
+    def from_table(cls, kind: str, spec: Mapping[str, Any]) -> LabThreshold:
+        return cls(
+            kind=kind,
+            points=float(spec["points"]),
+            below=float(spec["below"]),
+            unit=str(spec["unit"]),
+            concepts=frozenset(spec["concepts"]),
+            loinc=frozenset(spec["loinc"]),
+        )
+
+
+@dataclass(frozen=True)
+class HospitalTables:
+    """``data/hospital.yaml`` in the form the items use, built once (shared with the simplified score)."""
+
+    haemoglobin: LabThreshold
+    sodium: LabThreshold
+    oncology_points: float
+    procedure_points: float
+    admission_type_points: float
+    admissions: tuple[PointsRow, ...]
+    admissions_top: float
+    admissions_lookback_months: int
+    length_of_stay_points: float
+    length_of_stay_min_days: int
+    bands: tuple[Band, ...]
+
+
+@cache
+def hospital_tables() -> HospitalTables:
+    t = hospital_table()
+    admissions = points_rows(t["admissions"])
+    return HospitalTables(
+        haemoglobin=LabThreshold.from_table("haemoglobin", t["haemoglobin"]),
+        sodium=LabThreshold.from_table("sodium", t["sodium"]),
+        oncology_points=float(t["oncology"]["points"]),
+        procedure_points=float(t["procedure"]["points"]),
+        admission_type_points=float(t["admission_type"]["points"]),
+        admissions=admissions,
+        admissions_top=max(r.points for r in admissions),
+        admissions_lookback_months=int(t["admissions_lookback_months"]),
+        length_of_stay_points=float(t["length_of_stay"]["points"]),
+        length_of_stay_min_days=int(t["length_of_stay"]["min_days"]),
+        bands=bands_from(t["bands"]),
     )
+
+
+def lab_item(snapshot: PatientSnapshot, lab: LabThreshold) -> ScoreItem:
+    """``points`` when the last value of the stay is below ``below`` (in ``unit``)."""
+    kind, pts, unit = lab.kind, lab.points, lab.unit
+    reading, notes = last_in_stay(snapshot, kind, concepts=lab.concepts, loinc=lab.loinc, unit=unit)
     if reading is None:
         why = "lab results unknown" if snapshot.labs is None else f"no usable {kind} value in this stay"
         return unknown(kind, why, max_points=pts, used=notes)
     when = reading.effective.isoformat() if reading.effective else "undated"
     used = [f"{kind} {reading.value:.4g} {unit} (reported {reading.reported}) at {when}, last in this stay", *notes]
-    return known(kind, pts if reading.value < below else 0.0, round(reading.value, 4), used, max_points=pts)
+    return known(kind, pts if reading.value < lab.below else 0.0, round(reading.value, 4), used, max_points=pts)
 
 
 def oncology_item(snapshot: PatientSnapshot, points: float) -> ScoreItem:
@@ -84,13 +155,12 @@ def admission_type_item(snapshot: PatientSnapshot, points: float) -> ScoreItem:
     return known("index_admission_type", points if urgent else 0.0, urgent, [words], max_points=points)
 
 
-def admissions_item(snapshot: PatientSnapshot, table: Mapping[str, Any]) -> ScoreItem:
-    rows = points_rows(table["admissions"])
-    top = max(r.points for r in rows)
+def admissions_item(snapshot: PatientSnapshot, tables: HospitalTables) -> ScoreItem:
+    top = tables.admissions_top
     if snapshot.admissions is None:
         return unknown("admissions", "earlier admissions unknown", max_points=top)
     reference: datetime = snapshot.encounter_start or snapshot.now
-    since = months_before(reference, int(table["admissions_lookback_months"]))
+    since = months_before(reference, tables.admissions_lookback_months)
     counted = [
         a
         for a in snapshot.admissions
@@ -98,11 +168,11 @@ def admissions_item(snapshot: PatientSnapshot, table: Mapping[str, Any]) -> Scor
     ]
     anchor = "admission" if snapshot.encounter_start else "now (admission start unknown)"
     used = [f"{len(counted)} admissions from {since.date()} to {anchor} {reference.date()}"]
-    return known("admissions", points_for(len(counted), rows), len(counted), used, max_points=top)
+    return known("admissions", points_for(len(counted), tables.admissions), len(counted), used, max_points=top)
 
 
-def length_of_stay_item(snapshot: PatientSnapshot, spec: Mapping[str, Any]) -> ScoreItem:
-    pts, min_days = float(spec["points"]), int(spec["min_days"])
+def length_of_stay_item(snapshot: PatientSnapshot, tables: HospitalTables) -> ScoreItem:
+    pts, min_days = tables.length_of_stay_points, tables.length_of_stay_min_days
     days = snapshot.length_of_stay_days
     if days is None or days < 0:
         return unknown("length_of_stay", "length of stay unknown", max_points=pts)
@@ -117,14 +187,14 @@ class Hospital:
     name = "hospital"
 
     def score(self, snapshot: PatientSnapshot) -> ScoreResult:
-        t = hospital_table()
+        t = hospital_tables()
         items = [
-            lab_item(snapshot, "haemoglobin", t["haemoglobin"]),
-            oncology_item(snapshot, float(t["oncology"]["points"])),
-            lab_item(snapshot, "sodium", t["sodium"]),
-            procedure_item(snapshot, float(t["procedure"]["points"])),
-            admission_type_item(snapshot, float(t["admission_type"]["points"])),
+            lab_item(snapshot, t.haemoglobin),
+            oncology_item(snapshot, t.oncology_points),
+            lab_item(snapshot, t.sodium),
+            procedure_item(snapshot, t.procedure_points),
+            admission_type_item(snapshot, t.admission_type_points),
             admissions_item(snapshot, t),
-            length_of_stay_item(snapshot, t["length_of_stay"]),
+            length_of_stay_item(snapshot, t),
         ]
-        return finish(self.name, items, bands_from(t["bands"]))
+        return finish(self.name, items, t.bands)

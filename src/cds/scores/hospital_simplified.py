@@ -13,12 +13,12 @@ from typing import Any
 
 from cds.facts.snapshot import PatientSnapshot, ScoreItem, ScoreResult
 from cds.scores._data import load_yaml
-from cds.scores.base import bands_from, finish, known, unknown
+from cds.scores.base import Band, bands_from, finish, known, unknown
 from cds.scores.comorbidity import conditions_in_window, find_categories
 from cds.scores.hospital import (
     admission_type_item,
     admissions_item,
-    hospital_table,
+    hospital_tables,
     lab_item,
     length_of_stay_item,
 )
@@ -29,6 +29,11 @@ __all__ = ["HospitalSimplified"]
 @cache
 def _table() -> dict[str, Any]:
     return load_yaml("hospital_simplified.yaml")
+
+
+@cache
+def _bands() -> tuple[Band, ...]:
+    return bands_from(_table()["bands"])
 
 
 def oncology_or_cancer_item(snapshot: PatientSnapshot, table: dict[str, Any]) -> ScoreItem:
@@ -68,13 +73,13 @@ class HospitalSimplified:
     name = "hospital_simplified"
 
     def score(self, snapshot: PatientSnapshot) -> ScoreResult:
-        t, h = _table(), hospital_table()
+        h = hospital_tables()
         items = [
-            lab_item(snapshot, "haemoglobin", h["haemoglobin"]),
-            oncology_or_cancer_item(snapshot, t),
-            lab_item(snapshot, "sodium", h["sodium"]),
-            admission_type_item(snapshot, float(h["admission_type"]["points"])),
+            lab_item(snapshot, h.haemoglobin),
+            oncology_or_cancer_item(snapshot, _table()),
+            lab_item(snapshot, h.sodium),
+            admission_type_item(snapshot, h.admission_type_points),
             admissions_item(snapshot, h),
-            length_of_stay_item(snapshot, h["length_of_stay"]),
+            length_of_stay_item(snapshot, h),
         ]
-        return finish(self.name, items, bands_from(t["bands"]))
+        return finish(self.name, items, _bands())

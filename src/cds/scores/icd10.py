@@ -9,7 +9,8 @@ three- and four-character ICD-10 stems, which the three systems have in common.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from cds.facts.snapshot import Coding, ConditionFact
 
@@ -51,9 +52,11 @@ def icd10_codes(codings: Iterable[Coding]) -> Iterator[tuple[str, Coding]]:
                 yield code, coding
 
 
-@dataclass(frozen=True)
-class CodeMatch:
-    """One list entry (``category`` via ``prefix``) matched by one ICD-10 code of a condition."""
+class CodeMatch(NamedTuple):
+    """One list entry (``category`` via ``prefix``) matched by one ICD-10 code of a condition.
+
+    A named tuple: several are made per scored snapshot, and a tuple is the cheapest immutable record.
+    """
 
     category: str
     prefix: str
@@ -62,8 +65,18 @@ class CodeMatch:
     condition: ConditionFact
 
 
+#: Distinct codings remembered per code list (their matches); beyond this the least recently used go.
+CODING_CACHE_SIZE = 8192
+
+
 class PrefixCodeList:
-    """Categories defined by ICD-10 code prefixes (a code matches every prefix it starts with)."""
+    """Categories defined by ICD-10 code prefixes (a code matches every prefix it starts with).
+
+    The prefixes are a dict keyed by the prefix itself, built once; the matches
+    of a coding (system and code as written) are remembered in a bounded LRU
+    cache, so a code seen before costs one lookup instead of normalising it
+    and trying every prefix length again.
+    """
 
     def __init__(self, rows: Iterable[tuple[str, str]]) -> None:
         self._by_prefix: dict[str, list[str]] = {}
@@ -73,6 +86,7 @@ class PrefixCodeList:
                 raise ValueError(f"empty ICD-10 prefix for category {category!r}")
             self._by_prefix.setdefault(key, []).append(category)
         self._lengths = sorted({len(p) for p in self._by_prefix}, reverse=True)
+        self.coding_matches = lru_cache(maxsize=CODING_CACHE_SIZE)(self._coding_matches)
 
     @property
     def categories(self) -> frozenset[str]:
@@ -87,11 +101,20 @@ class PrefixCodeList:
                 found.extend((c, prefix) for c in self._by_prefix.get(prefix, ()))
         return found
 
+    def _coding_matches(self, system: str | None, code: str | None) -> tuple[tuple[str, str, str], ...]:
+        """(category, prefix, normalised code) for a coding; empty when it is not an ICD-10 code or matches nothing."""
+        if system not in ICD10_SYSTEMS or not code:
+            return ()
+        normalised = normalise_icd10(code)
+        if not normalised:
+            return ()
+        return tuple((category, prefix, normalised) for category, prefix in self.match_code(normalised))
+
     def match_conditions(self, conditions: Iterable[ConditionFact]) -> list[CodeMatch]:
         """Every (category, code) match in ``conditions``, in input order."""
         matches: list[CodeMatch] = []
         for condition in conditions:
-            for code, coding in icd10_codes(condition.codings):
-                for category, prefix in self.match_code(code):
+            for coding in condition.codings:
+                for category, prefix, code in self.coding_matches(coding.system, coding.code):
                     matches.append(CodeMatch(category, prefix, code, coding, condition))
         return matches

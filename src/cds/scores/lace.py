@@ -8,20 +8,67 @@ Tables in ``data/lace.yaml``; the comorbidity item uses the Charlson conditions
 from __future__ import annotations
 
 from datetime import timedelta
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 from cds.facts.snapshot import EventFact, PatientSnapshot, ScoreItem, ScoreResult
 from cds.scores._data import load_yaml
-from cds.scores.base import bands_from, finish, known, months_before, points_for, points_rows, unknown
+from cds.scores.base import (
+    Band,
+    PointsRow,
+    bands_from,
+    finish,
+    known,
+    months_before,
+    points_for,
+    points_rows,
+    unknown,
+)
 from cds.scores.comorbidity import find_categories
 
 __all__ = ["Lace", "count_prior_ed_visits"]
 
 
+@dataclass(frozen=True)
+class _Tables:
+    """``data/lace.yaml`` in the form the items use, built once."""
+
+    bands: tuple[Band, ...]
+    length_of_stay: tuple[PointsRow, ...]
+    length_of_stay_top: float
+    acute_points: float
+    comorbidity_points: tuple[PointsRow, ...]
+    comorbidity_top: float
+    comorbidity_weights: dict[str, float]
+    comorbidity_lookback_months: int | None
+    comorbidity_hierarchy: bool
+    ed_visits: tuple[PointsRow, ...]
+    ed_visits_top: float
+    ed_lookback_months: int
+    index_ed_visit_window: timedelta
+
+
 @cache
-def _table() -> dict[str, Any]:
-    return load_yaml("lace.yaml")
+def _tables() -> _Tables:
+    table = load_yaml("lace.yaml")
+    length_of_stay = points_rows(table["length_of_stay"])
+    comorbidity = points_rows(table["comorbidity_points"])
+    ed_visits = points_rows(table["ed_visits"])
+    return _Tables(
+        bands=bands_from(table["bands"]),
+        length_of_stay=length_of_stay,
+        length_of_stay_top=max(r.points for r in length_of_stay),
+        acute_points=float(table["acute_points"]),
+        comorbidity_points=comorbidity,
+        comorbidity_top=max(r.points for r in comorbidity),
+        comorbidity_weights={k: float(v) for k, v in table["comorbidity_weights"].items()},
+        comorbidity_lookback_months=table["comorbidity_lookback_months"],
+        comorbidity_hierarchy=bool(table["comorbidity_hierarchy"]),
+        ed_visits=ed_visits,
+        ed_visits_top=max(r.points for r in ed_visits),
+        ed_lookback_months=int(table["ed_lookback_months"]),
+        index_ed_visit_window=timedelta(hours=float(table["index_ed_visit_window_hours"])),
+    )
 
 
 def count_prior_ed_visits(snapshot: PatientSnapshot) -> tuple[int, list[str]] | None:
@@ -29,18 +76,18 @@ def count_prior_ed_visits(snapshot: PatientSnapshot) -> tuple[int, list[str]] | 
 
     None when the visits or the admission start are unknown. Also returns what was used, in words.
     """
-    table = _table()
+    tables = _tables()
     if snapshot.ed_visits is None or snapshot.encounter_start is None:
         return None
     admitted = snapshot.encounter_start
-    since = months_before(admitted, int(table["ed_lookback_months"]))
+    since = months_before(admitted, tables.ed_lookback_months)
     window = [
         v
         for v in snapshot.ed_visits
         if since <= v.start < admitted and (v.encounter_id is None or v.encounter_id != snapshot.encounter_id)
     ]
     used = [f"ED visits from {since.date()} to admission {admitted.date()}"]
-    index_window = timedelta(hours=float(table["index_ed_visit_window_hours"]))
+    index_window = tables.index_ed_visit_window
     leading: list[EventFact] = [v for v in window if admitted - v.start <= index_window]
     if leading:
         index_visit = max(leading, key=lambda v: v.start)
@@ -55,27 +102,27 @@ class Lace:
     name = "lace"
 
     def score(self, snapshot: PatientSnapshot) -> ScoreResult:
-        table = _table()
+        tables = _tables()
         items = [
-            self._length_of_stay(snapshot, table),
-            self._acuity(snapshot, table),
-            self._comorbidity(snapshot, table),
-            self._ed_visits(snapshot, table),
+            self._length_of_stay(snapshot, tables),
+            self._acuity(snapshot, tables),
+            self._comorbidity(snapshot, tables),
+            self._ed_visits(snapshot, tables),
         ]
-        return finish(self.name, items, bands_from(table["bands"]))
+        return finish(self.name, items, tables.bands)
 
     @staticmethod
-    def _length_of_stay(snapshot: PatientSnapshot, table: dict[str, Any]) -> ScoreItem:
-        rows = points_rows(table["length_of_stay"])
-        top = max(r.points for r in rows)
+    def _length_of_stay(snapshot: PatientSnapshot, tables: _Tables) -> ScoreItem:
+        top = tables.length_of_stay_top
         days = snapshot.length_of_stay_days
         if days is None or days < 0:
             return unknown("length_of_stay", "length of stay unknown", max_points=top)
-        return known("length_of_stay", points_for(days, rows), days, [f"length of stay {days} days"], max_points=top)
+        points = points_for(days, tables.length_of_stay)
+        return known("length_of_stay", points, days, [f"length of stay {days} days"], max_points=top)
 
     @staticmethod
-    def _acuity(snapshot: PatientSnapshot, table: dict[str, Any]) -> ScoreItem:
-        pts = float(table["acute_points"])
+    def _acuity(snapshot: PatientSnapshot, tables: _Tables) -> ScoreItem:
+        pts = tables.acute_points
         if snapshot.admission_emergent is None:
             return unknown("acute_admission", "admission type (emergent or elective) unknown", max_points=pts)
         emergent = snapshot.admission_emergent
@@ -88,17 +135,16 @@ class Lace:
         )
 
     @staticmethod
-    def _comorbidity(snapshot: PatientSnapshot, table: dict[str, Any]) -> ScoreItem:
-        rows = points_rows(table["comorbidity_points"])
-        top = max(r.points for r in rows)
+    def _comorbidity(snapshot: PatientSnapshot, tables: _Tables) -> ScoreItem:
+        top = tables.comorbidity_top
         if snapshot.conditions is None:
             return unknown("comorbidity", "diagnoses unknown", max_points=top)
-        weights: dict[str, float] = {k: float(v) for k, v in table["comorbidity_weights"].items()}
+        weights = tables.comorbidity_weights
         findings = find_categories(
             snapshot.conditions,
             now=snapshot.now,
-            lookback_months=table["comorbidity_lookback_months"],
-            hierarchy=bool(table["comorbidity_hierarchy"]),
+            lookback_months=tables.comorbidity_lookback_months,
+            hierarchy=tables.comorbidity_hierarchy,
         )
         total = 0.0
         used: list[str] = []
@@ -112,15 +158,14 @@ class Lace:
                 used.append(f"{category} {weight:g}: {codes}")
         if not used:
             used.append("no Charlson condition among the diagnoses")
-        return known("comorbidity", points_for(int(total), rows), total, used, max_points=top)
+        return known("comorbidity", points_for(int(total), tables.comorbidity_points), total, used, max_points=top)
 
     @staticmethod
-    def _ed_visits(snapshot: PatientSnapshot, table: dict[str, Any]) -> ScoreItem:
-        rows = points_rows(table["ed_visits"])
-        top = max(r.points for r in rows)
+    def _ed_visits(snapshot: PatientSnapshot, tables: _Tables) -> ScoreItem:
+        top = tables.ed_visits_top
         counted = count_prior_ed_visits(snapshot)
         if counted is None:
             why = "ED visits unknown" if snapshot.ed_visits is None else "admission start unknown"
             return unknown("ed_visits", why, max_points=top)
         n, used = counted
-        return known("ed_visits", points_for(n, rows), n, [f"{n} ED visits", *used], max_points=top)
+        return known("ed_visits", points_for(n, tables.ed_visits), n, [f"{n} ED visits", *used], max_points=top)
