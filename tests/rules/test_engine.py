@@ -171,3 +171,16 @@ def test_the_action_name_is_read_from_durables_result_text() -> None:
     assert engine._action_name('{"close0":{"m":{"sid": "e1", "note": "a \\"quoted\\" text"}}}') == "close0"
     with pytest.raises(engine.EngineError):
         engine._action_name("[]")
+
+
+def test_evaluations_from_several_threads_do_not_mix(deleted_states: list[tuple[int, str]]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    frail_rule = EngineRule("frail", 0, {"$and": [{"$ex": {"cfs": 1}}, {"$gte": {"cfs": 5}}]})
+    uses_frail = EngineRule("cga", 1, {"$and": [{"$ex": {"frail": 1}}, {"frail": True}]})
+    ruleset = CompiledRuleset("t", [frail_rule, uses_frail], lambda level, fired: {"frail": "frail" in fired})
+    cfs_values = [3, 6] * 100
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda cfs: ruleset.run({"cfs": cfs}), cfs_values))
+    assert results == [["frail", "cga"] if cfs >= 5 else [] for cfs in cfs_values]
+    assert len({sid for _, sid in deleted_states}) == len(cfs_values)

@@ -5,9 +5,9 @@ extension of the durable-rules package) with a thin Python host
 (``durable.engine``) around it. The adapter drives the C engine directly,
 through the calls the host itself makes: the host dispatches each rule action
 with a `Closure` object, two clock reads, the whole state re-serialised and
-re-asserted, and the matched message parsed, which cost about five times the
-matching itself. The rules, the agenda (salience) and the chaining of derived
-facts all stay inside durable-rules.
+re-asserted, and the matched message parsed, which cost several times the
+matching itself (durable-rules 2.0.28). The rules, the agenda (salience) and
+the chaining of derived facts all stay inside durable-rules.
 
 The adapter owns every trap of the package (see docs/rules-guide.md, "Engine"):
 
@@ -42,7 +42,9 @@ consumed by the first rule that matches it; a fact is seen by every rule).
 Derived facts chain through the engine by strata: every rule runs at the level
 of the derived facts it uses; a lowest-salience "close" rule per level collects
 the rules fired at that level, asks the caller for the derived values, and
-asserts the next-level fact with them added.
+asserts the next-level fact with them added. A level's fact holds only the
+message fields its rules read (no other field can change a match), so the
+engine does not parse, store and hand back fields no rule there tests.
 """
 
 from __future__ import annotations
@@ -174,9 +176,10 @@ class CompiledRuleset:
         self._actions = {f"r{index}": _Action(rule.key, rule.stratum) for index, rule in enumerate(rules)}
         self._actions.update({f"close{level}": _Action(None, level, closes=True) for level in range(self.top)})
         self._actions["done"] = _Action(None, self.top)
-        self._fields: list[tuple[str, ...]] = [()] * (self.top + 1)  # level -> the message fields its rules read
+        fields: list[set[str]] = [set() for _ in range(self.top + 1)]
         for rule in rules:
-            self._fields[rule.stratum] = tuple(sorted({*self._fields[rule.stratum], *_fields_read(rule.condition)}))
+            fields[rule.stratum] |= _fields_read(rule.condition)
+        self._fields = [tuple(sorted(names)) for names in fields]  # level -> the message fields its rules read
         with _lock:
             _sweep()
             self._handle: int = _durable.create_ruleset(self.name, json.dumps(self.definition, ensure_ascii=False))
