@@ -16,12 +16,12 @@ def test_a_derived_uuid_is_uuid5_of_the_card_uuid_and_the_suggestion_id(name: st
         assert derived_uuid(namespace_bytes(str(card)), name) == str(uuid.uuid5(card, name))
 
 
-def test_a_random_uuid_is_a_version_4_uuid_in_canonical_form() -> None:
+def test_a_random_uuid_is_a_version_4_uuid_in_canonical_form_with_its_bytes() -> None:
     made = [random_uuid() for _ in range(2000)]
-    assert len(set(made)) == len(made)
-    for text in made:
+    assert len({text for text, _ in made}) == len(made)
+    for text, raw in made:
         parsed = uuid.UUID(text)
-        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+        assert (parsed.version, parsed.variant, str(parsed), parsed.bytes) == (4, uuid.RFC_4122, text, raw)
 
 
 def test_a_card_uuid_is_read_in_every_form_uuid_reads_and_refused_otherwise() -> None:

@@ -1,11 +1,18 @@
-"""Per-call rendering shortcuts give the same text: a context prepared once per card, remembered number texts."""
+"""Per-call rendering shortcuts give the same text: a context prepared once per card, remembered number texts,
+substitution templates rendered without Jinja, the sandbox's attribute lookup answered from its cache."""
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import date
+from pathlib import Path
+
 import pytest
 from jinja2 import UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
 
-from cds.cards.templates import check_template, prepared_context
+from cds.cards.templates import check_template, environment, prepared_context
+from cds.facts.snapshot import CfsFact
 
 
 def _compiled(source: str, language: str | None):  # type: ignore[no-untyped-def]
@@ -66,3 +73,79 @@ def test_a_compiled_suggestion_resource_renders_like_render_value_and_builds_fre
     first, second = renderer(context, False), renderer(context, False)
     assert first == expected == {"resourceType": "Task", "for": {"reference": "Patient/p-1"}, "note": [{"text": "plain"}], "priority": 2}
     assert first is not second and first["for"] is not second["for"]
+
+
+# -- substitution templates (text and names only) render without Jinja's machinery, to the same text
+
+VALUES: list[object] = [None, "", "p-1", 0, 14, 0.1, -0.0, True, False, date(2025, 1, 2), [1, 2], {"score": 6}, CfsFact(score=6)]
+
+
+def _both(template, context, strict):  # type: ignore[no-untyped-def]
+    """(text or exception type) rendered by the substitution and by Jinja."""
+    jinja = dataclasses.replace(template, substitution=None)
+    out = []
+    for t in (template, jinja):
+        try:
+            out.append(t.render_prepared(context, strict))
+        except Exception as error:  # noqa: BLE001 - the kind of failure must match too
+            out.append(type(error))
+    return out
+
+
+@pytest.mark.parametrize("source", ["Patient/{{ y }}", "{{ y }}", "{{ y.score }} / {{ y.missing }}", "a {{ x }}{{ y }} b\n", "{{ y.score.real }}"])
+@pytest.mark.parametrize("language", ["nb", "en", None])
+def test_a_substitution_template_prints_what_jinja_prints(source: str, language: str | None) -> None:
+    template = _compiled(source, language)
+    assert template.substitution is not None
+    for strict in (False, True):
+        for value in VALUES:
+            context = prepared_context({"x": 1, "y": value}, language, strict)
+            first, second = _both(template, context, strict)
+            assert first == second, (value, strict)
+        first, second = _both(template, prepared_context({"x": 1}, language, strict), strict)  # y not in the context
+        assert first == second
+
+
+def test_only_text_and_names_are_substituted() -> None:
+    for source in ["{{ y | upper }}", "{% if y %}a{% endif %}", "{{ y['a'] }}", "{{ cfs_level(y) }}", "{{ 'a' }}", "{% set y = 1 %}{{ y }}"]:
+        assert _compiled(source, "nb").substitution is None
+
+
+def test_every_bundled_substitution_template_prints_what_jinja_prints() -> None:
+    from cds.rules import RuleSet
+
+    ruleset = RuleSet.load(Path(__file__).resolve().parents[2] / "rules")
+    values = {"patient_id": "p-1", "encounter_id": "e-1", "gp_reference": "Practitioner/gp", "cfs": CfsFact(score=7)}
+    checked = 0
+    for rule in ruleset.rules:
+        if rule.card is None:
+            continue
+        texts = [(t, lang) for lang, t in [*rule.card.summary.items(), *rule.card.detail.items()]]
+        texts += [(t, None) for t in rule.card.suggestion_templates.values()]
+        for template, language in texts:
+            if template.substitution is None:
+                continue
+            checked += 1
+            for names in (values, {**values, "cfs": None, "gp_reference": None}):
+                context = prepared_context({**dict.fromkeys(template.names, 3), **names, **rule.parameters}, language, False)
+                first, second = _both(template, context, False)
+                assert first == second, template.source
+    assert checked > 20
+
+
+def test_the_attribute_shortcut_gives_what_the_sandbox_gives() -> None:
+    for ours in (environment("nb", strict=True), environment("en", strict=False)):
+        plain = SandboxedEnvironment(undefined=ours.undefined)
+        cases = [(CfsFact(score=6), "score"), ({"score": 6}, "score"), ({"score": 6}, "get"), ("a{}", "format"),
+                 ("a", "upper"), (CfsFact(score=6), "__class__"), (CfsFact(score=6), "missing"), (None, "score"),
+                 (date(2025, 1, 2), "year")]
+        for _ in range(2):  # the second time from the cache
+            for obj, attribute in cases:
+                mine, theirs = ours.getattr(obj, attribute), plain.getattr(obj, attribute)
+                assert type(mine) is type(theirs), (obj, attribute)
+                if isinstance(theirs, ours.undefined):
+                    assert (mine._undefined_name, mine._undefined_obj) == (theirs._undefined_name, theirs._undefined_obj)
+                elif attribute == "format":
+                    assert mine("b") == theirs("b") == "ab"
+                else:
+                    assert mine == theirs

@@ -21,9 +21,11 @@ def _formatted(raw: bytearray, version: int) -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-def random_uuid() -> str:
-    """A new random uuid (version 4), as ``str(uuid.uuid4())`` gives it."""
-    return _formatted(bytearray(os.urandom(16)), 4)
+def random_uuid() -> tuple[str, bytes]:
+    """A new random uuid (version 4) as ``str(uuid.uuid4())`` gives it, and its 16 bytes (see `derived_uuid`)."""
+    raw = bytearray(os.urandom(16))
+    text = _formatted(raw, 4)
+    return text, bytes(raw)
 
 
 def namespace_bytes(card_uuid: str) -> bytes:

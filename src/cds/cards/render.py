@@ -65,7 +65,11 @@ class _CallContext:
     def __init__(
         self, snapshot: PatientSnapshot, derived: dict[str, Any], ruleset: RuleSet, patient_id: str | None, strict: bool
     ) -> None:
-        facts: dict[str, Any] = {name: getattr(snapshot, name) for name in type(snapshot).model_fields}
+        fields = type(snapshot).model_fields
+        if snapshot.__dict__.keys() == fields.keys():  # a pydantic model keeps its field values there
+            facts = dict(snapshot.__dict__)
+        else:  # e.g. model_copy(update=...) with a name that is not a field
+            facts = {name: getattr(snapshot, name) for name in fields}
         facts.update({name: None for name in ruleset.derived})  # a derived fact no finding set is unknown
         facts.update(derived)
         self._facts = facts
@@ -82,12 +86,17 @@ class _CallContext:
 
 
 def _suggestions(
-    plan: CardPlan, card_uuid: str, context: dict[str, Any], strict: bool, offered: dict[str, bool | None]
+    plan: CardPlan,
+    card_uuid: str,
+    namespace: bytes | None,
+    context: dict[str, Any],
+    strict: bool,
+    offered: dict[str, bool | None],
 ) -> list[Suggestion]:
-    """``context`` is prepared for suggestion templates (language None)."""
+    """``context`` is prepared for suggestion templates (language None); ``namespace`` holds the
+    bytes of ``card_uuid`` when they are known (else they are read from it)."""
     rule = plan.rule
     out: list[Suggestion] = []
-    namespace: bytes | None = None
     for suggestion in plan.suggestions:
         if offered.get(suggestion.id, True) is not True:  # its `when` is false or unknown
             continue
@@ -158,7 +167,9 @@ def _card(
     strict: bool,
 ) -> Card:
     context = call.for_card(finding.parameters, language)
-    card_uuid = card_uuid or random_uuid()
+    namespace: bytes | None = None
+    if not card_uuid:
+        card_uuid, namespace = random_uuid()
     try:
         summary = plan.summary.render_prepared(context, strict)
         detail = plan.detail.render_prepared(context, strict).strip() if plan.detail else None
@@ -170,7 +181,8 @@ def _card(
     suggestions: list[Suggestion] = []
     if plan.suggestions:
         offered = ruleset.suggestions_offered(plan.rule, snapshot, all_derived)
-        suggestions = _suggestions(plan, card_uuid, call.for_card(finding.parameters, None), strict, offered)
+        suggestion_context = call.for_card(finding.parameters, None)
+        suggestions = _suggestions(plan, card_uuid, namespace, suggestion_context, strict, offered)
     return Card(
         uuid=card_uuid,
         summary=_fit_summary(summary),

@@ -7,6 +7,12 @@ globals ``cfs_level(score)`` and ``label(group, key)`` are described in
 `cds.cards.helpers`. A template may call only these helpers and Jinja's own
 globals (checked at load).
 
+A template that is only text and ``{{ name }}`` / ``{{ name.attr }}``
+outputs (most suggestion resources: ``Patient/{{ patient_id }}``) is rendered
+by `_substitute` without Jinja's per-render machinery (a new Context, a
+generator, the join), with the same lookups and the same printing; that is
+most of the templates of a card.
+
 Templates see: every top-level snapshot fact (``age``, ``cfs.score``,
 ``scores.lace.points`` ...), the rule's parameters by name, the derived facts
 the rule set declares, and the call context ``patient_id``, ``encounter_id``
@@ -16,11 +22,12 @@ finds them at load time so a typo never reaches a clinician.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import ChainableUndefined, StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes
+from jinja2 import ChainableUndefined, Environment, StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes
 from jinja2.sandbox import SandboxedEnvironment, is_internal_attribute
 
 from cds.cards.helpers import HELPER_NAMES, helper_globals, number_filters
@@ -56,6 +63,8 @@ class _CardEnvironment(SandboxedEnvironment):
 
     Jinja's check depends only on the attribute name and on ``isinstance``
     tests of the object, i.e. on its type, so the cached answer is the same.
+    `getattr` answers the common case - a safe attribute that is not a method -
+    without the sandbox's further calls, with the value the sandbox gives.
     """
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
@@ -66,8 +75,20 @@ class _CardEnvironment(SandboxedEnvironment):
             safe = _SAFE[(kind, attr)] = not (attr.startswith("_") or is_internal_attribute(obj, attr))
             return safe
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # The sandbox returns a looked-up value as it is unless it is a method
+        # (``str.format`` gets wrapped) or the attribute is unsafe.
+        try:
+            value = getattr(obj, attribute)
+        except AttributeError:
+            return super().getattr(obj, attribute)  # item lookup, or undefined
+        if not isinstance(value, _METHODS) and _SAFE.get((type(obj), attribute)):
+            return value
+        return super().getattr(obj, attribute)
 
-_SAFE: dict[tuple[type, str], bool] = {}
+
+_SAFE: dict[tuple[type, str], bool] = {}  # (type, attribute name) -> safe; bounded by the attributes templates name
+_METHODS = (types.MethodType, types.BuiltinMethodType)
 
 
 def _environment(language: str | None, strict: bool) -> SandboxedEnvironment:
@@ -92,6 +113,49 @@ def environment(language: str | None = None, *, strict: bool = True) -> Sandboxe
     return (_STRICT if strict else _LENIENT)[language]
 
 
+# A substitution template: literal text, or the path of a value to print (``("cfs", "score")`` for ``{{ cfs.score }}``).
+Substitution = tuple[str | tuple[str, ...], ...]
+
+
+def _substitution(tree: nodes.Template) -> Substitution | None:
+    """The parts of a template that only prints text and names or attribute paths (None for any other template)."""
+    parts: list[str | tuple[str, ...]] = []
+    for output in tree.body:
+        if not isinstance(output, nodes.Output):
+            return None
+        for node in output.nodes:
+            if isinstance(node, nodes.TemplateData):
+                parts.append(node.data)
+                continue
+            path: list[str] = []
+            while isinstance(node, nodes.Getattr):
+                path.append(node.attr)
+                node = node.node
+            if not isinstance(node, nodes.Name) or node.ctx != "load":
+                return None
+            parts.append((node.name, *reversed(path)))
+    return tuple(parts)
+
+
+def _substitute(parts: Substitution, environment: Environment, context: Mapping[str, Any]) -> str | None:
+    """What Jinja's compiled code prints for a substitution template: text as it is, each value looked up
+    through the (sandboxed) environment's ``getattr`` and printed as ``str(finalize(value))``. None when
+    a name is not in the context: Jinja renders that one (undefined names)."""
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        name = part[0]
+        if name not in context:
+            return None
+        value = context[name]
+        for attribute in part[1:]:
+            value = environment.getattr(value, attribute)
+        out.append(str(environment.finalize(value)))  # type: ignore[misc]
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class CompiledTemplate:
     """A template compiled once; ``names`` are the top-level names it reads.
@@ -108,6 +172,7 @@ class CompiledTemplate:
     render_strict: Callable[..., str]
     lenient_template: Template | None = None  # None: plain text
     strict_template: Template | None = None
+    substitution: Substitution | None = None  # set when `_substitute` can render it
 
     def render_prepared(self, context: Mapping[str, Any], strict: bool = False) -> str:
         """``render(**values)`` / ``render_strict(**values)`` for ``context = prepared_context(values, language, strict)``.
@@ -119,6 +184,10 @@ class CompiledTemplate:
         template = self.strict_template if strict else self.lenient_template
         if template is None:
             return self.source
+        if self.substitution is not None:
+            text = _substitute(self.substitution, template.environment, context)
+            if text is not None:
+                return text
         try:
             return template.environment.concat(template.root_render_func(template.new_context(context, shared=True)))  # type: ignore[attr-defined,arg-type]
         except Exception:
@@ -220,6 +289,7 @@ def check_template(
             render_strict=strict.render,
             lenient_template=lenient,
             strict_template=strict,
+            substitution=_substitution(tree),
         ),
         [],
     )
