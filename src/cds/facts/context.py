@@ -39,6 +39,7 @@ _PATIENT_ELEMENTS = ("subject", "patient", "beneficiary", "for_fhir")
 VOID_STATUSES = frozenset({"entered-in-error", "cancelled", "revoked", "not-done", "refuted"})
 
 _MEMO = IdentityMemo()
+_UNSEEN = object()
 #: Distinct (system, code, display) triples kept as shared snapshot Codings.
 _CODING_CACHE_SIZE = 16_384
 T = TypeVar("T")
@@ -156,6 +157,38 @@ def as_datetime(value: Any, tz: Any) -> datetime | None:
     return datetime.combine(day, time(0, 0), tzinfo=tz)
 
 
+@dataclass(slots=True)
+class _Header:
+    """What every build reads of one resource, worked out once per (resource, terminology).
+
+    One memo lookup per resource and build then replaces reading status,
+    references and codings again (see `BuildContext.of_type`).
+    """
+
+    void: bool
+    #: the references in subject, patient, beneficiary and for, in that order
+    patient_refs: tuple[str, ...]
+    #: for an Appointment with participants: the ids of the patients among them (else None)
+    participant_patients: tuple[str, ...] | None
+    #: value-set ids of the codings in the named elements, filled on first use
+    valuesets: dict[tuple[str, ...], frozenset[str]]
+
+
+def _header_of(resource: Any) -> _Header:
+    refs = (reference_of(element(resource, attr)) for attr in _PATIENT_ELEMENTS)
+    participants = element(resource, "participant")
+    patients = None
+    if getattr(resource, "__resource_type__", None) == "Appointment" and participants:
+        actors = [split_reference(reference_of(p.actor)) for p in participants]
+        patients = tuple(a[1] for a in actors if a is not None and a[0] == "Patient")
+    return _Header(
+        void=_status(resource) in VOID_STATUSES,
+        patient_refs=tuple(r for r in refs if r is not None),
+        participant_patients=patients,
+        valuesets={},
+    )
+
+
 def _valuesets_of(terminology: Terminology, resource: Any, attrs: tuple[str, ...]) -> frozenset[str]:
     found: set[str] = set()
     for attr in attrs:
@@ -192,6 +225,8 @@ class BuildContext:
     issues: list[ResourceIssue] = field(default_factory=list)
     _by_type: dict[str, list[Any]] = field(default_factory=dict, repr=False)
     _indexes: dict[tuple[str, tuple[str, ...]], dict[str, list[Any]]] = field(default_factory=dict, repr=False)
+    # per build: the headers of the patient's resources (by id; the ResourceSet keeps them alive)
+    _headers: dict[int, _Header] = field(default_factory=dict, repr=False)
     # per build: what a reference string resolves to (many resources share a few references)
     _patient_verdicts: dict[str, bool | None] = field(default_factory=dict, repr=False)
     _encounter_verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
@@ -223,21 +258,29 @@ class BuildContext:
         """The patient's resources of one type, without voided ones (entered-in-error, cancelled, ...)."""
         found = self._by_type.get(resource_type)
         if found is None:
-            belongs = self.belongs_to_patient
-            found = [
-                r for r in self.resources.of_type(resource_type) if _status(r) not in VOID_STATUSES and belongs(r)
-            ]
-            self._by_type[resource_type] = found
+            found = self._by_type[resource_type] = []
+            headers, key = self._headers, self._header_key
+            for resource in self.resources.of_type(resource_type):
+                header = _MEMO.get(resource, key, _header_of, resource)
+                if not header.void and self._belongs(header):
+                    found.append(resource)
+                    headers[id(resource)] = header
         return found
 
     def valuesets(self, resource: Any, *attrs: str) -> frozenset[str]:
         """Value-set ids of every coding in the named CodeableConcept elements of a resource (memoised)."""
-        return _MEMO.get(resource, (self._valueset_key, attrs), _valuesets_of, self.terminology, resource, attrs)
+        header = self._headers.get(id(resource))
+        if header is None:  # not one of the patient's resources (or an element of one)
+            header = _MEMO.get(resource, self._header_key, _header_of, resource)
+        found = header.valuesets.get(attrs)
+        if found is None:
+            found = header.valuesets[attrs] = _valuesets_of(self.terminology, resource, attrs)
+        return found
 
     @cached_property
-    def _valueset_key(self) -> tuple[str, int, str]:
-        """Memo key part for value-set memberships: the terminology (a reload is another object and digest)."""
-        return ("valuesets", id(self.terminology), self.terminology.digest)
+    def _header_key(self) -> tuple[str, int, str]:
+        """Memo key of resource headers: the terminology (a reload is another object and digest)."""
+        return ("header", id(self.terminology), self.terminology.digest)
 
     def memo(self, resource: Any, key: Any, compute: Callable[..., T], *args: Any) -> T:
         """Memoise a pure derivation ``compute(*args)`` of one resource across builds (the key must hold every other input)."""
@@ -252,9 +295,12 @@ class BuildContext:
         index = self._indexes.get((resource_type, attrs))
         if index is None:
             index = self._indexes[(resource_type, attrs)] = {}
-            key, terminology = (self._valueset_key, attrs), self.terminology
             for resource in self.of_type(resource_type):
-                for vs in _MEMO.get(resource, key, _valuesets_of, terminology, resource, attrs):
+                header = self._headers[id(resource)]
+                found = header.valuesets.get(attrs)
+                if found is None:
+                    found = header.valuesets[attrs] = _valuesets_of(self.terminology, resource, attrs)
+                for vs in found:
                     index.setdefault(vs, []).append(resource)
         return index.get(value_set, [])
 
@@ -264,20 +310,18 @@ class BuildContext:
 
     def belongs_to_patient(self, resource: Any) -> bool:
         """False only when the resource clearly refers to another patient."""
-        for attr in _PATIENT_ELEMENTS:
-            ref = reference_of(element(resource, attr))
-            if ref is None:
-                continue
-            verdict = self._patient_verdicts.get(ref)
-            if verdict is None and ref not in self._patient_verdicts:
-                verdict = self._patient_verdicts[ref] = self._is_this_patient(ref)
+        return self._belongs(_MEMO.get(resource, self._header_key, _header_of, resource))
+
+    def _belongs(self, header: _Header) -> bool:
+        verdicts = self._patient_verdicts
+        for ref in header.patient_refs:
+            verdict = verdicts.get(ref, _UNSEEN)
+            if verdict is _UNSEEN:
+                verdict = verdicts[ref] = self._is_this_patient(ref)
             if verdict is not None:
-                return verdict
-        participants = element(resource, "participant")
-        if getattr(resource, "__resource_type__", None) == "Appointment" and participants:
-            refs = [split_reference(reference_of(p.actor)) for p in participants]
-            patients = [r[1] for r in refs if r is not None and r[0] == "Patient"]
-            return not patients or self.patient_id in patients
+                return verdict  # type: ignore[return-value]
+        if header.participant_patients is not None:
+            return not header.participant_patients or self.patient_id in header.participant_patients
         return True
 
     def _is_this_patient(self, ref: str) -> bool | None:
