@@ -282,9 +282,9 @@ class BuildContext:
         """Memo key of resource headers: the terminology (a reload is another object and digest)."""
         return ("header", id(self.terminology), self.terminology.digest)
 
-    def memo(self, resource: Any, key: Any, compute: Callable[..., T], *args: Any) -> T:
-        """Memoise a pure derivation ``compute(*args)`` of one resource across builds (the key must hold every other input)."""
-        return _MEMO.get(resource, key, compute, *args)
+    #: ``memo(resource, key, compute, *args)``: memoise a pure derivation ``compute(*args)`` of one
+    #: resource across builds (the key must hold every other input); see `IdentityMemo`.
+    memo = staticmethod(_MEMO.get)
 
     def codings(self, resource: Any, *attrs: str) -> tuple[Coding, ...]:
         """`codings_of` the named elements of a resource (memoised per resource)."""
@@ -370,10 +370,11 @@ class BuildContext:
 
     # -- the current contact ----------------------------------------------------
     def refers_to_current_encounter(self, resource: Any, attr: str = "encounter") -> bool:
-        if self.encounter_id is None:
-            return False
-        ref = reference_of(element(resource, attr))
-        if ref is None:
+        return self.is_current_encounter(reference_of(element(resource, attr)))
+
+    def is_current_encounter(self, ref: str | None) -> bool:
+        """Does this reference string point to the current encounter?"""
+        if ref is None or self.encounter_id is None:
             return False
         verdict = self._encounter_verdicts.get(ref)
         if verdict is None:

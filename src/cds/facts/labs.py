@@ -8,9 +8,10 @@ from operator import itemgetter
 from decimal import Decimal
 from typing import Any
 
-from cds.facts.context import BuildContext, as_datetime, concept_text, in_utc, reference_of
+from cds.facts.context import BuildContext, as_datetime, codes_of, codings_of, concept_text, in_utc, reference_of
 from cds.facts.conventions import ABNORMAL_INTERPRETATIONS, NORMAL_INTERPRETATIONS
 from cds.facts.snapshot import LabFact
+from cds.terminology import LabConcept
 
 __all__ = ["lab_facts"]
 
@@ -28,13 +29,18 @@ class _Observed:
     contact), the only inputs that come from the rest of the record.
     """
 
+    #: the lab concept of its code, if any
+    concept: LabConcept | None
+    #: a lab result: coded with a lab concept or in category 'laboratory'
     lab: bool
+    #: its encounter reference
+    encounter_ref: str | None
     effective: datetime | None
     #: the same instant in UTC, for the current-contact check (see `BuildContext._span_utc`)
     effective_utc: datetime | None
     #: sort key: oldest first, undated last (in input order); UTC instants compare without utcoffset() calls
     order: tuple[bool, datetime]
-    facts: dict[tuple[bool | None, bool], tuple[LabFact | None, str | None]] = field(default_factory=dict)
+    facts: dict[tuple[bool | None, bool], tuple[LabFact, str | None]] = field(default_factory=dict)
 
 
 def lab_facts(ctx: BuildContext) -> dict[str, Any]:
@@ -53,17 +59,16 @@ def lab_facts(ctx: BuildContext) -> dict[str, Any]:
         if not observed.lab:
             continue
         followed = True if observation.id in referenced else not_followed
-        in_current = ctx.refers_to_current_encounter(observation) or ctx.within_current_encounter(observed.effective_utc)
+        in_current = ctx.is_current_encounter(observed.encounter_ref) or ctx.within_current_encounter(
+            observed.effective_utc
+        )
         outcome = observed.facts.get((followed, in_current))
         if outcome is None:
-            outcome = observed.facts[(followed, in_current)] = _lab(
-                ctx, observation, observed.effective, followed, in_current
-            )
+            outcome = observed.facts[(followed, in_current)] = _lab(ctx, observation, observed, followed, in_current)
         fact, problem = outcome
         if problem is not None:
             ctx.issue(observation, problem)
-        if fact is not None:
-            facts.append((observed.order, fact))
+        facts.append((observed.order, fact))
     facts.sort(key=itemgetter(0))
     return {"labs": tuple(fact for _, fact in facts)}
 
@@ -73,7 +78,9 @@ def _observe(ctx: BuildContext, observation: Any) -> _Observed:
     effective = _effective(ctx, observation)
     effective_utc = in_utc(effective) if effective is not None else None
     return _Observed(
+        concept=concept,
         lab=concept is not None or _is_lab(observation),
+        encounter_ref=reference_of(observation.encounter),
         effective=effective,
         effective_utc=effective_utc,
         order=(False, effective_utc) if effective_utc is not None else (True, _UNDATED),
@@ -91,12 +98,10 @@ def _effective(ctx: BuildContext, observation: Any) -> datetime | None:
 
 
 def _lab(
-    ctx: BuildContext, observation: Any, effective: Any, followed: bool | None, in_current: bool
-) -> tuple[LabFact | None, str | None]:
-    """The LabFact of one Observation (None when it is not a lab) and an issue message, if any."""
-    concept = ctx.terminology.lab_concept_in(ctx.valuesets(observation, "code"))
-    if concept is None and not _is_lab(observation):
-        return None, None
+    ctx: BuildContext, observation: Any, observed: _Observed, followed: bool | None, in_current: bool
+) -> tuple[LabFact, str | None]:
+    """The LabFact of one lab Observation and an issue message, if any."""
+    concept = observed.concept
     problem = None
     value, unit, original_value, original_unit, text = None, None, None, None, None
     quantity = observation.valueQuantity
@@ -115,14 +120,14 @@ def _lab(
         text = observation.valueString or concept_text(observation.valueCodeableConcept)
     fact = LabFact(
         concept=concept.id.removeprefix("lab.") if concept else None,
-        codings=ctx.codings(observation, "code"),
+        codings=codings_of(observation.code),
         value=round(value, 4) if value is not None else None,
         unit=unit,
         original_value=original_value,
         original_unit=original_unit,
         text_value=text,
-        effective=effective,
-        abnormal=_abnormal(observation, ctx.codings(observation, "interpretation"), original_value, original_unit),
+        effective=observed.effective,
+        abnormal=_abnormal(observation, codes_of(observation.interpretation), original_value, original_unit),
         followed_up=followed,
         in_current_encounter=in_current,
     )
@@ -144,8 +149,8 @@ def _unit(quantity: Any) -> str | None:
     return quantity.unit or quantity.code
 
 
-def _abnormal(observation: Any, interpretation: tuple[Any, ...], value: float | None, unit: str | None) -> bool | None:
-    codes = {c.code for c in interpretation}
+def _abnormal(observation: Any, interpretation: list[str], value: float | None, unit: str | None) -> bool | None:
+    codes = set(interpretation)
     if codes & ABNORMAL_INTERPRETATIONS:
         return True
     if codes & NORMAL_INTERPRETATIONS:
