@@ -129,12 +129,20 @@ def finish(
     ndigits: int | None = None,
 ) -> ScoreResult:
     """Total, band and unknown-item summary of a score's items."""
-    total = sum(i.points for i in items if i.points is not None)
-    reachable_max = total + sum(i.max_points or 0.0 for i in items if i.unknown)
+    total = 0.0
+    unknown_max = 0.0
+    unknown_names: list[str] = []
+    for item in items:
+        if item.points is not None:
+            total += item.points
+        if item.unknown:
+            unknown_max += item.max_points or 0.0
+            unknown_names.append(item.name)
+    reachable_max = total + unknown_max
     if ndigits is not None:
         total = round(total, ndigits)
         reachable_max = round(reachable_max, ndigits)
-    unknown_items = tuple(i.name for i in items if i.unknown)
+    unknown_items = tuple(unknown_names)
     band = band_of(total, bands) if bands else None
     could_change = bool(bands) and bool(unknown_items) and band_of(reachable_max, bands) != band
     return ScoreResult(

@@ -17,7 +17,7 @@ from typing import Any
 from cds.facts.snapshot import PatientSnapshot, ScoreItem, ScoreResult
 from cds.scores._data import load_yaml
 from cds.scores.base import Band, bands_from, finish, known, unknown
-from cds.scores.comorbidity import find_categories
+from cds.scores.comorbidity import snapshot_categories
 
 __all__ = ["Charlson"]
 
@@ -68,9 +68,7 @@ class Charlson:
         tables = _tables()
         if snapshot.conditions is None:
             return finish(self.name, tables.all_unknown, tables.bands)
-        findings = find_categories(
-            snapshot.conditions, now=snapshot.now, lookback_months=tables.lookback_months, hierarchy=True
-        )
+        findings = snapshot_categories(snapshot, lookback_months=tables.lookback_months, hierarchy=True)
         items: list[ScoreItem] = []
         for key, weight in tables.weights.items():
             if key not in findings.evidence:

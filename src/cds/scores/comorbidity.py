@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 
-from cds.facts.snapshot import ConditionFact
+from cds.facts.snapshot import ConditionFact, PatientSnapshot
 from cds.scores._data import load_csv, load_yaml
 from cds.scores.base import months_before
 from cds.scores.icd10 import CodeMatch, PrefixCodeList, describe
+from cds.scores.memo import SnapshotMemo
 
 __all__ = [
     "CategoryFindings",
@@ -26,6 +27,7 @@ __all__ = [
     "conditions_in_window",
     "condition_date",
     "find_categories",
+    "snapshot_categories",
 ]
 
 
@@ -78,10 +80,15 @@ def conditions_in_window(
 
 @dataclass
 class CategoryFindings:
-    """Charlson categories found, with the codes that showed them."""
+    """Charlson categories found, with the codes that showed them.
+
+    Filled by `find_categories` and read-only afterwards: Charlson and LACE
+    share one per snapshot (`snapshot_categories`).
+    """
 
     evidence: dict[str, list[CodeMatch]] = field(default_factory=dict)
     superseded: dict[str, str] = field(default_factory=dict)  # category -> the category that supersedes it
+    _used: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def counted(self) -> list[str]:
@@ -90,6 +97,12 @@ class CategoryFindings:
 
     def used(self, category: str) -> list[str]:
         """The codes behind ``category``, in words: each code once, "this stay" or its latest date."""
+        words = self._used.get(category)
+        if words is None:
+            words = self._used[category] = tuple(self._describe(category))
+        return list(words)
+
+    def _describe(self, category: str) -> list[str]:
         latest: dict[str, str] = {}
         for m in self.evidence.get(category, []):
             code = describe(m.coding)
@@ -123,3 +136,21 @@ def find_categories(
             if severe in findings.evidence and mild in findings.evidence:
                 findings.superseded[mild] = severe
     return findings
+
+
+_findings: SnapshotMemo[CategoryFindings] = SnapshotMemo()
+
+
+def snapshot_categories(snapshot: PatientSnapshot, *, lookback_months: int | None, hierarchy: bool) -> CategoryFindings:
+    """`find_categories` on the snapshot's diagnoses (known), once per snapshot and arguments.
+
+    The Charlson index and the C item of LACE ask for the same categories of the same snapshot.
+    """
+    conditions = snapshot.conditions
+    if conditions is None:
+        raise ValueError("the snapshot's diagnoses are unknown")
+    return _findings.get(
+        snapshot,
+        ("charlson categories", lookback_months, hierarchy),
+        lambda: find_categories(conditions, now=snapshot.now, lookback_months=lookback_months, hierarchy=hierarchy),
+    )

@@ -31,11 +31,13 @@ from cds.scores.base import (
     unknown,
 )
 from cds.scores.labs import last_in_stay
+from cds.scores.memo import SnapshotMemo
 
 __all__ = [
     "Hospital",
     "HospitalTables",
     "LabThreshold",
+    "SharedItems",
     "admissions_item",
     "admission_type_item",
     "hospital_table",
@@ -44,6 +46,7 @@ __all__ = [
     "length_of_stay_item",
     "oncology_item",
     "procedure_item",
+    "shared_items",
 ]
 
 
@@ -53,7 +56,7 @@ def hospital_table() -> dict[str, Any]:
     return load_yaml("hospital.yaml")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity equality: a cheap memo key, built once per table
 class LabThreshold:
     """A lab item: ``points`` when the last value of the stay is below ``below`` (in ``unit``)."""
 
@@ -76,7 +79,7 @@ class LabThreshold:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity equality: a cheap memo key, built once per table
 class HospitalTables:
     """``data/hospital.yaml`` in the form the items use, built once (shared with the simplified score)."""
 
@@ -181,6 +184,35 @@ def length_of_stay_item(snapshot: PatientSnapshot, tables: HospitalTables) -> Sc
     )
 
 
+@dataclass(frozen=True)
+class SharedItems:
+    """The items HOSPITAL and the simplified score compute the same way from the same snapshot."""
+
+    haemoglobin: ScoreItem
+    sodium: ScoreItem
+    admission_type: ScoreItem
+    admissions: ScoreItem
+    length_of_stay: ScoreItem
+
+
+_shared: SnapshotMemo[SharedItems] = SnapshotMemo()
+
+
+def shared_items(snapshot: PatientSnapshot, tables: HospitalTables) -> SharedItems:
+    """The items both HOSPITAL scores use, computed once per snapshot (items are immutable, so both hold the same)."""
+
+    def compute() -> SharedItems:
+        return SharedItems(
+            haemoglobin=lab_item(snapshot, tables.haemoglobin),
+            sodium=lab_item(snapshot, tables.sodium),
+            admission_type=admission_type_item(snapshot, tables.admission_type_points),
+            admissions=admissions_item(snapshot, tables),
+            length_of_stay=length_of_stay_item(snapshot, tables),
+        )
+
+    return _shared.get(snapshot, ("hospital items", tables), compute)
+
+
 class Hospital:
     """HOSPITAL score: 0-13 points; classes low 0-4, intermediate 5-6, high >= 7."""
 
@@ -188,13 +220,14 @@ class Hospital:
 
     def score(self, snapshot: PatientSnapshot) -> ScoreResult:
         t = hospital_tables()
+        shared = shared_items(snapshot, t)
         items = [
-            lab_item(snapshot, t.haemoglobin),
+            shared.haemoglobin,
             oncology_item(snapshot, t.oncology_points),
-            lab_item(snapshot, t.sodium),
+            shared.sodium,
             procedure_item(snapshot, t.procedure_points),
-            admission_type_item(snapshot, t.admission_type_points),
-            admissions_item(snapshot, t),
-            length_of_stay_item(snapshot, t),
+            shared.admission_type,
+            shared.admissions,
+            shared.length_of_stay,
         ]
         return finish(self.name, items, t.bands)

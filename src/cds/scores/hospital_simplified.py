@@ -15,13 +15,7 @@ from cds.facts.snapshot import PatientSnapshot, ScoreItem, ScoreResult
 from cds.scores._data import load_yaml
 from cds.scores.base import Band, bands_from, finish, known, unknown
 from cds.scores.comorbidity import conditions_in_window, find_categories
-from cds.scores.hospital import (
-    admission_type_item,
-    admissions_item,
-    hospital_tables,
-    lab_item,
-    length_of_stay_item,
-)
+from cds.scores.hospital import hospital_tables, shared_items
 
 __all__ = ["HospitalSimplified"]
 
@@ -73,13 +67,13 @@ class HospitalSimplified:
     name = "hospital_simplified"
 
     def score(self, snapshot: PatientSnapshot) -> ScoreResult:
-        h = hospital_tables()
+        shared = shared_items(snapshot, hospital_tables())
         items = [
-            lab_item(snapshot, h.haemoglobin),
+            shared.haemoglobin,
             oncology_or_cancer_item(snapshot, _table()),
-            lab_item(snapshot, h.sodium),
-            admission_type_item(snapshot, h.admission_type_points),
-            admissions_item(snapshot, h),
-            length_of_stay_item(snapshot, h),
+            shared.sodium,
+            shared.admission_type,
+            shared.admissions,
+            shared.length_of_stay,
         ]
         return finish(self.name, items, _bands())

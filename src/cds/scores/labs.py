@@ -9,11 +9,11 @@ unit, or no number) is never guessed: it is reported instead.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 
 from cds.facts.snapshot import LabFact, PatientSnapshot
+from cds.scores.memo import SnapshotMemo
 
 __all__ = ["LabReading", "last_in_stay"]
 
@@ -30,19 +30,42 @@ class LabReading:
     reported: str  # the value as reported, in words ("7.1 mmol/L")
 
 
-#: Recent results by (snapshot identity, arguments): HOSPITAL and its simplified form ask for
-#: the same haemoglobin and sodium of the same snapshot. The entry holds the snapshot, so its
-#: id cannot be reused while cached; snapshots are frozen, so a result never goes stale.
-_RECENT_SIZE = 16
-_Key = tuple[int, str, frozenset[str], frozenset[str], str]
-_recent: dict[_Key, tuple[PatientSnapshot, LabReading | None, tuple[str, ...]]] = {}
-_recent_lock = threading.Lock()
+#: HOSPITAL and its simplified form ask for the same haemoglobin and sodium of the same snapshot.
+_recent: SnapshotMemo[tuple[LabReading | None, tuple[str, ...]]] = SnapshotMemo()
+_indexes: SnapshotMemo[_LabIndex] = SnapshotMemo(size=4)
 
 
-def _is_kind(lab: LabFact, concepts: frozenset[str], loinc: frozenset[str]) -> bool:
-    if lab.concept is not None and lab.concept in concepts:
-        return True
-    return any(c.system == LOINC and c.code in loinc for c in lab.codings)
+@dataclass(frozen=True)
+class _LabIndex:
+    """Positions in ``snapshot.labs`` by concept and by LOINC code, built in one pass per snapshot.
+
+    A record holds a hundred or more results and each lab item asks for one
+    kind; looking the kind up here replaces a test of every result per item.
+    """
+
+    by_concept: dict[str, list[int]]
+    by_loinc: dict[str, list[int]]
+
+    @classmethod
+    def of(cls, labs: tuple[LabFact, ...]) -> _LabIndex:
+        by_concept: dict[str, list[int]] = {}
+        by_loinc: dict[str, list[int]] = {}
+        for i, lab in enumerate(labs):
+            if lab.concept is not None:
+                by_concept.setdefault(lab.concept, []).append(i)
+            for coding in lab.codings:
+                if coding.system == LOINC:
+                    by_loinc.setdefault(coding.code, []).append(i)
+        return cls(by_concept, by_loinc)
+
+    def positions(self, concepts: frozenset[str], loinc: frozenset[str]) -> list[int]:
+        """Positions of the results whose concept is in ``concepts`` or that carry a LOINC code in ``loinc``, in order."""
+        found: set[int] = set()
+        for concept in concepts:
+            found.update(self.by_concept.get(concept, ()))
+        for code in loinc:
+            found.update(self.by_loinc.get(code, ()))
+        return sorted(found)
 
 
 def _in_stay(lab: LabFact, snapshot: PatientSnapshot) -> bool:
@@ -63,16 +86,12 @@ def last_in_stay(
     unit: str,
 ) -> tuple[LabReading | None, list[str]]:
     """The latest usable value of ``kind`` in the current stay, in ``unit``, and notes on values not used."""
-    key = (id(snapshot), kind, concepts, loinc, unit)
-    hit = _recent.get(key)
-    if hit is not None and hit[0] is snapshot:
-        return hit[1], list(hit[2])
-    reading, notes = _last_in_stay(snapshot, kind, concepts=concepts, loinc=loinc, unit=unit)
-    with _recent_lock:
-        if len(_recent) >= _RECENT_SIZE:
-            _recent.clear()
-        _recent[key] = (snapshot, reading, tuple(notes))
-    return reading, notes
+    def compute() -> tuple[LabReading | None, tuple[str, ...]]:
+        reading, notes = _last_in_stay(snapshot, kind, concepts=concepts, loinc=loinc, unit=unit)
+        return reading, tuple(notes)
+
+    reading, notes = _recent.get(snapshot, ("last_in_stay", kind, concepts, loinc, unit), compute)
+    return reading, list(notes)
 
 
 def _last_in_stay(
@@ -86,7 +105,9 @@ def _last_in_stay(
     notes: list[str] = []
     if snapshot.labs is None:
         return None, notes
-    candidates = [lab for lab in snapshot.labs if _is_kind(lab, concepts, loinc) and _in_stay(lab, snapshot)]
+    labs = snapshot.labs
+    index = _indexes.get(snapshot, "labs", lambda: _LabIndex.of(labs))
+    candidates = [labs[i] for i in index.positions(concepts, loinc) if _in_stay(labs[i], snapshot)]
     candidates.sort(key=lambda lab: (lab.effective is not None, lab.effective or snapshot.now))
     for lab in reversed(candidates):
         if lab.value is not None and lab.unit is not None and lab.unit.strip().lower() == unit.lower():

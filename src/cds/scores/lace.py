@@ -24,7 +24,7 @@ from cds.scores.base import (
     points_rows,
     unknown,
 )
-from cds.scores.comorbidity import find_categories
+from cds.scores.comorbidity import snapshot_categories
 
 __all__ = ["Lace", "count_prior_ed_visits"]
 
@@ -140,11 +140,8 @@ class Lace:
         if snapshot.conditions is None:
             return unknown("comorbidity", "diagnoses unknown", max_points=top)
         weights = tables.comorbidity_weights
-        findings = find_categories(
-            snapshot.conditions,
-            now=snapshot.now,
-            lookback_months=tables.comorbidity_lookback_months,
-            hierarchy=tables.comorbidity_hierarchy,
+        findings = snapshot_categories(
+            snapshot, lookback_months=tables.comorbidity_lookback_months, hierarchy=tables.comorbidity_hierarchy
         )
         total = 0.0
         used: list[str] = []
