@@ -37,3 +37,16 @@ def test_entries_are_dropped_when_the_object_is_collected() -> None:
     del obs
     gc.collect()
     assert len(memo) == 0
+
+
+def test_arguments_are_passed_to_compute_on_a_miss_only() -> None:
+    memo, calls = IdentityMemo(), []
+    obs = make()
+
+    def compute(a: int, b: int) -> int:
+        calls.append((a, b))
+        return a + b
+
+    assert memo.get(obs, "sum", compute, 1, 2) == 3
+    assert memo.get(obs, "sum", compute, 5, 5) == 3  # the key, not the arguments, identifies the value
+    assert calls == [(1, 2)]

@@ -38,7 +38,8 @@ def _medication(ctx: BuildContext, resource: Any, active: bool) -> MedicationFac
         medication = ctx.resources.resolve(resource.medicationReference)
         concept = getattr(medication, "code", None)
         if concept is None:
-            return MedicationFact(codings=(), active=active, text=getattr(resource.medicationReference, "display", None))
+            display = getattr(resource.medicationReference, "display", None)
+            return MedicationFact(codings=(), active=active, text=display)
     return _coded_medication(concept, active)
 
 
