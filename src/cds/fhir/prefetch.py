@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -46,6 +47,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
+_ABSENT = object()  # a prefetch key the call did not send (unlike null, which it did)
 
 
 class PrefetchInvalid(Exception):
@@ -80,52 +82,80 @@ class PrefetchResult:
     searched: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """A prefetch template taken apart once: its literal text around the ``{{...}}`` tokens, what it reads."""
+
+    literals: tuple[str, ...]  # one more than tokens: literal, token, literal, ..., literal
+    tokens: tuple[str, ...]
+    resource_type: str
+    is_search: bool
+
+    def render(self, context: Mapping[str, Any]) -> str | None:
+        """The query with URL-encoded context values; None if one is missing."""
+        parts = [self.literals[0]]
+        for token, literal in zip(self.tokens, self.literals[1:], strict=True):
+            value = _token_value(token, context)
+            if value is None:
+                return None
+            parts.append(value)
+            parts.append(literal)
+        return "".join(parts)
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(template: str) -> _Template:
+    """Split a template once (templates come from service definitions: a handful, used on every call)."""
+    literals: list[str] = []
+    tokens: list[str] = []
+    position = 0
+    for match in _TOKEN.finditer(template):
+        literals.append(template[position : match.start()])
+        tokens.append(match.group(1))
+        position = match.end()
+    literals.append(template[position:])
+    path, _, query = template.partition("?")
+    head = path.strip("/").split("/")[0]
+    is_search = bool(query) or "/" not in path.strip("/")
+    return _Template(tuple(literals), tuple(tokens), head, is_search)
+
+
+def _token_value(token: str, context: Mapping[str, Any]) -> str | None:
+    """The URL-encoded value of ``context.X`` or ``userPractitionerId`` (etc.), None when missing."""
+    found: Any = None
+    if token.startswith("context."):
+        found = context.get(token.removeprefix("context."))
+    elif token in ("userPractitionerId", "userPractitionerRoleId", "userPatientId", "userRelatedPersonId"):
+        user = context.get("userId")
+        prefix = token.removeprefix("user").removesuffix("Id") + "/"
+        if isinstance(user, str) and user.startswith(prefix):
+            found = user.removeprefix(prefix)
+    if not isinstance(found, str) or not found:
+        return None
+    return quote(found, safe="")
+
+
 def render_template(template: str, context: Mapping[str, Any]) -> str | None:
     """Fill ``{{context.X}}`` and ``{{userPractitionerId}}``; None if a value is missing.
 
     Values are URL-encoded, so a context value can never change the query's shape.
     """
-    missing = False
-
-    def value(match: re.Match[str]) -> str:
-        nonlocal missing
-        name = match.group(1)
-        found: Any = None
-        if name.startswith("context."):
-            found = context.get(name.removeprefix("context."))
-        elif name in ("userPractitionerId", "userPractitionerRoleId", "userPatientId", "userRelatedPersonId"):
-            user = context.get("userId")
-            prefix = name.removeprefix("user").removesuffix("Id") + "/"
-            if isinstance(user, str) and user.startswith(prefix):
-                found = user.removeprefix(prefix)
-        if not isinstance(found, str) or not found:
-            missing = True
-            return ""
-        return quote(found, safe="")
-
-    rendered = _TOKEN.sub(value, template)
-    return None if missing else rendered
+    return _compile(template).render(context)
 
 
-def _expected_type(template: str) -> tuple[str, bool]:
-    """The resource type a template reads and whether it is a search."""
-    path, _, query = template.partition("?")
-    head = path.strip("/").split("/")[0]
-    return head, bool(query) or "/" not in path.strip("/")
+def _is_object(value: Any) -> bool:
+    """A JSON object (``type() is dict`` first: cheaper than the Mapping ABC check for parsed JSON)."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
-def _is_outcome(value: Any) -> bool:
-    return isinstance(value, Mapping) and value.get("resourceType") == "OperationOutcome"
-
-
-def _check_value(key: str, template: str, value: Any) -> str | None:
+def _check_value(key: str, template: _Template, value: Any) -> str | None:
     """An error message when a prefetch value is not usable FHIR, else None."""
-    if not isinstance(value, Mapping):
+    if not _is_object(value):
         return f"prefetch.{key}: expected a FHIR resource or null, got {type(value).__name__}"
     rtype = value.get("resourceType")
     if not isinstance(rtype, str) or not rtype:
         return f"prefetch.{key}: missing resourceType"
-    expected, _search = _expected_type(template)
+    expected = template.resource_type
     if rtype not in (expected, "Bundle", "OperationOutcome"):
         return f"prefetch.{key}: expected {expected} or a Bundle, got {rtype}"
     if rtype == "Bundle" and not isinstance(value.get("entry", []), list):
@@ -133,23 +163,18 @@ def _check_value(key: str, template: str, value: Any) -> str | None:
     return None
 
 
-def _check_read(key: str, template: str, value: Any, context: Mapping[str, Any]) -> str | None:
+def _check_read(key: str, template: _Template, value: Mapping[str, Any], context: Mapping[str, Any]) -> str | None:
     """A read (``Patient/{{context.patientId}}``) must answer with that very resource."""
-    _, is_search = _expected_type(template)
-    query = render_template(template, context)
-    if is_search or query is None or not isinstance(value, Mapping) or value.get("resourceType") in (
-        "Bundle", "OperationOutcome"):
+    if template.is_search or value.get("resourceType") in ("Bundle", "OperationOutcome"):
+        return None
+    query = template.render(context)
+    if query is None:
         return None
     sent_id = value.get("id")
     wanted = query.strip("/").split("/")[-1]
     if isinstance(sent_id, str) and quote(sent_id, safe="") != wanted:
         return f"prefetch.{key}: is {value.get('resourceType')}/{sent_id}, but the template asks for {query}"
     return None
-
-
-def _resources_of(value: Mapping[str, Any]) -> list[dict[str, Any]]:
-    # Bundles stay whole: ResourceSet follows them and keeps fullUrls for reference resolution.
-    return [dict(value)]
 
 
 async def resolve_prefetch(
@@ -170,31 +195,34 @@ async def resolve_prefetch(
     sent = prefetch or {}
     result = PrefetchResult()
     problems: list[str] = []
-    for key, template in templates.items():
-        if key in sent and sent[key] is not None:
-            message = _check_value(key, template, sent[key]) or _check_read(key, template, sent[key], context)
-            if message:
-                problems.append(message)
-    if problems:
-        raise PrefetchInvalid(problems)
-
     to_fetch: dict[str, str] = {}
-    for key, template in templates.items():
-        query = render_template(template, context)
-        rtype, is_search = _expected_type(template)
-        if key in sent and sent[key] is None:
+    for key, text in templates.items():
+        template = _compile(text)
+        value = sent.get(key, _ABSENT)
+        if value is None:
             result.null.append(key)
-            if is_search:
-                result.searched.add(rtype)
-        elif key in sent and not _is_outcome(sent[key]):
-            result.provided.append(key)
-            result.resources.extend(_resources_of(sent[key]))
-            if is_search:
-                result.searched.add(rtype)
-        elif query is None:
+            if template.is_search:
+                result.searched.add(template.resource_type)
+            continue
+        if value is not _ABSENT:
+            problem = _check_value(key, template, value) or _check_read(key, template, value, context)
+            if problem:
+                problems.append(problem)
+                continue
+            if value.get("resourceType") != "OperationOutcome":
+                result.provided.append(key)
+                result.resources.append(dict(value))  # Bundles stay whole: ResourceSet keeps their fullUrls
+                if template.is_search:
+                    result.searched.add(template.resource_type)
+                continue
+        # absent, or an OperationOutcome (the client tried and failed): read it from fhirServer
+        query = template.render(context)
+        if query is None:
             result.skipped.append(key)
         else:
             to_fetch[key] = query
+    if problems:
+        raise PrefetchInvalid(problems)
 
     if not to_fetch:
         return result
@@ -226,9 +254,9 @@ async def resolve_prefetch(
     for key, out in outcomes:
         assert isinstance(out, FetchResult)
         result.fetched.append(key)
-        rtype, is_search = _expected_type(templates[key])
-        if is_search:
-            result.searched.add(rtype)
+        template = _compile(templates[key])
+        if template.is_search:
+            result.searched.add(template.resource_type)
         result.resources.extend(out.resources)
         if out.truncated:
             result.truncated.append(key)

@@ -11,15 +11,25 @@ their responses) are followed wherever they appear, including nested ones.
 
 Performance: validating a resource with the R4B pydantic models costs about
 0.1-0.2 ms (Python-level validators in ``fhir_core``), i.e. ~35 ms for a
-realistic patient of 200 resources. Parsed models are therefore cached in a
-bounded, thread-safe LRU keyed by the resource's exact JSON content (``orjson``
-serialisation, ~1 us per resource): a resource seen before (the same stay
-evaluated at encounter-start, patient-view and encounter-discharge, a batch
-rerun, a benchmark) is not validated again, and invalid resources are cached
-with their issue, so they are still reported every time. Two dicts with the same
-content in a different key order are validated separately (correct, just
-slower). Models from the cache are shared between calls: treat them as
-read-only. See ``bench/bench_facts.py`` for the figures.
+realistic patient of 200 resources. Parse results are therefore cached, keyed
+by exact JSON content (``orjson`` serialisation), at two levels:
+
+* per Bundle (a prefetch value, a fetched search page): one serialisation of
+  the whole Bundle finds everything it contributes to a set (its models in
+  order, its issues, ignored and searched types), added in bulk; a chart seen
+  before costs about one ``orjson.dumps`` per Bundle, not a walk with a cache
+  lookup per resource;
+* per resource, behind it: a Bundle not seen before is walked, and only its
+  resources not seen before are validated (a Bundle differing from a known one
+  in one resource validates that one). Resources given one by one (NDJSON,
+  lists) use this level directly.
+
+Invalid resources are cached with their issue, so they are still reported
+every time. Two dicts with the same content in a different key order are
+validated separately (correct, just slower). Both caches are thread-safe LRUs
+bounded by entries and by the size of the JSON they stand for. Models from the
+cache are shared between calls: treat them as read-only. See
+``bench/bench_facts.py`` for the figures.
 
 Example::
 
@@ -30,11 +40,13 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import threading
+import zlib
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
@@ -72,9 +84,13 @@ ENGINE_RESOURCE_TYPES: tuple[str, ...] = (
 #: Types kept because engine resources refer to them (GP, medication codes, service providers).
 SUPPORTING_RESOURCE_TYPES: tuple[str, ...] = ("Practitioner", "PractitionerRole", "Organization", "Medication")
 
+_DEFAULT_TYPES: frozenset[str] = frozenset(ENGINE_RESOURCE_TYPES + SUPPORTING_RESOURCE_TYPES)
 _BUNDLE = "Bundle"
 _MAX_ERRORS_PER_ISSUE = 3
 _MAX_MESSAGE_CHARS = 300
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,39 +106,105 @@ class ResourceIssue:
         return f"{where}: {self.message}"
 
 
-class _ParseCache:
-    """A bounded LRU of parse results keyed by a resource's exact JSON bytes."""
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    """One resource met in a value: its (type, id), its model or its issue, and its Bundle entry's fullUrl."""
 
-    def __init__(self, max_entries: int) -> None:
+    resource_type: str
+    key: tuple[str, str] | None
+    result: Resource | ResourceIssue
+    full_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Contribution:
+    """What a Bundle (nested Bundles included) adds to a set of given types.
+
+    It does not depend on the set it is added to, so it can be cached: "keep the
+    first of two resources with the same type and id" across prefetch values is
+    applied when it is added (`ResourceSet._take`).
+    """
+
+    #: resources and structural issues, in input order
+    steps: tuple[_Leaf | ResourceIssue, ...]
+    #: (type, id) of every resource in ``steps``
+    keys: frozenset[tuple[str, str]]
+    #: the set the Bundle makes on its own (its ignored and searched types included): added in bulk
+    #: to a set that has none of ``keys`` yet, which gives what adding ``steps`` one by one would
+    alone: ResourceSet
+
+
+class _LruCache(Generic[K, V]):
+    """A thread-safe LRU bounded by its number of entries and the total size of its content keys.
+
+    The size bound matters because FHIR resources can be large (a DocumentReference
+    with an inline attachment): a count alone would not bound the memory.
+    """
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[bytes, Resource | str] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: bytes) -> Resource | str | None:
+    def get(self, key: K) -> V | None:
         with self._lock:
             hit = self._entries.get(key)
-            if hit is not None:
-                self._entries.move_to_end(key)
-            return hit
-
-    def put(self, key: bytes, value: Resource | str) -> None:
-        with self._lock:
-            self._entries[key] = value
+            if hit is None:
+                return None
             self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            return hit[0]
+
+    def put(self, key: K, value: V, size: int) -> None:
+        """Keep ``value`` under ``key`` (``size``: bytes of the content it stands for), evicting the oldest."""
+        if size > self.max_bytes:
+            return  # larger than the whole budget: not worth evicting everything for
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._bytes -= previous[1]
+            self._entries[key] = (value, size)
+            self._bytes += size
+            while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+                _, (_, evicted_size) = self._entries.popitem(last=False)
+                self._bytes -= evicted_size
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        """Total size of the content the entries stand for."""
+        return self._bytes
 
 
-_CACHE = _ParseCache(max_entries=50_000)
+_MIB = 1024 * 1024
+
+#: parse result (model or issue message) per resource JSON
+_RESOURCE_CACHE: _LruCache[bytes, Resource | str] = _LruCache(max_entries=50_000, max_bytes=64 * _MIB)
+#: (types, CRC-32 of a Bundle's JSON, its length) -> (the JSON, what the Bundle contributes to a set of those types)
+_BundleKey = tuple[frozenset[str], int, int]
+_BUNDLE_CACHE: _LruCache[_BundleKey, tuple[bytes, _Contribution]] = _LruCache(max_entries=5_000, max_bytes=64 * _MIB)
 
 
 def clear_parse_cache() -> None:
     """Forget every cached parse result (tests and benchmarks measuring cold parsing)."""
-    _CACHE.clear()
+    _RESOURCE_CACHE.clear()
+    _BUNDLE_CACHE.clear()
+
+
+def _content_key(raw: Any) -> bytes | None:
+    """The exact JSON content of ``raw`` as bytes, or None when it cannot be serialised (not cached then)."""
+    try:
+        return orjson.dumps(raw)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
 
 
 def _describe_validation_error(error: ValidationError) -> str:
@@ -140,12 +222,9 @@ def _describe_validation_error(error: ValidationError) -> str:
 
 def _parse(resource_type: str, raw: Mapping[str, Any]) -> Resource | str:
     """Validate one resource with its R4B model; return the model or a short error message."""
-    try:
-        key = orjson.dumps(raw)
-    except (TypeError, orjson.JSONEncodeError):
-        key = None
+    key = _content_key(raw)
     if key is not None:
-        cached = _CACHE.get(key)
+        cached = _RESOURCE_CACHE.get(key)
         if cached is not None:
             return cached
     model_class = get_fhir_model_class(resource_type)
@@ -157,7 +236,7 @@ def _parse(resource_type: str, raw: Mapping[str, Any]) -> Resource | str:
     except (TypeError, ValueError) as error:  # fhir_core raises these for some malformed shapes
         result = f"invalid FHIR R4 {resource_type}: {type(error).__name__}"
     if key is not None:
-        _CACHE.put(key, result)
+        _RESOURCE_CACHE.put(key, result, len(key))
     return result
 
 
@@ -167,6 +246,49 @@ def _is_fhir_type(resource_type: str) -> bool:
     except (ValueError, KeyError, AttributeError, ImportError):
         return False
     return True
+
+
+@functools.lru_cache(maxsize=64)
+def _checked_types(types: frozenset[str]) -> frozenset[str]:
+    """``types`` when all are R4B resource types; one canonical object per set, checked once."""
+    unknown = sorted(t for t in types if not _is_fhir_type(t))
+    if unknown:
+        raise ValueError(f"not FHIR R4B resource types: {', '.join(unknown)}")
+    return types
+
+
+def _bundle_contribution(bundle: Mapping[str, Any], types: frozenset[str]) -> _Contribution:
+    """What ``bundle`` adds to a set of ``types``: from the Bundle cache when seen before, else by walking it.
+
+    The Bundle cache is keyed by the CRC-32 and length of the Bundle's JSON, not
+    by the JSON itself: Python would hash a 100 KiB key with SipHash on every
+    call, which costs about as much as serialising it. An entry keeps the exact
+    JSON and a hit compares it byte for byte, so a checksum collision is a miss
+    (the Bundle is walked, its resources come from the resource cache), never a
+    wrong answer; and one entry per checksum means crafted collisions cannot
+    build long probe chains.
+    """
+    content = _content_key(bundle)
+    if content is None:
+        return _walk_bundle(bundle, types)
+    key = (types, zlib.crc32(content), len(content))
+    cached = _BUNDLE_CACHE.get(key)
+    if cached is not None and cached[0] == content:
+        return cached[1]
+    result = _walk_bundle(bundle, types)
+    _BUNDLE_CACHE.put(key, (content, result), len(content))
+    return result
+
+
+def _walk_bundle(bundle: Mapping[str, Any], types: frozenset[str]) -> _Contribution:
+    """Walk ``bundle`` into a set of its own that records each step (resources via the resource cache)."""
+    alone = ResourceSet(types)
+    steps: list[_Leaf | ResourceIssue] = []
+    alone._steps = steps
+    alone._add_bundle(bundle)
+    alone._steps = None
+    keys = frozenset(step.key for step in steps if isinstance(step, _Leaf) and step.key is not None)
+    return _Contribution(tuple(steps), keys, alone)
 
 
 def _split_reference(reference: str) -> tuple[str, str] | None:
@@ -188,12 +310,7 @@ class ResourceSet:
     """
 
     def __init__(self, types: Iterable[str] | None = None) -> None:
-        self.types: frozenset[str] = frozenset(
-            types if types is not None else ENGINE_RESOURCE_TYPES + SUPPORTING_RESOURCE_TYPES
-        )
-        unknown = sorted(t for t in self.types if not _is_fhir_type(t))
-        if unknown:
-            raise ValueError(f"not FHIR R4B resource types: {', '.join(unknown)}")
+        self.types: frozenset[str] = _checked_types(frozenset(types) if types is not None else _DEFAULT_TYPES)
         self.issues: list[ResourceIssue] = []
         self.ignored: Counter[str] = Counter()
         #: resource types a searchset Bundle says were searched (its ``self`` link), even when it found none
@@ -201,6 +318,8 @@ class ResourceSet:
         self._by_type: dict[str, list[Resource]] = {}
         self._by_id: dict[tuple[str, str], Resource] = {}
         self._by_full_url: dict[str, Resource] = {}
+        #: while the set records a Bundle's `_Contribution`: what is added, in order
+        self._steps: list[_Leaf | ResourceIssue] | None = None
 
     # -- construction --------------------------------------------------------------
     @classmethod
@@ -236,31 +355,31 @@ class ResourceSet:
     def add(self, item: Any, *, full_url: str | None = None) -> None:
         """Add one resource (or every resource of a Bundle). Never raises on bad input."""
         if not isinstance(item, Mapping):
-            self.issues.append(ResourceIssue(None, None, f"not a JSON object but {type(item).__name__}"))
+            self._issue(ResourceIssue(None, None, f"not a JSON object but {type(item).__name__}"))
             return
         resource_type = item.get("resourceType")
         raw_id = item.get("id")
         rid = raw_id if isinstance(raw_id, str) else None
         if not isinstance(resource_type, str) or not resource_type:
-            self.issues.append(ResourceIssue(None, rid, "missing resourceType"))
+            self._issue(ResourceIssue(None, rid, "missing resourceType"))
             return
         if resource_type == _BUNDLE:
-            self._add_bundle(item)
+            if self._steps is None:
+                self._take(_bundle_contribution(item, self.types))
+            else:  # recording a Bundle's contribution: a nested Bundle is part of it
+                self._add_bundle(item)
             return
         if resource_type not in self.types:
             self.ignored[resource_type] += 1
             return
-        if rid is not None and (resource_type, rid) in self._by_id:
+        key = (resource_type, rid) if rid is not None else None
+        if key is not None and key in self._by_id:
             return  # the same resource through two prefetch keys; keep the first
         parsed = _parse(resource_type, item)
         if isinstance(parsed, str):
-            self.issues.append(ResourceIssue(resource_type, rid, parsed))
-            return
-        self._by_type.setdefault(resource_type, []).append(parsed)
-        if rid is not None:
-            self._by_id[(resource_type, rid)] = parsed
-        if full_url:
-            self._by_full_url[full_url] = parsed
+            self._invalid(resource_type, key, ResourceIssue(resource_type, rid, parsed))
+        else:
+            self._keep(resource_type, key, parsed, full_url or None)
 
     def _add_bundle(self, bundle: Mapping[str, Any]) -> None:
         if bundle.get("type") == "searchset":
@@ -269,13 +388,11 @@ class ResourceSet:
                 self.searched.add(searched)
         entries = bundle.get("entry") or []
         if not isinstance(entries, list):
-            self.issues.append(ResourceIssue(_BUNDLE, _str_or_none(bundle.get("id")), "Bundle.entry is not a list"))
+            self._issue(ResourceIssue(_BUNDLE, _str_or_none(bundle.get("id")), "Bundle.entry is not a list"))
             return
         for entry in entries:
             if not isinstance(entry, Mapping):
-                self.issues.append(
-                    ResourceIssue(_BUNDLE, _str_or_none(bundle.get("id")), "Bundle entry is not an object")
-                )
+                self._issue(ResourceIssue(_BUNDLE, _str_or_none(bundle.get("id")), "Bundle entry is not an object"))
                 continue
             request = entry.get("request")
             if isinstance(request, Mapping) and request.get("method") == "DELETE":
@@ -288,6 +405,55 @@ class ResourceSet:
                 continue  # e.g. a transaction-response entry without the resource
             full_url = entry.get("fullUrl")
             self.add(resource, full_url=full_url if isinstance(full_url, str) else None)
+
+    def _issue(self, issue: ResourceIssue) -> None:
+        self.issues.append(issue)
+        if self._steps is not None:
+            self._steps.append(issue)
+
+    def _invalid(self, resource_type: str, key: tuple[str, str] | None, issue: ResourceIssue) -> None:
+        self.issues.append(issue)
+        if self._steps is not None:
+            self._steps.append(_Leaf(resource_type, key, issue, None))
+
+    def _keep(self, resource_type: str, key: tuple[str, str] | None, model: Resource, full_url: str | None) -> None:
+        bucket = self._by_type.get(resource_type)
+        if bucket is None:
+            bucket = self._by_type[resource_type] = []
+        bucket.append(model)
+        if key is not None:
+            self._by_id[key] = model
+        if full_url is not None:
+            self._by_full_url[full_url] = model
+        if self._steps is not None:
+            self._steps.append(_Leaf(resource_type, key, model, full_url))
+
+    def _take(self, contribution: _Contribution) -> None:
+        """Add what a Bundle contributes; the first resource with a given type and id is kept.
+
+        (The same resource through two prefetch keys: a later copy is not added,
+        and an invalid later copy is not reported.)
+        """
+        alone = contribution.alone
+        if self._by_id.keys().isdisjoint(contribution.keys):
+            # Nothing in common yet (the usual case): bulk operations instead of a loop over resources.
+            self.issues.extend(alone.issues)
+            for resource_type, resources in alone._by_type.items():
+                self._by_type.setdefault(resource_type, []).extend(resources)
+            self._by_id.update(alone._by_id)
+            self._by_full_url.update(alone._by_full_url)
+        else:
+            for step in contribution.steps:
+                if isinstance(step, ResourceIssue):
+                    self._issue(step)
+                elif step.key is None or step.key not in self._by_id:
+                    if isinstance(step.result, ResourceIssue):
+                        self._invalid(step.resource_type, step.key, step.result)
+                    else:
+                        self._keep(step.resource_type, step.key, step.result, step.full_url)
+        if alone.ignored:
+            self.ignored.update(alone.ignored)
+        self.searched.update(alone.searched)
 
     # -- reading ---------------------------------------------------------------------
     def of_type(self, resource_type: str) -> list[Any]:
