@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from cds.facts.memo import IdentityMemo
@@ -225,11 +225,45 @@ class BuildContext:
     issues: list[ResourceIssue] = field(default_factory=list)
     _by_type: dict[str, list[Any]] = field(default_factory=dict, repr=False)
     _indexes: dict[tuple[str, tuple[str, ...]], dict[str, list[Any]]] = field(default_factory=dict, repr=False)
+    # looked up once per build (what nearly every fact group reads)
+    tz: Any = field(init=False, repr=False)
+    patient: Any | None = field(init=False, repr=False)
+    encounter: Any | None = field(init=False, repr=False)
+    encounter_start: datetime | None = field(init=False, repr=False)
+    encounter_end: datetime | None = field(init=False, repr=False)
+    #: the current encounter's start and end (or `now`) in UTC, see `__post_init__`
+    _span_utc: tuple[datetime, datetime] | None = field(init=False, repr=False)
+    _patient_ref: str = field(init=False, repr=False)
+    _encounter_ref: str = field(init=False, repr=False)
+    #: memo key of resource headers: the terminology (a reload is another object and digest)
+    _header_key: tuple[str, int, str] = field(init=False, repr=False)
+    # per build: `known` by resource type
+    _known: dict[str, bool] = field(default_factory=dict, repr=False)
     # per build: the headers of the patient's resources (by id; the ResourceSet keeps them alive)
     _headers: dict[int, _Header] = field(default_factory=dict, repr=False)
     # per build: what a reference string resolves to (many resources share a few references)
     _patient_verdicts: dict[str, bool | None] = field(default_factory=dict, repr=False)
     _encounter_verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        """Work out once what nearly every fact group reads (plain attributes: no lock per first access).
+
+        ``_span_utc``: two aware datetimes with the same tzinfo object compare in
+        ~25 ns; with different ones each side's utcoffset() is called, ~0.7 us for
+        the pydantic TzInfo of parsed FHIR datetimes. Same instants, same order.
+        """
+        self.tz = self.now.tzinfo
+        self.patient = self.resources.get("Patient", self.patient_id)
+        self.encounter = self.resources.get("Encounter", self.encounter_id) if self.encounter_id is not None else None
+        period = getattr(self.encounter, "period", None)
+        self.encounter_start = as_datetime(getattr(period, "start", None), self.tz)
+        self.encounter_end = as_datetime(getattr(period, "end", None), self.tz)
+        self._span_utc = None
+        if self.encounter_start is not None:
+            self._span_utc = (in_utc(self.encounter_start), in_utc(self.encounter_end or self.now))
+        self._patient_ref = f"Patient/{self.patient_id}"
+        self._encounter_ref = f"Encounter/{self.encounter_id}"
+        self._header_key = ("header", id(self.terminology), self.terminology.digest)
 
     # -- data availability --------------------------------------------------------
     def known(self, *resource_types: str) -> bool:
@@ -240,12 +274,17 @@ class BuildContext:
         (`ResourceSet.searched`), or when at least one resource of the type is
         present.
         """
-        return all(
-            (self.searched is not None and t in self.searched)
-            or t in self.resources.searched
-            or bool(self.resources.of_type(t))
-            for t in resource_types
-        )
+        return all(self._known_type(t) for t in resource_types)
+
+    def _known_type(self, resource_type: str) -> bool:
+        known = self._known.get(resource_type)
+        if known is None:
+            known = self._known[resource_type] = (
+                (self.searched is not None and resource_type in self.searched)
+                or resource_type in self.resources.searched
+                or bool(self.resources.of_type(resource_type))
+            )
+        return known
 
     def issue(self, resource: Any, message: str) -> None:
         """Report a problem with one resource (type, id and a message without personal data)."""
@@ -276,11 +315,6 @@ class BuildContext:
         if found is None:
             found = header.valuesets[attrs] = _valuesets_of(self.terminology, resource, attrs)
         return found
-
-    @cached_property
-    def _header_key(self) -> tuple[str, int, str]:
-        """Memo key of resource headers: the terminology (a reload is another object and digest)."""
-        return ("header", id(self.terminology), self.terminology.digest)
 
     #: ``memo(resource, key, compute, *args)``: memoise a pure derivation ``compute(*args)`` of one
     #: resource across builds (the key must hold every other input); see `IdentityMemo`.
@@ -336,38 +370,6 @@ class BuildContext:
             return split[1] == self.patient_id
         return None
 
-    @cached_property
-    def _patient_ref(self) -> str:
-        return f"Patient/{self.patient_id}"
-
-    @cached_property
-    def _encounter_ref(self) -> str:
-        return f"Encounter/{self.encounter_id}"
-
-    @cached_property
-    def patient(self) -> Any | None:
-        return self.resources.get("Patient", self.patient_id)
-
-    @cached_property
-    def encounter(self) -> Any | None:
-        if self.encounter_id is None:
-            return None
-        return self.resources.get("Encounter", self.encounter_id)
-
-    @cached_property
-    def encounter_start(self) -> datetime | None:
-        period = getattr(self.encounter, "period", None)
-        return as_datetime(getattr(period, "start", None), self.now.tzinfo)
-
-    @cached_property
-    def encounter_end(self) -> datetime | None:
-        period = getattr(self.encounter, "period", None)
-        return as_datetime(getattr(period, "end", None), self.now.tzinfo)
-
-    @cached_property
-    def tz(self) -> Any:
-        return self.now.tzinfo
-
     # -- the current contact ----------------------------------------------------
     def refers_to_current_encounter(self, resource: Any, attr: str = "encounter") -> bool:
         return self.is_current_encounter(reference_of(element(resource, attr)))
@@ -399,18 +401,6 @@ class BuildContext:
         if moment is None or span is None:
             return False
         return span[0] <= moment <= span[1]
-
-    @cached_property
-    def _span_utc(self) -> tuple[datetime, datetime] | None:
-        """The current encounter's start and end (or `now`) in UTC.
-
-        Two aware datetimes with the same tzinfo object compare in ~25 ns; with
-        different ones each side's utcoffset() is called, ~0.7 us for the
-        pydantic TzInfo of parsed FHIR datetimes. Same instants, same order.
-        """
-        if self.encounter_start is None:
-            return None
-        return in_utc(self.encounter_start), in_utc(self.encounter_end or self.now)
 
     def in_current_contact(self, resource: Any, moment: datetime | None) -> bool:
         """Linked to the current encounter, or dated within it."""
