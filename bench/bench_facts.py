@@ -2,8 +2,11 @@
 
 Prints medians and p99 for: plain json.loads of the bundle (the baseline), cold
 R4B parsing (cache cleared every round), warm parsing (resources seen before:
-the content-keyed cache), and build_snapshot on the parsed set; each with its
-ratio to the baseline measured in the same run.
+the content-keyed caches) of the same dicts and of fresh dicts with the same
+content (what a service call sees: its request was just parsed), parsing the
+bundle with one resource changed (the Bundle cache misses, one resource is
+validated), and build_snapshot on the parsed set; each with its ratio to the
+baseline measured in the same run.
 
     python bench/bench_facts.py [--rounds 200]
 """
@@ -11,6 +14,7 @@ ratio to the baseline measured in the same run.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import time
@@ -43,6 +47,16 @@ def summary(name: str, times: list[float], baseline: float) -> str:
     return f"{name:<34} median {median:8.3f} ms   p99 {p99:8.3f} ms   x{median / baseline:7.1f} json.loads"
 
 
+def _with_one_change(bundle: dict, n: int) -> dict:
+    """A copy of ``bundle`` whose first Observation carries a new note (a resource never seen before)."""
+    changed = copy.deepcopy(bundle)
+    for entry in changed["entry"]:
+        if entry["resource"]["resourceType"] == "Observation":
+            entry["resource"]["note"] = [{"text": f"bench {n}"}]
+            break
+    return changed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=200)
@@ -59,6 +73,10 @@ def main() -> None:
     cold = measure(lambda: ResourceSet.from_bundle(bundle), max(20, args.rounds // 10), before=clear_parse_cache)
     ResourceSet.from_bundle(bundle)
     warm = measure(lambda: ResourceSet.from_bundle(bundle), args.rounds)
+    fresh = iter([json.loads(text) for _ in range(args.rounds)])
+    warm_fresh = measure(lambda: ResourceSet.from_bundle(next(fresh)), args.rounds)
+    changed = iter([_with_one_change(bundle, n) for n in range(args.rounds)])
+    one_changed = measure(lambda: ResourceSet.from_bundle(next(changed)), args.rounds)
     resources = ResourceSet.from_bundle(bundle)
 
     def build() -> object:
@@ -79,6 +97,8 @@ def main() -> None:
     print(summary("json.loads (baseline)", baseline_times, baseline))
     print(summary("R4B parse, cold (no cache)", cold, baseline))
     print(summary("R4B parse, warm (content cache)", warm, baseline))
+    print(summary("R4B parse, warm, fresh dicts", warm_fresh, baseline))
+    print(summary("R4B parse, one resource changed", one_changed, baseline))
     print(summary("build_snapshot", snapshot_times, baseline))
     print(summary("warm parse + build_snapshot", both, baseline))
     print(f"cold R4B validation per resource: {statistics.median(cold) / len(bundle['entry']) * 1000:.0f} us")
