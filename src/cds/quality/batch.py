@@ -431,7 +431,7 @@ def run_batch(
                 _STATE["reader"].close()
                 _STATE.clear()
         else:
-            context = get_context("spawn")  # durable-rules keeps process-global threads: never fork them
+            context = get_context("spawn")  # a fresh interpreter per worker: no engine handles or locks inherited by fork
             with ProcessPoolExecutor(
                 max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(index.files, options)
             ) as pool:
