@@ -108,7 +108,7 @@ class ResourceIssue:
 
 @dataclass(frozen=True, slots=True)
 class _Leaf:
-    """One resource met in a value: its (type, id), its model or its issue, and its Bundle entry's fullUrl."""
+    """One resource met in a Bundle: its (type, id), its model or its issue, and its entry's fullUrl."""
 
     resource_type: str
     key: tuple[str, str] | None
@@ -135,7 +135,7 @@ class _Contribution:
 
 
 class _LruCache(Generic[K, V]):
-    """A thread-safe LRU bounded by its number of entries and the total size of its content keys.
+    """A thread-safe LRU bounded by its number of entries and by the total size of the JSON they stand for.
 
     The size bound matters because FHIR resources can be large (a DocumentReference
     with an inline attachment): a count alone would not bound the memory.
@@ -157,7 +157,7 @@ class _LruCache(Generic[K, V]):
             return hit[0]
 
     def put(self, key: K, value: V, size: int) -> None:
-        """Keep ``value`` under ``key`` (``size``: bytes of the content it stands for), evicting the oldest."""
+        """Keep ``value`` under ``key`` (``size``: bytes of the JSON it stands for), evicting the oldest."""
         if size > self.max_bytes:
             return  # larger than the whole budget: not worth evicting everything for
         with self._lock:
