@@ -149,3 +149,17 @@ def test_the_attribute_shortcut_gives_what_the_sandbox_gives() -> None:
                     assert mine("b") == theirs("b") == "ab"
                 else:
                     assert mine == theirs
+
+
+def test_a_builtin_method_call_gives_what_the_sandbox_gives() -> None:
+    def rendered(env: SandboxedEnvironment, source: str) -> object:
+        try:
+            return env.from_string(source).render(d={"a": 1}, nxt=next, it=iter([]))
+        except Exception as error:  # noqa: BLE001 - the kind of failure must match too
+            return (type(error), str(error))
+
+    for strict in (False, True):
+        ours = environment("nb", strict=strict)
+        plain = SandboxedEnvironment(undefined=ours.undefined, finalize=ours.finalize)
+        for source in ("{{ d.get('a', 'x') }} {{ d.get('b', 'x') }}", "{{ nxt(it) }}", "{{ d.items() | list }}"):
+            assert rendered(ours, source) == rendered(plain, source), (source, strict)

@@ -4,10 +4,11 @@ Every card carries ``source.topic`` (card-topic code system), and in
 ``extension`` the provenance ``{"no.cds-frailty.provenance": {"ruleId",
 "ruleVersion", "rulesetDigest"}}`` so any card can be traced to the exact rule
 text that made it. Suggestion uuids derive from the card uuid and the
-suggestion id (uuid5, see `cds.cards.ids`), so feedback can name the suggestion. A suggestion whose
-template needs a context value the call does not have (e.g. no encounter in a
-patient-view call) is left out rather than sent half-filled, and a suggestion
-with a ``when`` is offered only when that condition is true for the patient.
+suggestion id (uuid5, see `cds.cards.ids`), so feedback can name the
+suggestion. A suggestion whose template needs a context value the call does
+not have (e.g. no encounter in a patient-view call) is left out rather than
+sent half-filled, and a suggestion with a ``when`` is offered only when that
+condition is true for the patient.
 
 A card's fixed parts come from its `cds.cards.plans.CardPlan` (made once per
 rule set and language); per card, only the texts, the suggestions and the

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import ChainableUndefined, Environment, StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment, is_internal_attribute
 
 from cds.cards.helpers import HELPER_NAMES, helper_globals, number_filters
@@ -85,6 +86,19 @@ class _CardEnvironment(SandboxedEnvironment):
         if not isinstance(value, _METHODS) and _SAFE.get((type(obj), attribute)):
             return value
         return super().getattr(obj, attribute)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja's names
+        # A builtin method (``items.get(...)``) is always safe to the sandbox and
+        # takes no context (it can carry no marker attributes), so what is left
+        # of Jinja's call is the call itself.
+        if type(__obj) is not types.BuiltinMethodType:
+            return super().call(__context, __obj, *args, **kwargs)
+        kwargs.pop("_loop_vars", None)
+        kwargs.pop("_block_vars", None)
+        try:
+            return __obj(*args, **kwargs)
+        except StopIteration:
+            return __self.undefined("value was undefined because a callable raised a StopIteration exception")
 
 
 _SAFE: dict[tuple[type, str], bool] = {}  # (type, attribute name) -> safe; bounded by the attributes templates name
