@@ -51,11 +51,12 @@ class _LabIndex:
         by_concept: dict[str, list[int]] = {}
         by_loinc: dict[str, list[int]] = {}
         for i, lab in enumerate(labs):
-            if lab.concept is not None:
-                by_concept.setdefault(lab.concept, []).append(i)
+            concept = lab.concept
+            if concept is not None:
+                _add(by_concept, concept, i)
             for coding in lab.codings:
                 if coding.system == LOINC:
-                    by_loinc.setdefault(coding.code, []).append(i)
+                    _add(by_loinc, coding.code, i)
         return cls(by_concept, by_loinc)
 
     def positions(self, concepts: frozenset[str], loinc: frozenset[str]) -> list[int]:
@@ -66,6 +67,14 @@ class _LabIndex:
         for code in loinc:
             found.update(self.by_loinc.get(code, ()))
         return sorted(found)
+
+
+def _add(index: dict[str, list[int]], key: str, position: int) -> None:
+    positions = index.get(key)
+    if positions is None:
+        index[key] = [position]
+    else:
+        positions.append(position)
 
 
 def _in_stay(lab: LabFact, snapshot: PatientSnapshot) -> bool:
