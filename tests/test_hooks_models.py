@@ -219,3 +219,10 @@ def test_discovery_without_services_is_refused() -> None:
 def test_a_request_model_is_still_pruned_when_serialised() -> None:
     req = HookRequest(hook="patient-view", hookInstance="i", context={"patientId": "p1", "x": ""}, extension={})
     assert to_json_dict(req) == {"hook": "patient-view", "hookInstance": "i", "context": {"patientId": "p1"}}
+
+
+def test_a_service_without_prefetch_templates_is_described_without_prefetch() -> None:
+    assert "prefetch" not in to_json_dict(ServiceDescription(**SERVICE, prefetch={}))
+    assert to_json_dict(ServiceDescription(**SERVICE, prefetch={"a": "", "b": "Patient/{{context.patientId}}"}))["prefetch"] == {
+        "b": "Patient/{{context.patientId}}"
+    }

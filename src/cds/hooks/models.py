@@ -207,7 +207,7 @@ class ServiceDescription(_Wire):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-.]+$")
     title: str | None = Field(default=None, min_length=1)
     description: str = Field(min_length=1)
-    prefetch: dict[str, NonEmptyStr] | None = Field(default=None, min_length=1)
+    prefetch: Annotated[dict[str, str] | None, AfterValidator(_wire_object)] = None  # pruned like `WireObject`
     usageRequirements: str | None = Field(default=None, min_length=1)
     extension: WireObject = None
 
