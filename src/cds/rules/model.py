@@ -18,8 +18,6 @@ class CompiledCard:
     summary: dict[str, Any]
     detail: dict[str, Any]
     suggestion_templates: dict[str, Any]  # template source -> CompiledTemplate
-    # (suggestion id, language) -> what it renders, filled by `cds.cards.render` on first use
-    plans: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
