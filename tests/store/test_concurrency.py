@@ -5,6 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from sqlalchemy import func, select
 
@@ -77,3 +81,48 @@ def _call(at: datetime, cards: tuple[CardRecord, ...]) -> CallRecord:
         service_id="frailty-discharge", hook="encounter-discharge", hook_instance="hi", patient_id="pat-7",
         ruleset_digest=None, duration_ms=1.0, outcome="ok", http_status=200, cards=cards, at=at,
     )
+
+
+def _locked_upgrade(times: int, calls: list[int]) -> Callable[..., None]:
+    """An upgrade step that SQLite refuses with 'database is locked' ``times`` times, then runs."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from cds.store import migrate
+
+    real = migrate._upgrade
+
+    def upgrade(engine: Any) -> None:
+        calls.append(1)
+        if len(calls) <= times:
+            raise OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
+        real(engine)
+
+    return upgrade
+
+
+def test_a_store_opening_while_sqlite_is_briefly_locked_retries_and_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cds.store import migrate
+
+    calls: list[int] = []
+    monkeypatch.setattr(migrate, "_upgrade", _locked_upgrade(2, calls))
+    monkeypatch.setattr(migrate, "SQLITE_LOCKED_BACKOFF_SECONDS", (0.0, 0.0, 0.0))
+    with AuditStore.open(f"sqlite:///{tmp_path / 'a.sqlite3'}", pseudonym_key=KEY) as store:
+        assert current_revision(store.engine) == head_revision()
+    assert len(calls) == 3
+
+
+def test_a_store_that_stays_locked_gives_up_with_a_store_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cds.store import StoreError, migrate
+
+    calls: list[int] = []
+    monkeypatch.setattr(migrate, "_upgrade", _locked_upgrade(10, calls))
+    monkeypatch.setattr(migrate, "SQLITE_LOCKED_BACKOFF_SECONDS", (0.0, 0.0))
+    with pytest.raises(StoreError, match="database is locked"):
+        AuditStore.open(f"sqlite:///{tmp_path / 'a.sqlite3'}", pseudonym_key=KEY)
+    assert len(calls) == 3  # the first try and one per back-off step

@@ -4,11 +4,15 @@
 ``cds/store/migrations``. It is safe when several service workers start at the
 same moment: on SQLite the migration holds the write lock from its first
 statement (``BEGIN IMMEDIATE``), on PostgreSQL a transaction-scoped advisory
-lock, so the second worker waits and then finds nothing to do.
+lock, so the second worker waits and then finds nothing to do. SQLite can
+still answer "database is locked" at once, without waiting, to a connection
+that arrives while another one is switching the file to WAL mode or recovering
+it; the upgrade is then retried a few times with a short back-off.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from cds.store.engine import SQLITE_BEGIN_OPTION
 from cds.store.models import Base
@@ -25,6 +30,8 @@ from cds.store.models import Base
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Arbitrary constant naming the advisory lock that serialises migrations on PostgreSQL.
 _PG_MIGRATION_LOCK = 0x0CD5_A0D1
+#: Seconds to wait before each retry of an upgrade that SQLite refused with "database is locked".
+SQLITE_LOCKED_BACKOFF_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 
 def alembic_config(*, connection: Connection | None = None, url: str | None = None) -> Config:
@@ -54,6 +61,17 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade_to_head(engine: Engine) -> None:
     """Create or migrate the audit schema to `head_revision`."""
+    for backoff in (*SQLITE_LOCKED_BACKOFF_SECONDS, None):
+        try:
+            _upgrade(engine)
+            return
+        except OperationalError as exc:
+            if backoff is None or engine.dialect.name != "sqlite" or "database is locked" not in str(exc.orig):
+                raise
+            time.sleep(backoff)
+
+
+def _upgrade(engine: Engine) -> None:
     with engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}) as conn, conn.begin():
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
