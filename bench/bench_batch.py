@@ -65,7 +65,7 @@ def _stages(cohort: Path, hook: str, sample: int) -> dict[str, float]:
         if now is None:
             continue
         t0 = time.thread_time()
-        rs = ResourceSet.from_json(as_of(resources, now))
+        rs = ResourceSet.from_json(as_of(resources, now), cache=False)  # as the batch runner does
         t1 = time.thread_time()
         call = EvaluationCall(service, hook, pid, encounter, None, now, rs)
         snapshot = evaluator.snapshot(call, ruleset)

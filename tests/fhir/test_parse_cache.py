@@ -140,3 +140,15 @@ def test_the_cache_is_bounded_by_content_size() -> None:
     assert cache.get("b") == 5 and cache.size_bytes == 50
     cache.clear()
     assert len(cache) == 0 and cache.size_bytes == 0
+
+
+def test_a_set_built_without_the_cache_parses_the_same_and_leaves_both_caches_empty() -> None:
+    bundle = searchset(PATIENT, observation(1), INVALID_OBSERVATION)
+    uncached = ResourceSet.from_json([bundle, observation(2)], cache=False)
+    assert len(resources._RESOURCE_CACHE) == 0 and len(resources._BUNDLE_CACHE) == 0
+    cached = ResourceSet.from_json([copy.deepcopy(bundle), observation(2)])
+    for kind, rid in (("Patient", "kari"), ("Observation", "o1"), ("Observation", "o2")):
+        assert uncached.get(kind, rid) == cached.get(kind, rid)
+        assert uncached.get(kind, rid) is not cached.get(kind, rid)  # validated again, not shared
+    assert uncached.issues == cached.issues and len(uncached.issues) == 1
+    assert uncached.searched == cached.searched == {"Observation"}

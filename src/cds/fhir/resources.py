@@ -220,9 +220,12 @@ def _describe_validation_error(error: ValidationError) -> str:
     return message[:_MAX_MESSAGE_CHARS]
 
 
-def _parse(resource_type: str, raw: Mapping[str, Any]) -> Resource | str:
-    """Validate one resource with its R4B model; return the model or a short error message."""
-    key = _content_key(raw)
+def _parse(resource_type: str, raw: Mapping[str, Any], *, cache: bool = True) -> Resource | str:
+    """Validate one resource with its R4B model; return the model or a short error message.
+
+    ``cache=False`` neither reads nor fills the resource cache (input seen once, such as a bulk export).
+    """
+    key = _content_key(raw) if cache else None
     if key is not None:
         cached = _RESOURCE_CACHE.get(key)
         if cached is not None:
@@ -309,8 +312,11 @@ class ResourceSet:
     counted in `ignored`.
     """
 
-    def __init__(self, types: Iterable[str] | None = None) -> None:
+    def __init__(self, types: Iterable[str] | None = None, *, cache: bool = True) -> None:
         self.types: frozenset[str] = _checked_types(frozenset(types) if types is not None else _DEFAULT_TYPES)
+        #: whether parsing goes through the content-keyed caches; off for input seen once (bulk
+        #: exports), where caching would only cost the keys and keep every model alive for the GC
+        self.cache = cache
         self.issues: list[ResourceIssue] = []
         self.ignored: Counter[str] = Counter()
         #: resource types a searchset Bundle says were searched (its ``self`` link), even when it found none
@@ -323,9 +329,11 @@ class ResourceSet:
 
     # -- construction --------------------------------------------------------------
     @classmethod
-    def from_json(cls, resources: Iterable[Any], *, types: Iterable[str] | None = None) -> ResourceSet:
-        """Parse resources given as JSON dicts; Bundles among them are followed."""
-        rs = cls(types)
+    def from_json(
+        cls, resources: Iterable[Any], *, types: Iterable[str] | None = None, cache: bool = True
+    ) -> ResourceSet:
+        """Parse resources given as JSON dicts; Bundles among them are followed (``cache``: see `__init__`)."""
+        rs = cls(types, cache=cache)
         for item in resources:
             rs.add(item)
         return rs
@@ -364,7 +372,7 @@ class ResourceSet:
             self._issue(ResourceIssue(None, rid, "missing resourceType"))
             return
         if resource_type == _BUNDLE:
-            if self._steps is None:
+            if self._steps is None and self.cache:
                 self._take(_bundle_contribution(item, self.types))
             else:  # recording a Bundle's contribution: a nested Bundle is part of it
                 self._add_bundle(item)
@@ -375,7 +383,7 @@ class ResourceSet:
         key = (resource_type, rid) if rid is not None else None
         if key is not None and key in self._by_id:
             return  # the same resource through two prefetch keys; keep the first
-        parsed = _parse(resource_type, item)
+        parsed = _parse(resource_type, item, cache=self.cache)
         if isinstance(parsed, str):
             self._invalid(resource_type, key, ResourceIssue(resource_type, rid, parsed))
         else:

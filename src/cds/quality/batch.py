@@ -240,7 +240,7 @@ def prepare_patient(
     encounter_id, now = choose_moment(resources, hook, at)
     if now is None:
         return None, None, None
-    parsed = ResourceSet.from_json(as_of(resources, now))
+    parsed = ResourceSet.from_json(as_of(resources, now), cache=False)  # each resource is seen once
     parsed.searched.update(searched)
     return encounter_id, now, parsed
 
