@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import threading
 from datetime import date, datetime, timedelta, timezone
@@ -15,7 +16,7 @@ from cds.scores.base import months_before
 from cds.scores.comorbidity import charlson_code_list, find_categories, snapshot_categories
 from cds.scores.hospital import hospital_tables, shared_items
 from cds.scores.icd10 import CODING_CACHE_SIZE, PrefixCodeList
-from cds.scores.memo import SnapshotMemo
+from cds.facts.memo import IdentityMemo
 
 from .conftest import NO_ICD10, WHO_ICD10
 
@@ -43,7 +44,7 @@ def test_months_before_out_of_the_calendar_fails_like_relativedelta() -> None:
 
 
 def test_the_memo_remembers_per_snapshot_object_not_per_equal_content(make) -> None:
-    memo: SnapshotMemo[int] = SnapshotMemo(size=4)
+    memo = IdentityMemo()
     snapshot = make.snapshot(age=80)
     calls: list[int] = []
 
@@ -59,17 +60,19 @@ def test_the_memo_remembers_per_snapshot_object_not_per_equal_content(make) -> N
     assert memo.get(equal_copy, "k", compute) == 3  # another object: computed for it
 
 
-def test_the_memo_is_bounded(make) -> None:
-    memo: SnapshotMemo[str] = SnapshotMemo(size=3)
+def test_the_memo_forgets_a_snapshot_when_it_is_collected(make) -> None:
+    memo = IdentityMemo()
     snapshots = [make.snapshot(age=70 + i) for i in range(10)]
     for s in snapshots:
         memo.get(s, "k", lambda s=s: str(s.age))
-        assert len(memo) <= 3
-    assert memo.get(snapshots[-1], "k", lambda: "recomputed") == "79"
+    assert len(memo._entries) == 10
+    del s, snapshots
+    gc.collect()
+    assert len(memo._entries) == 0  # bounded by the snapshots alive, not by a size
 
 
 def test_the_memo_gives_each_thread_its_snapshots_value(make) -> None:
-    memo: SnapshotMemo[int | None] = SnapshotMemo(size=2)
+    memo = IdentityMemo()
     snapshots = [make.snapshot(age=60 + i) for i in range(8)]
     wrong: list[int] = []
 

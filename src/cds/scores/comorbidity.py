@@ -18,7 +18,7 @@ from cds.facts.snapshot import ConditionFact, PatientSnapshot
 from cds.scores._data import load_csv, load_yaml
 from cds.scores.base import months_before
 from cds.scores.icd10 import CodeMatch, PrefixCodeList, describe
-from cds.scores.memo import SnapshotMemo
+from cds.facts.memo import IdentityMemo
 
 __all__ = [
     "CategoryFindings",
@@ -138,7 +138,7 @@ def find_categories(
     return findings
 
 
-_findings: SnapshotMemo[CategoryFindings] = SnapshotMemo()
+_findings = IdentityMemo()  # per snapshot object, dropped with it
 
 
 def snapshot_categories(snapshot: PatientSnapshot, *, lookback_months: int | None, hierarchy: bool) -> CategoryFindings:

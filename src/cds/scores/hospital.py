@@ -31,7 +31,7 @@ from cds.scores.base import (
     unknown,
 )
 from cds.scores.labs import last_in_stay
-from cds.scores.memo import SnapshotMemo
+from cds.facts.memo import IdentityMemo
 
 __all__ = [
     "Hospital",
@@ -195,7 +195,7 @@ class SharedItems:
     length_of_stay: ScoreItem
 
 
-_shared: SnapshotMemo[SharedItems] = SnapshotMemo()
+_shared = IdentityMemo()  # per snapshot object, dropped with it
 
 
 def shared_items(snapshot: PatientSnapshot, tables: HospitalTables) -> SharedItems:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cds.facts.snapshot import LabFact, PatientSnapshot
-from cds.scores.memo import SnapshotMemo
+from cds.facts.memo import IdentityMemo
 
 __all__ = ["LabReading", "last_in_stay"]
 
@@ -30,9 +30,9 @@ class LabReading:
     reported: str  # the value as reported, in words ("7.1 mmol/L")
 
 
-#: HOSPITAL and its simplified form ask for the same haemoglobin and sodium of the same snapshot.
-_recent: SnapshotMemo[tuple[LabReading | None, tuple[str, ...]]] = SnapshotMemo()
-_indexes: SnapshotMemo[_LabIndex] = SnapshotMemo(size=4)
+#: Per snapshot object (dropped with it): the lab index, and each reading asked for (HOSPITAL and its
+#: simplified form ask for the same haemoglobin and sodium of the same snapshot).
+_per_snapshot = IdentityMemo()
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def last_in_stay(
         reading, notes = _last_in_stay(snapshot, kind, concepts=concepts, loinc=loinc, unit=unit)
         return reading, tuple(notes)
 
-    reading, notes = _recent.get(snapshot, ("last_in_stay", kind, concepts, loinc, unit), compute)
+    reading, notes = _per_snapshot.get(snapshot, ("last_in_stay", kind, concepts, loinc, unit), compute)
     return reading, list(notes)
 
 
@@ -115,7 +115,7 @@ def _last_in_stay(
     if snapshot.labs is None:
         return None, notes
     labs = snapshot.labs
-    index = _indexes.get(snapshot, "labs", lambda: _LabIndex.of(labs))
+    index = _per_snapshot.get(snapshot, "labs", lambda: _LabIndex.of(labs))
     candidates = [labs[i] for i in index.positions(concepts, loinc) if _in_stay(labs[i], snapshot)]
     candidates.sort(key=lambda lab: (lab.effective is not None, lab.effective or snapshot.now))
     for lab in reversed(candidates):
