@@ -1,7 +1,8 @@
 """In-process CDS Hooks evaluation: the discharge hook for a realistic persona.
 
-Runs the service's own call path (the body parsed with ``orjson`` as the
-service's route does, then `cds.service.calls.process_call`: request
+Runs the service's own call path (the body decoded by
+`cds.hooks.wire.decode_hook_request` as the service's route does, prefetch
+values kept as bytes, then `cds.service.calls.process_call`: request
 validation, prefetch resolution, FHIR parsing, facts, scores, model, rules,
 cards, response JSON) without HTTP, on Ingrid Haugen's discharge request
 (~200 prefetched resources), and prints the median and p99 per call. All
@@ -16,7 +17,7 @@ The baseline is `json.loads` of the same request body, measured in the same
 run, so the ratio survives a noisy machine.
 
 Then a per-stage breakdown of one warm call (median per stage, same run):
-request validation, FHIR parsing (warm), snapshot, scores, model, rules,
+request body skimming, request validation, prefetch checks, FHIR parsing (warm), snapshot, scores, model, rules,
 cards, response JSON.
 
 ``--gc-freeze`` calls ``gc.freeze()`` after loading and warming up, as a
@@ -43,8 +44,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from cds.cards import render_cards
 from cds.evaluation import EvaluationCall, Evaluator
 from cds.facts import build_snapshot
@@ -52,6 +51,7 @@ from cds.fhir.prefetch import resolve_prefetch
 from cds.fhir.resources import ResourceSet, clear_parse_cache
 from cds.hooks.models import HookResponse, to_json_dict
 from cds.hooks.services import SERVICES, ServiceDefinition
+from cds.hooks.wire import decode_hook_request
 from cds.scores import score_all
 from cds.service.calls import process_call, validate_request
 
@@ -87,8 +87,7 @@ async def stage_breakdown(
     service: ServiceDefinition, body: bytes, evaluator: Evaluator, calls: int
 ) -> dict[str, list[float]]:
     """Timings of each stage of one warm call, through the same public functions."""
-    request = validate_request(service, json.loads(body))
-    resolved = await resolve_prefetch(service.prefetch, request.context, request.prefetch, None)
+    request = validate_request(service, decode_hook_request(body))
     ruleset = evaluator.rules.current()
     stages: dict[str, list[float]] = {}
 
@@ -99,8 +98,12 @@ async def stage_breakdown(
         return result
 
     for _ in range(calls):
-        payload = stage("json.loads (baseline)", lambda: json.loads(body))
-        stage("request validation", lambda p=payload: validate_request(service, p))
+        stage("json.loads (baseline)", lambda: json.loads(body))
+        payload = stage("request body (skimmed)", lambda: decode_hook_request(body))
+        request = stage("request validation", lambda p=payload: validate_request(service, p))
+        start = time.perf_counter()
+        resolved = await resolve_prefetch(service.prefetch, request.context, request.prefetch, None)
+        stages.setdefault("prefetch checks", []).append((time.perf_counter() - start) * 1000)
         resources = stage("FHIR parsing (warm)", lambda: ResourceSet.from_json(resolved.resources))
         resources.searched.update(resolved.searched)
         call = EvaluationCall(
@@ -148,7 +151,7 @@ async def run(args: argparse.Namespace) -> None:
     )
 
     async def call() -> dict[str, Any]:
-        result = await process_call(service, orjson.loads(body), evaluator=evaluator, sources=lambda _r: None, now=NOW)
+        result = await process_call(service, decode_hook_request(body), evaluator=evaluator, sources=lambda _r: None, now=NOW)
         return result.response
 
     async def cold_call() -> None:

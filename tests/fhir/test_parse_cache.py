@@ -6,6 +6,7 @@ import copy
 import threading
 from collections.abc import Iterator
 
+import orjson
 import pytest
 
 from cds.fhir import resources
@@ -152,3 +153,56 @@ def test_a_set_built_without_the_cache_parses_the_same_and_leaves_both_caches_em
         assert uncached.get(kind, rid) is not cached.get(kind, rid)  # validated again, not shared
     assert uncached.issues == cached.issues and len(uncached.issues) == 1
     assert uncached.searched == cached.searched == {"Observation"}
+
+
+def _bytes(value: dict) -> resources.JsonBytes:
+    return resources.JsonBytes(orjson.dumps(value, option=orjson.OPT_INDENT_2))
+
+
+def test_json_bytes_give_the_same_set_as_the_value_they_hold() -> None:
+    bundle = searchset(PATIENT, observation(1), INVALID_OBSERVATION)
+    from_dict = ResourceSet.from_json([copy.deepcopy(bundle)])
+    clear_parse_cache()
+    from_bytes = ResourceSet.from_json([_bytes(bundle), _bytes(PATIENT)])
+    assert [r.model_dump() for r in from_bytes] == [r.model_dump() for r in from_dict]
+    assert from_bytes.issues == from_dict.issues and from_bytes.searched == from_dict.searched
+    assert from_bytes.resolve("https://fhir.example/Observation/o1") is from_bytes.get("Observation", "o1")
+
+
+def test_json_bytes_seen_before_are_neither_decoded_nor_validated_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = searchset(PATIENT, observation(1), INVALID_OBSERVATION)
+    first = ResourceSet.from_json([_bytes(bundle), _bytes(observation(2))])
+    sent_again = [_bytes(bundle), _bytes(observation(2))]
+    bundle_again = _bytes(bundle)
+
+    def no_decoding(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(resources.orjson, "loads", no_decoding)
+    monkeypatch.setattr(resources.orjson, "dumps", no_decoding)
+    again = ResourceSet.from_json(sent_again)
+    assert again.get("Observation", "o1") is first.get("Observation", "o1")
+    assert again.get("Observation", "o2") is first.get("Observation", "o2")
+    assert again.issues == first.issues and again.searched == {"Observation"}
+    head = bundle_again.head()
+    assert (head.type_name, head.resource_type, head.entry_is_list) == ("dict", "Bundle", True)
+
+
+def test_json_bytes_differing_in_one_byte_are_a_different_value() -> None:
+    ResourceSet.from_json([_bytes(observation(1, 7.0))])
+    changed = ResourceSet.from_json([_bytes(observation(1, 8.0))])
+    assert float(changed.get("Observation", "o1").valueQuantity.value) == 8.0
+
+
+def test_json_bytes_that_are_not_json_are_an_issue_not_an_exception() -> None:
+    rs = ResourceSet.from_json([resources.JsonBytes(b'{"resourceType": "Patient", "id": "\xff"}')])
+    assert len(rs) == 0
+    assert len(rs.issues) == 1 and rs.issues[0].message.startswith("not valid JSON")
+    assert "\xff" not in rs.issues[0].message
+
+
+def test_the_head_of_json_bytes_describes_values_that_are_not_resources() -> None:
+    assert resources.JsonBytes(b"[1, 2]").head().type_name == "list"
+    assert resources.JsonBytes(b'{"resourceType": "Bundle", "entry": {}}').head().entry_is_list is False
+    with pytest.raises(ValueError):
+        resources.JsonBytes(b'{"a": 1e400}').head()

@@ -2,6 +2,8 @@
 
 import json
 
+import orjson
+
 import pytest
 
 
@@ -158,3 +160,18 @@ def test_a_prefetched_patient_that_is_not_the_patient_in_context_is_400(client, 
     response = client.post("/cds-services/discharge-pathway", json=body)
     assert response.status_code == 400
     assert "is Patient/someone-else, but the template asks for Patient/ingrid" in _outcome(response)
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [(b'{"resourceType": "Bundle", "type": "searchset", "id": "\xff"}', "UTF-8"),
+     (b'{"resourceType": "Bundle", "type": "searchset", "total": 1e400}', "infinity")],
+)
+def test_a_prefetch_value_that_only_a_full_decode_refuses_is_400_naming_the_key(client, request_body, value, why):
+    body = orjson.dumps(request_body() | {"prefetch": {**request_body()["prefetch"], "conditions": None}})
+    body = body.replace(b'"conditions":null', b'"conditions":' + value)
+    response = client.post("/cds-services/discharge-pathway", content=body,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "prefetch.conditions: not valid JSON" in _outcome(response)
+    assert why in _outcome(response)

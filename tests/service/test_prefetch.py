@@ -119,3 +119,30 @@ def test_fetching_that_takes_too_long_altogether_makes_the_keys_unavailable():
     with pytest.raises(PrefetchUnavailable, match="did not answer within 0.05 s") as caught:
         asyncio.run(resolve_prefetch(TEMPLATES, CONTEXT, {"patient": PATIENT}, Slow(), total_timeout_seconds=0.05))
     assert caught.value.keys == ["conditions", "encounter"]
+
+
+def test_values_sent_as_bytes_are_checked_like_decoded_values():
+    import orjson
+
+    from cds.fhir.resources import JsonBytes
+
+    for bad in ({"patient": {"resourceType": "Encounter", "id": "x"}}, {"patient": {"resourceType": "Patient",
+                                                                                     "id": "someone-else"}},
+                {"conditions": [1]}, {"conditions": {"resourceType": "Bundle", "entry": "x"}}):
+        prefetch = {"patient": PATIENT, "encounter": None, "conditions": None} | bad
+        with pytest.raises(PrefetchInvalid) as decoded:
+            resolve(prefetch)
+        as_bytes = {k: JsonBytes(orjson.dumps(v)) if v is not None else None for k, v in prefetch.items()}
+        with pytest.raises(PrefetchInvalid) as raw:
+            resolve(as_bytes)
+        assert raw.value.messages == decoded.value.messages
+
+
+def test_values_sent_as_bytes_are_passed_on_as_bytes():
+    import orjson
+
+    from cds.fhir.resources import JsonBytes
+
+    patient = JsonBytes(orjson.dumps(PATIENT))
+    result = resolve({"patient": patient, "encounter": None, "conditions": None})
+    assert result.resources == [patient] and result.provided == ["patient"]

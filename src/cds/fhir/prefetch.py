@@ -9,7 +9,10 @@ Each prefetch key a service declares is in one of three states in a call
 2. **null** - the client says no such data exists: nothing is fetched.
 3. **OperationOutcome** - the client tried and failed: treated as absent.
 
-Partial prefetch is normal. A template naming a context field the call does
+Partial prefetch is normal. A value may be a decoded dict or `JsonBytes` (the
+service keeps prefetch values as the bytes it received, see
+`cds.hooks.wire`): checks read its `JsonHead`, from the parse cache when the
+same bytes were seen before. A template naming a context field the call does
 not carry (``{{context.encounterId}}`` in a ``patient-view`` call without an
 encounter) is not needed for that call and is skipped. Values that are not
 FHIR at all (a string, a list, an object without ``resourceType``, a resource
@@ -35,6 +38,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cds.fhir.client import FetchResult, FhirFetchError, FhirSource
+from cds.fhir.resources import JsonBytes, JsonHead
 
 __all__ = [
     "PrefetchInvalid",
@@ -71,7 +75,8 @@ class PrefetchUnavailable(Exception):
 class PrefetchResult:
     """The resources for one call and how each key was resolved."""
 
-    resources: list[dict[str, Any]] = field(default_factory=list)
+    #: the values to parse: dicts, or `JsonBytes` as the client sent them
+    resources: list[dict[str, Any] | JsonBytes] = field(default_factory=list)
     provided: list[str] = field(default_factory=list)
     null: list[str] = field(default_factory=list)
     fetched: list[str] = field(default_factory=list)
@@ -143,38 +148,43 @@ def render_template(template: str, context: Mapping[str, Any]) -> str | None:
     return _compile(template).render(context)
 
 
-def _is_object(value: Any) -> bool:
-    """A JSON object (``type() is dict`` first: cheaper than the Mapping ABC check for parsed JSON)."""
-    return type(value) is dict or isinstance(value, Mapping)
-
-
-def _check_value(key: str, template: _Template, value: Any) -> str | None:
+def _check_value(key: str, template: _Template, head: JsonHead) -> str | None:
     """An error message when a prefetch value is not usable FHIR, else None."""
-    if not _is_object(value):
-        return f"prefetch.{key}: expected a FHIR resource or null, got {type(value).__name__}"
-    rtype = value.get("resourceType")
+    if head.type_name != "dict":
+        return f"prefetch.{key}: expected a FHIR resource or null, got {head.type_name}"
+    rtype = head.resource_type
     if not isinstance(rtype, str) or not rtype:
         return f"prefetch.{key}: missing resourceType"
     expected = template.resource_type
     if rtype not in (expected, "Bundle", "OperationOutcome"):
         return f"prefetch.{key}: expected {expected} or a Bundle, got {rtype}"
-    if rtype == "Bundle" and not isinstance(value.get("entry", []), list):
+    if rtype == "Bundle" and not head.entry_is_list:
         return f"prefetch.{key}: Bundle.entry must be a list"
     return None
 
 
-def _check_read(key: str, template: _Template, value: Mapping[str, Any], context: Mapping[str, Any]) -> str | None:
+def _check_read(key: str, template: _Template, head: JsonHead, context: Mapping[str, Any]) -> str | None:
     """A read (``Patient/{{context.patientId}}``) must answer with that very resource."""
-    if template.is_search or value.get("resourceType") in ("Bundle", "OperationOutcome"):
+    if template.is_search or head.resource_type in ("Bundle", "OperationOutcome"):
         return None
     query = template.render(context)
     if query is None:
         return None
-    sent_id = value.get("id")
+    sent_id = head.id
     wanted = query.strip("/").split("/")[-1]
     if isinstance(sent_id, str) and quote(sent_id, safe="") != wanted:
-        return f"prefetch.{key}: is {value.get('resourceType')}/{sent_id}, but the template asks for {query}"
+        return f"prefetch.{key}: is {head.resource_type}/{sent_id}, but the template asks for {query}"
     return None
+
+
+def _head(key: str, value: Any) -> JsonHead | str:
+    """The value's `JsonHead`, or an error message when it is `JsonBytes` that are not valid JSON."""
+    if type(value) is JsonBytes:
+        try:
+            return value.head()
+        except ValueError as exc:
+            return f"prefetch.{key}: not valid JSON ({exc})"
+    return JsonHead.of(value)
 
 
 async def resolve_prefetch(
@@ -205,13 +215,18 @@ async def resolve_prefetch(
                 result.searched.add(template.resource_type)
             continue
         if value is not _ABSENT:
-            problem = _check_value(key, template, value) or _check_read(key, template, value, context)
+            head = _head(key, value)
+            problem = head if isinstance(head, str) else (
+                _check_value(key, template, head) or _check_read(key, template, head, context)
+            )
             if problem:
                 problems.append(problem)
                 continue
-            if value.get("resourceType") != "OperationOutcome":
+            assert isinstance(head, JsonHead)
+            if head.resource_type != "OperationOutcome":
                 result.provided.append(key)
-                result.resources.append(dict(value))  # Bundles stay whole: ResourceSet keeps their fullUrls
+                # Bundles stay whole (ResourceSet keeps their fullUrls); JsonBytes stay bytes (cache keys)
+                result.resources.append(value if type(value) is JsonBytes else dict(value))
                 if template.is_search:
                     result.searched.add(template.resource_type)
                 continue

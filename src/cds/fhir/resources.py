@@ -1,7 +1,9 @@
 """The FHIR R4 resources available to one evaluation, parsed with ``fhir.resources.R4B``.
 
 `ResourceSet` is built from plain JSON dicts (Bundle entries, CDS Hooks prefetch
-values, NDJSON lines). It never raises on bad input: a resource that fails R4B
+values, NDJSON lines) or from `JsonBytes`: a JSON value kept as the exact bytes
+it arrived in (the service's prefetch values), decoded only when it is not in
+the cache. It never raises on bad input: a resource that fails R4B
 validation is left out and reported in ``issues`` (resource type, id and a short
 message; never the resource content), resource types the engine does not read
 are skipped and counted in ``ignored``.
@@ -14,11 +16,13 @@ Performance: validating a resource with the R4B pydantic models costs about
 realistic patient of 200 resources. Parse results are therefore cached, keyed
 by exact JSON content (``orjson`` serialisation), at two levels:
 
-* per Bundle (a prefetch value, a fetched search page): one serialisation of
-  the whole Bundle finds everything it contributes to a set (its models in
-  order, its issues, ignored and searched types), added in bulk; a chart seen
-  before costs about one ``orjson.dumps`` per Bundle, not a walk with a cache
-  lookup per resource;
+* per Bundle (a prefetch value, a fetched search page): the Bundle's JSON
+  finds everything it contributes to a set (its models in order, its issues,
+  ignored and searched types), added in bulk. For `JsonBytes` the key is the
+  bytes as received, so a chart seen before costs a checksum and one byte
+  comparison per prefetch value: no JSON decoding, no walk, no lookup per
+  resource. A dict is serialised with ``orjson.dumps`` for its key. A single
+  resource given as `JsonBytes` (a ``Patient/{id}`` read) is cached the same way;
 * per resource, behind it: a Bundle not seen before is walked, and only its
   resources not seen before are validated (a Bundle differing from a known one
   in one resource validates that one). Resources given one by one (NDJSON,
@@ -56,6 +60,8 @@ from pydantic import ValidationError
 __all__ = [
     "ENGINE_RESOURCE_TYPES",
     "SUPPORTING_RESOURCE_TYPES",
+    "JsonBytes",
+    "JsonHead",
     "ResourceIssue",
     "ResourceSet",
     "clear_parse_cache",
@@ -117,8 +123,88 @@ class _Leaf:
 
 
 @dataclass(frozen=True, slots=True)
+class JsonHead:
+    """What prefetch checking reads of a top-level JSON value, without the rest of it."""
+
+    #: the Python type the JSON decodes to: ``dict`` for an object, else ``list``, ``str``, ...
+    type_name: str
+    resource_type: Any = None
+    id: Any = None
+    #: ``Bundle.entry`` is a list or absent
+    entry_is_list: bool = True
+
+    @classmethod
+    def of(cls, value: Any) -> JsonHead:
+        """The head of a decoded JSON value."""
+        if not isinstance(value, Mapping):
+            return cls(type(value).__name__)
+        return cls("dict", value.get("resourceType"), value.get("id"), isinstance(value.get("entry", []), list))
+
+
+_UNDECODED: Any = object()
+
+
+class JsonBytes:
+    """One JSON value as the exact bytes it arrived in (a CDS Hooks prefetch value), decoded at most once.
+
+    A `ResourceSet` looks it up in the parse cache by those bytes: a value seen
+    before is neither decoded nor serialised again. The bytes must be one
+    complete JSON value; when they are not valid JSON, `value` raises
+    `ValueError` and a `ResourceSet` reports an issue.
+
+    >>> JsonBytes(b'{"resourceType": "Patient", "id": "p1"}').head().resource_type
+    'Patient'
+    """
+
+    __slots__ = ("_decoded", "_found", "_key", "data")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._key = (zlib.crc32(data), len(data))
+        self._decoded: Any = _UNDECODED
+        #: the cached contribution last looked up, with the types it is for
+        self._found: tuple[frozenset[str], _Contribution] | None = None
+
+    def value(self) -> Any:
+        """The decoded JSON; `ValueError` (``orjson.JSONDecodeError``) when the bytes are not valid JSON."""
+        if self._decoded is _UNDECODED:
+            self._decoded = orjson.loads(self.data)
+        return self._decoded
+
+    def head(self, types: Iterable[str] | None = None) -> JsonHead:
+        """The value's `JsonHead`: from the parse cache (for ``types``, default: `ResourceSet`'s), else decoded.
+
+        Raises `ValueError` when the value must be decoded and is not valid JSON.
+        """
+        checked = _checked_types(frozenset(types) if types is not None else _DEFAULT_TYPES)
+        found = self._cached(checked)
+        return found.head if found is not None else JsonHead.of(self.value())
+
+    def _cached(self, types: frozenset[str]) -> _Contribution | None:
+        if self._found is not None and self._found[0] is types:
+            return self._found[1]
+        hit = _BUNDLE_CACHE.get((types, *self._key))
+        if hit is None or hit[0] != self.data:
+            return None
+        self._found = (types, hit[1])
+        return hit[1]
+
+    def contribution(self, types: frozenset[str]) -> _Contribution:
+        """What the value adds to a set of ``types``: cached, or walked and cached (`ValueError` if not JSON)."""
+        found = self._cached(types)
+        if found is None:
+            found = _walk(self.value(), types)
+            _BUNDLE_CACHE.put((types, *self._key), (self.data, found), len(self.data))
+            self._found = (types, found)
+        return found
+
+    def __repr__(self) -> str:  # never the content: it may be a patient's record
+        return f"JsonBytes({len(self.data)} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
 class _Contribution:
-    """What a Bundle (nested Bundles included) adds to a set of given types.
+    """What a top-level value (a Bundle, nested Bundles included, or one resource) adds to a set of given types.
 
     It does not depend on the set it is added to, so it can be cached: "keep the
     first of two resources with the same type and id" across prefetch values is
@@ -132,6 +218,8 @@ class _Contribution:
     #: the set the Bundle makes on its own (its ignored and searched types included): added in bulk
     #: to a set that has none of ``keys`` yet, which gives what adding ``steps`` one by one would
     alone: ResourceSet
+    #: the value's head, for prefetch checks of `JsonBytes` found in the cache
+    head: JsonHead
 
 
 class _LruCache(Generic[K, V]):
@@ -188,7 +276,8 @@ _MIB = 1024 * 1024
 
 #: parse result (model or issue message) per resource JSON
 _RESOURCE_CACHE: _LruCache[bytes, Resource | str] = _LruCache(max_entries=50_000, max_bytes=64 * _MIB)
-#: (types, CRC-32 of a Bundle's JSON, its length) -> (the JSON, what the Bundle contributes to a set of those types)
+#: (types, CRC-32 of a value's JSON, its length) -> (the JSON, what the value contributes to a set of those types):
+#: Bundles given as dicts (key: their ``orjson`` serialisation) and every `JsonBytes` (key: its bytes)
 _BundleKey = tuple[frozenset[str], int, int]
 _BUNDLE_CACHE: _LruCache[_BundleKey, tuple[bytes, _Contribution]] = _LruCache(max_entries=5_000, max_bytes=64 * _MIB)
 
@@ -273,25 +362,25 @@ def _bundle_contribution(bundle: Mapping[str, Any], types: frozenset[str]) -> _C
     """
     content = _content_key(bundle)
     if content is None:
-        return _walk_bundle(bundle, types)
+        return _walk(bundle, types)
     key = (types, zlib.crc32(content), len(content))
     cached = _BUNDLE_CACHE.get(key)
     if cached is not None and cached[0] == content:
         return cached[1]
-    result = _walk_bundle(bundle, types)
+    result = _walk(bundle, types)
     _BUNDLE_CACHE.put(key, (content, result), len(content))
     return result
 
 
-def _walk_bundle(bundle: Mapping[str, Any], types: frozenset[str]) -> _Contribution:
-    """Walk ``bundle`` into a set of its own that records each step (resources via the resource cache)."""
+def _walk(value: Any, types: frozenset[str]) -> _Contribution:
+    """Add ``value`` to a set of its own that records each step (resources via the resource cache)."""
     alone = ResourceSet(types)
     steps: list[_Leaf | ResourceIssue] = []
     alone._steps = steps
-    alone._add_bundle(bundle)
+    alone.add(value)
     alone._steps = None
     keys = frozenset(step.key for step in steps if isinstance(step, _Leaf) and step.key is not None)
-    return _Contribution(tuple(steps), keys, alone)
+    return _Contribution(tuple(steps), keys, alone, JsonHead.of(value))
 
 
 def _split_reference(reference: str) -> tuple[str, str] | None:
@@ -361,7 +450,10 @@ class ResourceSet:
         return rs
 
     def add(self, item: Any, *, full_url: str | None = None) -> None:
-        """Add one resource (or every resource of a Bundle). Never raises on bad input."""
+        """Add one resource (or every resource of a Bundle), as a dict or `JsonBytes`. Never raises on bad input."""
+        if type(item) is JsonBytes:
+            self._add_json_bytes(item)
+            return
         if not isinstance(item, Mapping):
             self._issue(ResourceIssue(None, None, f"not a JSON object but {type(item).__name__}"))
             return
@@ -388,6 +480,15 @@ class ResourceSet:
             self._invalid(resource_type, key, ResourceIssue(resource_type, rid, parsed))
         else:
             self._keep(resource_type, key, parsed, full_url or None)
+
+    def _add_json_bytes(self, item: JsonBytes) -> None:
+        try:
+            if self.cache and self._steps is None:
+                self._take(item.contribution(self.types))
+            else:
+                self.add(item.value())
+        except ValueError as exc:
+            self._issue(ResourceIssue(None, None, f"not valid JSON: {exc}"[:_MAX_MESSAGE_CHARS]))
 
     def _add_bundle(self, bundle: Mapping[str, Any]) -> None:
         if bundle.get("type") == "searchset":

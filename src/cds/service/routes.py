@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -25,6 +26,7 @@ from starlette.responses import Response
 
 from cds.hooks.models import Card, FeedbackRequest, HookRequest, to_json_dict
 from cds.hooks.services import SERVICES_BY_ID, ServiceDefinition, discovery
+from cds.hooks.wire import decode_hook_request
 from cds.service.auth import check_admin_token
 from cds.service.calls import fhir_sources, process_call
 from cds.service.errors import ServiceError, validation_messages
@@ -73,8 +75,8 @@ def audience_of(request: Request, runtime: Runtime) -> str:
     return str(request.url.replace(query="", fragment=""))
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The JSON body, or 415/413/400 `ServiceError`."""
+async def read_json(request: Request, limit: int, decode: Callable[[bytes], Any] = orjson.loads) -> Any:
+    """The JSON body decoded by ``decode`` (raising ``orjson.JSONDecodeError``), or 415/413/400 `ServiceError`."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in _JSON_TYPES:
         raise ServiceError(415, "the request body must be JSON (Content-Type: application/json)",
@@ -92,7 +94,7 @@ async def read_json(request: Request, limit: int) -> Any:
             raise too_large
         chunks.append(chunk)
     try:
-        return orjson.loads(b"".join(chunks))
+        return decode(b"".join(chunks))
     except orjson.JSONDecodeError as exc:
         raise ServiceError(400, f"the request body is not valid JSON: {exc.msg} at position {exc.pos}",
                            outcome="bad-request") from exc
@@ -234,7 +236,7 @@ async def call_service(service_id: str, request: Request) -> Response:
     cards: tuple[Any, ...] = ()
     try:
         await _authenticate(request, runtime)
-        payload = await read_json(request, runtime.settings.max_body_bytes)
+        payload = await read_json(request, runtime.settings.max_body_bytes, decode_hook_request)
         result = await process_call(
             service,
             payload,
