@@ -74,6 +74,14 @@ def test_a_missing_file_is_a_user_error():
     assert isinstance(result.exception, UserError) and "file not found" in str(result.exception)
 
 
+def test_nan_in_a_file_is_not_json_for_the_cli_as_for_the_service(tmp_path):
+    path = tmp_path / "nan.json"
+    path.write_text(INGRID_BUNDLE.read_text(encoding="utf-8").replace('"value": 6', '"value": NaN', 1))
+    assert "NaN" in path.read_text()
+    result = run("evaluate", "--hook", "patient-view", "--patient", "x", str(path))
+    assert isinstance(result.exception, UserError) and "not valid JSON" in str(result.exception)
+
+
 def test_a_bundle_needs_hook_and_patient():
     result = run("evaluate", str(INGRID_BUNDLE))
     assert isinstance(result.exception, UserError) and "--hook and --patient" in str(result.exception)

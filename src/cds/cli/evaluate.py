@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
+import orjson
 import typer
 
 from cds.cli import UserError
@@ -30,8 +31,8 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"file not found: {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = orjson.loads(path.read_bytes())  # as the service: NaN and Infinity are not JSON
+    except ValueError as exc:
         raise UserError(f"{path}: not valid JSON ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a FHIR Bundle or a CDS Hooks request (a JSON object)")

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import orjson
 import typer
 
 from cds.cli import UserError
@@ -105,8 +106,8 @@ def explain(
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     try:
-        data = json.loads(bundle.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        data = orjson.loads(bundle.read_bytes())  # as the service: NaN and Infinity are not JSON
+    except (OSError, ValueError) as error:
         raise UserError(f"cannot read FHIR Bundle {bundle}: {error}") from None
     ruleset = _load(rules, override)
     resources = ResourceSet.from_bundle(data)
