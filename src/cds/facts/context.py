@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from cds.facts.memo import IdentityMemo
+from cds.facts.memo import IdentityMemo, ItemsMemo
 from cds.facts.snapshot import Coding
 from cds.fhir.resources import ResourceIssue, ResourceSet
 from cds.terminology import Terminology
@@ -39,6 +39,9 @@ _PATIENT_ELEMENTS = ("subject", "patient", "beneficiary", "for_fhir")
 VOID_STATUSES = frozenset({"entered-in-error", "cancelled", "revoked", "not-done", "refuted"})
 
 _MEMO = IdentityMemo()
+#: Kinds (the resources of one type in a call) kept; a patient's record has some twenty types.
+_KIND_MEMO_SIZE = 4096
+_KINDS = ItemsMemo(_KIND_MEMO_SIZE)
 _UNSEEN = object()
 #: Distinct (system, code, display) triples kept as shared snapshot Codings.
 _CODING_CACHE_SIZE = 16_384
@@ -189,6 +192,63 @@ def _header_of(resource: Any) -> _Header:
     )
 
 
+def _header_valuesets(
+    terminology: Terminology, resource: Any, header: _Header, attrs: tuple[str, ...]
+) -> frozenset[str]:
+    found = header.valuesets.get(attrs)
+    if found is None:
+        found = header.valuesets[attrs] = _valuesets_of(terminology, resource, attrs)
+    return found
+
+
+@dataclass(slots=True)
+class _Kind:
+    """The resources of one type in a call, worked out once per (the same models in the same order, terminology).
+
+    See `BuildContext._view`.
+    """
+
+    #: the resources that are not voided, with their headers, in input order
+    live: tuple[tuple[Any, _Header], ...]
+    #: the distinct patient references among them, in order of first use
+    refs: tuple[str, ...]
+    #: whether an Appointment among them names its patients as participants (then the patient's id matters)
+    participants: bool
+    #: by (patient id if ``participants``, verdicts on ``refs``): the patient's resources among them
+    views: dict[tuple[str | None, tuple[bool | None, ...]], _View]
+
+
+@dataclass(slots=True)
+class _View:
+    """One patient's resources of one type (what `BuildContext.of_type` returns) and what builds derive from them.
+
+    Shared by every build that sees the same resources for the same patient:
+    read-only once published, and each lookup is built whole before it is
+    stored (two threads may both build one; they build the same).
+    """
+
+    resources: tuple[Any, ...]
+    #: header by resource id (the `_Kind` keeps the resources alive)
+    headers: dict[int, _Header]
+    #: by element names: the resources by value set of those elements' codings
+    indexes: dict[tuple[str, ...], dict[str, tuple[Any, ...]]]
+    #: pure derivations of the resources, see `BuildContext.derived`
+    derived: dict[Any, Any]
+
+
+def _kind_of(resources: list[Any], header_key: Any) -> _Kind:
+    live = []
+    refs: dict[str, None] = {}
+    participants = False
+    for resource in resources:
+        header = _MEMO.get(resource, header_key, _header_of, resource)
+        if not header.void:
+            live.append((resource, header))
+            refs.update(dict.fromkeys(header.patient_refs))
+            participants = participants or header.participant_patients is not None
+    return _Kind(live=tuple(live), refs=tuple(refs), participants=participants, views={})
+
+
 def _valuesets_of(terminology: Terminology, resource: Any, attrs: tuple[str, ...]) -> frozenset[str]:
     found: set[str] = set()
     for attr in attrs:
@@ -223,8 +283,9 @@ class BuildContext:
     terminology: Terminology
     searched: Collection[str] | None = None
     issues: list[ResourceIssue] = field(default_factory=list)
-    _by_type: dict[str, list[Any]] = field(default_factory=dict, repr=False)
-    _indexes: dict[tuple[str, tuple[str, ...]], dict[str, list[Any]]] = field(default_factory=dict, repr=False)
+    _by_type: dict[str, tuple[Any, ...]] = field(default_factory=dict, repr=False)
+    # per build: the `_View` of each type read
+    _views: dict[str, _View] = field(default_factory=dict, repr=False)
     # looked up once per build (what nearly every fact group reads)
     tz: Any = field(init=False, repr=False)
     patient: Any | None = field(init=False, repr=False)
@@ -293,50 +354,85 @@ class BuildContext:
         )
 
     # -- the patient's resources ------------------------------------------------
-    def of_type(self, resource_type: str) -> list[Any]:
+    def of_type(self, resource_type: str) -> tuple[Any, ...]:
         """The patient's resources of one type, without voided ones (entered-in-error, cancelled, ...)."""
         found = self._by_type.get(resource_type)
         if found is None:
-            found = self._by_type[resource_type] = []
-            headers, key = self._headers, self._header_key
-            for resource in self.resources.of_type(resource_type):
-                header = _MEMO.get(resource, key, _header_of, resource)
-                if not header.void and self._belongs(header):
-                    found.append(resource)
-                    headers[id(resource)] = header
+            view = self._view(resource_type)
+            found = self._by_type[resource_type] = view.resources
+            self._headers.update(view.headers)
         return found
+
+    def _view(self, resource_type: str) -> _View:
+        """The `_View` of a type for this patient: from the memo when the same resources were seen before.
+
+        The resources of a type (the same parsed models in the same order: the
+        parse cache) give the same `_Kind`; which of them are the patient's
+        depends on this build only through the verdicts on their few distinct
+        patient references (and the patient's id), the key of its views.
+        """
+        view = self._views.get(resource_type)
+        if view is None:
+            resources = self.resources.of_type(resource_type)
+            kind = _KINDS.get(resources, (resource_type, self._header_key), _kind_of, resources, self._header_key)
+            key = (self.patient_id if kind.participants else None, tuple(self._verdict(ref) for ref in kind.refs))
+            view = kind.views.get(key)
+            if view is None:
+                view = kind.views.setdefault(key, self._select(kind))
+            self._views[resource_type] = view
+        return view
+
+    def _select(self, kind: _Kind) -> _View:
+        chosen = [(resource, header) for resource, header in kind.live if self._belongs(header)]
+        return _View(
+            resources=tuple(resource for resource, _ in chosen),
+            headers={id(resource): header for resource, header in chosen},
+            indexes={},
+            derived={},
+        )
 
     def valuesets(self, resource: Any, *attrs: str) -> frozenset[str]:
         """Value-set ids of every coding in the named CodeableConcept elements of a resource (memoised)."""
         header = self._headers.get(id(resource))
         if header is None:  # not one of the patient's resources (or an element of one)
             header = _MEMO.get(resource, self._header_key, _header_of, resource)
-        found = header.valuesets.get(attrs)
-        if found is None:
-            found = header.valuesets[attrs] = _valuesets_of(self.terminology, resource, attrs)
-        return found
+        return _header_valuesets(self.terminology, resource, header, attrs)
 
     #: ``memo(resource, key, compute, *args)``: memoise a pure derivation ``compute(*args)`` of one
     #: resource across builds (the key must hold every other input); see `IdentityMemo`.
     memo = staticmethod(_MEMO.get)
 
+    def derived(self, resource_type: str, key: Any, compute: Callable[..., T], *args: Any) -> T:
+        """Memoise ``compute(*args)``, a pure derivation of the patient's resources of one type, across builds.
+
+        Kept with the type's `_View` (the same resources, the same patient), so
+        ``key`` must hold every other input (the terminology is part of the view).
+        """
+        derived = self._view(resource_type).derived
+        found = derived.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = derived.setdefault(key, compute(*args))
+        return found  # type: ignore[no-any-return]
+
     def codings(self, resource: Any, *attrs: str) -> tuple[Coding, ...]:
         """`codings_of` the named elements of a resource (memoised per resource)."""
         return _MEMO.get(resource, ("codings", attrs), _codings_of_elements, resource, attrs)
 
-    def with_valueset(self, resource_type: str, value_set: str, *attrs: str) -> list[Any]:
+    def with_valueset(self, resource_type: str, value_set: str, *attrs: str) -> tuple[Any, ...]:
         """The patient's resources of a type whose named elements hold a code in the value set (indexed)."""
-        index = self._indexes.get((resource_type, attrs))
+        view = self._view(resource_type)
+        index = view.indexes.get(attrs)
         if index is None:
-            index = self._indexes[(resource_type, attrs)] = {}
-            for resource in self.of_type(resource_type):
-                header = self._headers[id(resource)]
-                found = header.valuesets.get(attrs)
-                if found is None:
-                    found = header.valuesets[attrs] = _valuesets_of(self.terminology, resource, attrs)
-                for vs in found:
-                    index.setdefault(vs, []).append(resource)
-        return index.get(value_set, [])
+            index = view.indexes.setdefault(attrs, self._index(view, attrs))
+        return index.get(value_set, ())
+
+    def _index(self, view: _View, attrs: tuple[str, ...]) -> dict[str, tuple[Any, ...]]:
+        """The resources of a view by the value sets of the named elements (built whole, then shared)."""
+        index: dict[str, list[Any]] = {}
+        for resource in view.resources:
+            for vs in _header_valuesets(self.terminology, resource, view.headers[id(resource)], attrs):
+                index.setdefault(vs, []).append(resource)
+        return {vs: tuple(found) for vs, found in index.items()}
 
     def has(self, resource: Any, value_set: str, *attrs: str) -> bool:
         """Does any coding of these elements belong to the value set?"""
@@ -347,16 +443,20 @@ class BuildContext:
         return self._belongs(_MEMO.get(resource, self._header_key, _header_of, resource))
 
     def _belongs(self, header: _Header) -> bool:
-        verdicts = self._patient_verdicts
         for ref in header.patient_refs:
-            verdict = verdicts.get(ref, _UNSEEN)
-            if verdict is _UNSEEN:
-                verdict = verdicts[ref] = self._is_this_patient(ref)
+            verdict = self._verdict(ref)
             if verdict is not None:
-                return verdict  # type: ignore[return-value]
+                return verdict
         if header.participant_patients is not None:
             return not header.participant_patients or self.patient_id in header.participant_patients
         return True
+
+    def _verdict(self, ref: str) -> bool | None:
+        """`_is_this_patient`, once per build and reference string."""
+        verdict = self._patient_verdicts.get(ref, _UNSEEN)
+        if verdict is _UNSEEN:
+            verdict = self._patient_verdicts[ref] = self._is_this_patient(ref)
+        return verdict  # type: ignore[return-value]
 
     def _is_this_patient(self, ref: str) -> bool | None:
         """Does a patient reference name this patient (None: it names no patient; look further)?"""

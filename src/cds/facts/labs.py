@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import itemgetter
 from decimal import Decimal
 from typing import Any
 
@@ -49,28 +48,39 @@ def lab_facts(ctx: BuildContext) -> dict[str, Any]:
         return {}
     referenced = _referenced_observation_ids(ctx)
     follow_up_known = ctx.known("ServiceRequest") or ctx.known("Task")
-    facts = []
-    key = ("lab", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
     not_followed = False if follow_up_known else None
-    for observation in ctx.of_type("Observation"):
-        if observation.status not in _RESULT_STATUSES:
-            continue
-        observed: _Observed = ctx.memo(observation, key, _observe, ctx, observation)
-        if not observed.lab:
-            continue
+    is_current_encounter, within_current_encounter = ctx.is_current_encounter, ctx.within_current_encounter
+    facts = []
+    for observation, observed in ctx.derived("Observation", ("labs", str(ctx.tz)), _results, ctx):
         followed = True if observation.id in referenced else not_followed
-        in_current = ctx.is_current_encounter(observed.encounter_ref) or ctx.within_current_encounter(
-            observed.effective_utc
-        )
+        in_current = is_current_encounter(observed.encounter_ref) or within_current_encounter(observed.effective_utc)
         outcome = observed.facts.get((followed, in_current))
         if outcome is None:
             outcome = observed.facts[(followed, in_current)] = _lab(ctx, observation, observed, followed, in_current)
         fact, problem = outcome
         if problem is not None:
             ctx.issue(observation, problem)
-        facts.append((observed.order, fact))
-    facts.sort(key=itemgetter(0))
-    return {"labs": tuple(fact for _, fact in facts)}
+        facts.append(fact)
+    return {"labs": tuple(facts)}
+
+
+def _results(ctx: BuildContext) -> tuple[tuple[Any, _Observed], ...]:
+    """The patient's lab results with what is read of each, oldest first (a pure derivation: see `BuildContext.derived`)."""
+    key = ("lab", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
+    results = []
+    for observation in ctx.of_type("Observation"):
+        if observation.status not in _RESULT_STATUSES:
+            continue
+        observed: _Observed = ctx.memo(observation, key, _observe, ctx, observation)
+        if observed.lab:
+            results.append((observation, observed))
+    results.sort(key=_order)  # stable: undated results (and ties) keep their input order
+    return tuple(results)
+
+
+def _order(result: tuple[Any, _Observed]) -> tuple[bool, datetime]:
+    return result[1].order
+
 
 
 def _observe(ctx: BuildContext, observation: Any) -> _Observed:
