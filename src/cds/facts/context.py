@@ -492,6 +492,11 @@ class BuildContext:
         split = split_reference(ref)
         return split == ("Encounter", self.encounter_id)
 
+    @property
+    def current_span_utc(self) -> tuple[datetime, datetime] | None:
+        """The current encounter's start and its end (or `now`) in UTC; None without a start."""
+        return self._span_utc
+
     def within_current_encounter(self, moment: datetime | None) -> bool:
         """The moment lies between the current encounter's start and its end (or `now`).
 
