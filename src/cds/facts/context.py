@@ -8,6 +8,7 @@ absolute or a urn:uuid.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -21,6 +22,8 @@ from cds.terminology import Terminology
 
 __all__ = [
     "BuildContext",
+    "ContactKey",
+    "Timeline",
     "as_date",
     "as_datetime",
     "codes_of",
@@ -264,6 +267,51 @@ def _codings_of_elements(resource: Any, attrs: tuple[str, ...]) -> tuple[Coding,
     return codings_of(*(element(resource, a) for a in attrs))
 
 
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Resources placed by their encounter reference and a moment, to tell which belong to the current contact.
+
+    A pure derivation of the resources (kept across builds with them, see
+    `BuildContext.derived`): a build reduces "in the current contact" for all of
+    them to `BuildContext.contact_key`, the references that name the current
+    encounter and the slice of the dated moments within its span.
+    """
+
+    #: per resource: its encounter reference
+    refs: tuple[str | None, ...]
+    #: per resource: the position of its moment among ``moments`` (None: undated)
+    ranks: tuple[int | None, ...]
+    #: the moments of the dated resources in UTC (`in_utc`), ascending
+    moments: tuple[datetime, ...]
+    #: the distinct references
+    distinct: tuple[str, ...]
+
+    @classmethod
+    def of(cls, placed: Iterable[tuple[str | None, datetime | None]]) -> Timeline:
+        """From (encounter reference, moment) per resource, in order."""
+        rows = [(ref, in_utc(moment) if moment is not None else None) for ref, moment in placed]
+        dated = sorted((i for i, (_, moment) in enumerate(rows) if moment is not None), key=lambda i: rows[i][1])
+        ranks: list[int | None] = [None] * len(rows)
+        for rank, i in enumerate(dated):
+            ranks[i] = rank
+        return cls(
+            refs=tuple(ref for ref, _ in rows),
+            ranks=tuple(ranks),
+            moments=tuple(rows[i][1] for i in dated),  # type: ignore[misc]
+            distinct=tuple(dict.fromkeys(ref for ref, _ in rows if ref is not None)),
+        )
+
+    def in_contact(self, key: ContactKey, position: int) -> bool:
+        """Does the resource at ``position`` belong to the current contact (as `BuildContext.in_current_contact`)?"""
+        current, first, end = key
+        rank = self.ranks[position]
+        return self.refs[position] in current or (rank is not None and first <= rank < end)
+
+
+#: (the references naming the current encounter, the slice of `Timeline.moments` within its span)
+ContactKey = tuple[frozenset[str], int, int]
+
+
 def in_utc(moment: datetime) -> datetime:
     """The same instant in UTC: cheap to compare with other UTC datetimes (see `BuildContext._span_utc`)."""
     try:
@@ -491,6 +539,14 @@ class BuildContext:
             return getattr(target, "__resource_type__", None) == "Encounter" and target.id == self.encounter_id
         split = split_reference(ref)
         return split == ("Encounter", self.encounter_id)
+
+    def contact_key(self, timeline: Timeline) -> ContactKey:
+        """What decides, for every resource of a `Timeline`, whether it belongs to the current contact."""
+        current = frozenset(ref for ref in timeline.distinct if self.is_current_encounter(ref))
+        span = self._span_utc
+        if span is None:
+            return current, 0, 0
+        return current, bisect_left(timeline.moments, span[0]), bisect_right(timeline.moments, span[1])
 
     @property
     def current_span_utc(self) -> tuple[datetime, datetime] | None:
