@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime
 from operator import attrgetter
@@ -158,30 +159,57 @@ def history_facts(ctx: BuildContext) -> dict[str, Any]:
     """
     if not ctx.known("Encounter"):
         return {}
+    history: _History = ctx.derived("Encounter", ("history", ctx.encounter_id, str(ctx.tz)), _history, ctx)
     cutoff = in_utc(ctx.encounter_start or ctx.now)
-    groups: dict[str, list[_Visit]] = {"admissions": [], "ed_visits": [], "outpatient_visits": []}
-    target = {
-        EncounterClass.inpatient: "admissions",
-        EncounterClass.emergency: "ed_visits",
-        EncounterClass.ambulatory: "outpatient_visits",
-    }
+    for encounter, visit in history.issues:
+        if visit is None:
+            ctx.issue(encounter, "earlier encounter without period.start is not counted")
+        elif visit.start_utc < cutoff:
+            ctx.issue(encounter, visit.problem)  # type: ignore[arg-type]
+    return {name: events[: bisect_left(starts, cutoff)] for name, (starts, events) in history.groups.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    """The earlier encounters that can count, worked out once per (encounters, current encounter, clock zone).
+
+    A build counts those that started before its cutoff (the admission, else
+    `now`): a prefix of each group, which is ordered by start.
+    """
+
+    #: per group: the starts in UTC, ascending, and the events in the same order
+    groups: dict[str, tuple[list[datetime], tuple[EventFact, ...]]]
+    #: in encounter order: those without start (visit None) and those with an issue to report when counted
+    issues: tuple[tuple[Any, _Visit | None], ...]
+
+
+_GROUPS = {
+    EncounterClass.inpatient: "admissions",
+    EncounterClass.emergency: "ed_visits",
+    EncounterClass.ambulatory: "outpatient_visits",
+}
+
+
+def _history(ctx: BuildContext) -> _History:
+    groups: dict[str, list[_Visit]] = {name: [] for name in _GROUPS.values()}
+    issues: list[tuple[Any, _Visit | None]] = []
     key = ("visit", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
     for encounter in ctx.of_type("Encounter"):
         if encounter.id == ctx.encounter_id or encounter.status in _NOT_HAPPENED:
             continue
-        cls = encounter_class(encounter)
-        if cls not in target:
+        name = _GROUPS.get(encounter_class(encounter))  # type: ignore[arg-type]
+        if name is None:
             continue
         visit: _Visit | None = ctx.memo(encounter, key, _visit, ctx, encounter)
-        if visit is None:
-            ctx.issue(encounter, "earlier encounter without period.start is not counted")
-            continue
-        if visit.start_utc >= cutoff:
-            continue
-        if visit.problem is not None:
-            ctx.issue(encounter, visit.problem)
-        groups[target[cls]].append(visit)
-    return {name: tuple(v.event for v in sorted(visits, key=_START_UTC)) for name, visits in groups.items()}
+        if visit is None or visit.problem is not None:
+            issues.append((encounter, visit))
+        if visit is not None:
+            groups[name].append(visit)
+    ordered = {name: sorted(visits, key=_START_UTC) for name, visits in groups.items()}
+    return _History(
+        groups={name: ([v.start_utc for v in vs], tuple(v.event for v in vs)) for name, vs in ordered.items()},
+        issues=tuple(issues),
+    )
 
 
 @dataclass(frozen=True, slots=True)
