@@ -86,3 +86,14 @@ def test_items_memo_is_a_bounded_lru() -> None:
     assert len(memo) == 3
     assert memo.get([objs[0]], "k", lambda: "recomputed") == "computed"
     assert memo.get([objs[1]], "k", lambda: "recomputed") == "recomputed"
+
+
+def test_items_memo_tells_apart_sequences_that_differ_only_inside() -> None:
+    memo = ItemsMemo(8)
+    first, last = make(), make()
+    middles = [make() for _ in range(6)]
+    for i, middle in enumerate(middles):  # same key, length, first and last item: one bucket
+        assert memo.get([first, middle, last], "k", lambda i=i: i) == i
+    for i, middle in enumerate(middles[-4:], start=2):  # the most recent ones are kept
+        assert memo.get([first, middle, last], "k", lambda: "recomputed") == i
+    assert memo.get([first, middles[0], last], "k", lambda: "recomputed") == "recomputed"

@@ -20,6 +20,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from operator import is_
 from typing import Any, TypeVar
 
 __all__ = ["IdentityMemo", "ItemsMemo"]
@@ -72,34 +73,48 @@ class IdentityMemo:
 class ItemsMemo:
     """``memo.get(items, key, compute, *args)``: ``compute(*args)`` once per (the same objects in the same order, key).
 
-    The key of an entry is ``key`` and the ``id`` of every item; the entry keeps
-    the items (a tuple), so while it lives no other object can have one of those
-    identities. At most ``max_entries`` entries, the least recently used go first.
-    Reading costs a tuple of ids and one lookup; thread-safe.
+    Entries are found by ``key``, the number of items and the identities of the
+    first and the last (a few ``id`` calls whatever the length: a tuple of every
+    ``id`` cost more than the rest of a lookup), then checked item by item for
+    identity (``is``). Each entry keeps its items, so while it lives no other
+    object can take one of their identities. The buckets (at most `_BUCKET`
+    entries each: sequences that differ only inside) form an LRU of at most
+    ``max_entries``. Thread-safe.
     """
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[Any, tuple[int, ...]], tuple[tuple[Any, ...], Any]] = OrderedDict()
+        self._buckets: OrderedDict[tuple[Any, ...], list[tuple[tuple[Any, ...], Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, items: Sequence[Any], key: Any, compute: Callable[..., T], *args: Any) -> T:
-        ident = (key, tuple(map(id, items)))
+        coarse = (key, len(items), id(items[0]), id(items[-1])) if items else (key, 0)
         with self._lock:
-            entry = self._entries.get(ident)
-            if entry is not None:
-                self._entries.move_to_end(ident)
-                return entry[1]  # type: ignore[no-any-return]
+            bucket = self._buckets.get(coarse)
+            if bucket is not None:
+                self._buckets.move_to_end(coarse)
+                for kept, value in bucket:
+                    if all(map(is_, kept, items)):
+                        return value  # type: ignore[no-any-return]
         value = compute(*args)
+        entry = (tuple(items), value)
         with self._lock:
-            self._entries[ident] = (tuple(items), value)
-            if len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            bucket = self._buckets.get(coarse)
+            if bucket is None:
+                bucket = self._buckets[coarse] = []
+                if len(self._buckets) > self.max_entries:
+                    self._buckets.popitem(last=False)
+            bucket.insert(0, entry)
+            del bucket[_BUCKET:]
         return value
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            self._buckets.clear()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(len(bucket) for bucket in self._buckets.values())
+
+
+#: Entries kept per (key, length, first and last item): sequences that differ only inside.
+_BUCKET = 4
