@@ -46,18 +46,36 @@ def current_encounter_facts(ctx: BuildContext) -> dict[str, Any]:
         ctx.issues.append(ResourceIssue("Encounter", None, "the encounter named in the call is not in the data"))
         return {"encounter_id": ctx.encounter_id}
     start, end = ctx.encounter_start, ctx.encounter_end
+    key = ("current encounter", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
+    facts, problems = ctx.memo(encounter, key, _encounter_facts, ctx, encounter)
+    for problem in problems:
+        ctx.issue(encounter, problem)
     return {
-        "encounter_id": encounter.id,
-        "encounter_class": encounter_class(encounter),
+        **facts,
         "encounter_start": start,
         "encounter_end": end,
         "length_of_stay_days": _length_of_stay(ctx, start, end),
-        "admission_emergent": _emergent(ctx, encounter, start),
-        "oncology_discharge": _oncology(ctx, encounter),
-        "discharge_destination": discharge_destination(ctx, encounter),
-        "ready_for_discharge": _extension_datetime(ctx, encounter, (READY_FOR_DISCHARGE,)),
-        "tentative_discharge_date": _extension_date(ctx, encounter, (EXPECTED_DISCHARGE, R5_PLANNED_END)),
+        "admission_emergent": facts["admission_emergent"] if facts["admission_emergent"] is not None else
+        _emergent_through_ed(ctx, encounter, start),
     }
+
+
+def _encounter_facts(ctx: BuildContext, encounter: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """What the current encounter says by itself (memoised per encounter, terminology and zone), and its issues."""
+    problems: list[str] = []
+    destination, problem = _destination(ctx, encounter)
+    if problem is not None:
+        problems.append(problem)
+    facts = {
+        "encounter_id": encounter.id,
+        "encounter_class": encounter_class(encounter),
+        "admission_emergent": emergent(ctx, encounter),
+        "oncology_discharge": _oncology(ctx, encounter),
+        "discharge_destination": destination,
+        "ready_for_discharge": _extension_datetime(ctx, encounter, (READY_FOR_DISCHARGE,), problems),
+        "tentative_discharge_date": _extension_date(ctx, encounter, (EXPECTED_DISCHARGE, R5_PLANNED_END), problems),
+    }
+    return facts, tuple(problems)
 
 
 def _length_of_stay(ctx: BuildContext, start: datetime | None, end: datetime | None) -> int | None:
@@ -84,13 +102,10 @@ def emergent(ctx: BuildContext, encounter: Any) -> bool | None:
     return None
 
 
-def _emergent(ctx: BuildContext, encounter: Any, start: datetime | None) -> bool | None:
-    found = emergent(ctx, encounter)
-    if found is not None:
-        return found
+def _emergent_through_ed(ctx: BuildContext, encounter: Any, start: datetime | None) -> bool | None:
+    """True when an ED visit ended shortly before this admission started (admitted through the ED), else None."""
     if start is None:
         return None
-    # an ED visit that ended shortly before this admission started: admitted through the ED
     window = parameters().ed_to_admission_link
     for other in ctx.of_type("Encounter"):
         if other.id == encounter.id or encounter_class(other) is not EncounterClass.emergency:
@@ -105,13 +120,6 @@ def _oncology(ctx: BuildContext, encounter: Any) -> bool | None:
     if not codes_of(encounter.serviceType):
         return None
     return ctx.has(encounter, "specialty.oncology", "serviceType")
-
-
-def discharge_destination(ctx: BuildContext, encounter: Any) -> str | None:
-    destination, problem = _destination(ctx, encounter)
-    if problem is not None:
-        ctx.issue(encounter, problem)
-    return destination
 
 
 def _destination(ctx: BuildContext, encounter: Any) -> tuple[str | None, str | None]:
@@ -130,16 +138,18 @@ def _extensions(encounter: Any, urls: tuple[str, ...]) -> list[Any]:
     return [e for e in encounter.extension or () if e.url in urls]
 
 
-def _extension_datetime(ctx: BuildContext, encounter: Any, urls: tuple[str, ...]) -> datetime | None:
+def _extension_datetime(
+    ctx: BuildContext, encounter: Any, urls: tuple[str, ...], problems: list[str]
+) -> datetime | None:
     for extension in _extensions(encounter, urls):
         value = as_datetime(extension.valueDateTime or extension.valueInstant or extension.valueDate, ctx.tz)
         if value is not None:
             return value
-        ctx.issue(encounter, f"extension {extension.url} has no dateTime value")
+        problems.append(f"extension {extension.url} has no dateTime value")
     return None
 
 
-def _extension_date(ctx: BuildContext, encounter: Any, urls: tuple[str, ...]) -> date | None:
+def _extension_date(ctx: BuildContext, encounter: Any, urls: tuple[str, ...], problems: list[str]) -> date | None:
     for extension in _extensions(encounter, urls):
         value = extension.valueDate or extension.valueDateTime
         if isinstance(value, datetime):
@@ -147,7 +157,7 @@ def _extension_date(ctx: BuildContext, encounter: Any, urls: tuple[str, ...]) ->
         day = as_date(value)
         if day is not None:
             return day
-        ctx.issue(encounter, f"extension {extension.url} has no date value")
+        problems.append(f"extension {extension.url} has no date value")
     return None
 
 
