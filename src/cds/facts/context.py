@@ -45,6 +45,9 @@ _MEMO = IdentityMemo()
 #: Kinds (the resources of one type in a call) kept; a patient's record has some twenty types.
 _KIND_MEMO_SIZE = 4096
 _KINDS = ItemsMemo(_KIND_MEMO_SIZE)
+#: Charts (all the resources of a call) kept: one lookup per build finds the kinds of every type.
+_CHART_MEMO_SIZE = 512
+_CHARTS = ItemsMemo(_CHART_MEMO_SIZE)
 _UNSEEN = object()
 #: Distinct (system, code, display) triples kept as shared snapshot Codings.
 _CODING_CACHE_SIZE = 16_384
@@ -346,6 +349,9 @@ class BuildContext:
     _encounter_ref: str = field(init=False, repr=False)
     #: memo key of resource headers: the terminology (a reload is another object and digest)
     _header_key: tuple[str, int, str] = field(init=False, repr=False)
+    #: the `_Kind` of each type read, shared by every build over the same resources (all of them, in
+    #: the same order: then each type holds the same ones) and terminology; filled on first use
+    _chart: dict[str, _Kind] = field(init=False, repr=False)
     # per build: `known` by resource type
     _known: dict[str, bool] = field(default_factory=dict, repr=False)
     # per build: the headers of the patient's resources (by id; the ResourceSet keeps them alive)
@@ -373,6 +379,10 @@ class BuildContext:
         self._patient_ref = f"Patient/{self.patient_id}"
         self._encounter_ref = f"Encounter/{self.encounter_id}"
         self._header_key = ("header", id(self.terminology), self.terminology.digest)
+        everything: list[Any] = []
+        for resource_type in self.resources.resource_types():  # cheaper than iterating the set
+            everything += self.resources.of_type(resource_type)
+        self._chart = _CHARTS.get(everything, self._header_key, dict)
 
     # -- data availability --------------------------------------------------------
     def known(self, *resource_types: str) -> bool:
@@ -421,8 +431,11 @@ class BuildContext:
         """
         view = self._views.get(resource_type)
         if view is None:
-            resources = self.resources.of_type(resource_type)
-            kind = _KINDS.get(resources, (resource_type, self._header_key), _kind_of, resources, self._header_key)
+            kind = self._chart.get(resource_type)
+            if kind is None:
+                resources = self.resources.of_type(resource_type)
+                kind = _KINDS.get(resources, (resource_type, self._header_key), _kind_of, resources, self._header_key)
+                kind = self._chart.setdefault(resource_type, kind)
             key = (self.patient_id if kind.participants else None, tuple(self._verdict(ref) for ref in kind.refs))
             view = kind.views.get(key)
             if view is None:
