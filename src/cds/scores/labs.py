@@ -30,8 +30,8 @@ class LabReading:
     reported: str  # the value as reported, in words ("7.1 mmol/L")
 
 
-#: Per snapshot object (dropped with it): each reading asked for (HOSPITAL and its simplified form ask
-#: for the same haemoglobin and sodium of the same snapshot).
+#: Per snapshot object (dropped with it): its lab index and each reading asked for (HOSPITAL and its
+#: simplified form ask for the same haemoglobin and sodium of the same snapshot).
 _per_snapshot = IdentityMemo()
 #: Lab indexes by the identity of a snapshot's results: the facts layer gives the same LabFact objects
 #: for the same results in the same context, so a chart scored again finds its index here.
@@ -138,7 +138,7 @@ def _last_in_stay(
     labs = snapshot.labs
     if labs is None:
         return None, notes
-    index = _indexes.get(labs, "labs", _LabIndex.of, labs)
+    index = _per_snapshot.get(snapshot, "labs", _indexes.get, labs, "labs", _LabIndex.of, labs)
     for lab in reversed(index.oldest_first(concepts, loinc)):  # latest first: the last usable value wins
         if not _in_stay(lab, snapshot):
             continue
