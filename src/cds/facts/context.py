@@ -3,6 +3,24 @@
 The helpers read R4B models defensively: any element may be missing, a
 date may be partial ('1942' or '1942-03'), a reference may be relative,
 absolute or a urn:uuid.
+
+Work kept across builds. Parsed models are shared between calls (the parse
+cache), so what is derived from them alone is kept with them and a build only
+adds what depends on its clock, patient, encounter and the rest of its data:
+
+* per resource (`BuildContext.memo`, `IdentityMemo`): headers (voided? which
+  patient references?), value sets of codings, pure per-resource facts;
+* per type (`_Kind`, `_View`, found through the call's chart: `ItemsMemo`
+  keyed by the identities of the resources): the non-voided resources, the
+  patient's among them (keyed by the verdicts on their distinct patient
+  references), value-set indexes, and pure derivations of a fact group
+  (`BuildContext.derived`);
+* a `Timeline` per derivation that asks "in the current contact?": one
+  `ContactKey` per build answers it for every resource.
+
+Nothing that depends on the clock, the patient, the encounter or the rest of
+the data is kept without those inputs in its key (``bench/compare_facts.py``
+and ``tests/facts/test_build_memo.py`` check it).
 """
 
 from __future__ import annotations
