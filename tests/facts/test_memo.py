@@ -76,6 +76,16 @@ def test_items_memo_keeps_its_items_alive_so_identities_are_not_reused() -> None
     assert all(memo.get([make()], "k", lambda: "new") == "new" for _ in range(50))
 
 
+def test_items_memo_is_bounded_by_the_items_its_entries_hold() -> None:
+    memo = ItemsMemo(10)
+    for _ in range(20):
+        memo.get([make() for _ in range(3)], "k", lambda: "computed")
+        assert memo.held <= 10
+    assert len(memo) == 3 and memo.held == 9  # the three most recent entries of three items
+    assert memo.get([make() for _ in range(11)], "k", lambda: "too long") == "too long"
+    assert memo.held <= 10  # an entry longer than the bound is not kept
+
+
 def test_items_memo_is_a_bounded_lru() -> None:
     memo = ItemsMemo(3)
     objs = [make() for _ in range(5)]
@@ -89,7 +99,7 @@ def test_items_memo_is_a_bounded_lru() -> None:
 
 
 def test_items_memo_tells_apart_sequences_that_differ_only_inside() -> None:
-    memo = ItemsMemo(8)
+    memo = ItemsMemo(100)
     first, last = make(), make()
     middles = [make() for _ in range(6)]
     for i, middle in enumerate(middles):  # same key, length, first and last item: one bucket

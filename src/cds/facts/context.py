@@ -60,12 +60,12 @@ _PATIENT_ELEMENTS = ("subject", "patient", "beneficiary", "for_fhir")
 VOID_STATUSES = frozenset({"entered-in-error", "cancelled", "revoked", "not-done", "refuted"})
 
 _MEMO = IdentityMemo()
-#: Kinds (the resources of one type in a call) kept; a patient's record has some twenty types.
-_KIND_MEMO_SIZE = 4096
-_KINDS = ItemsMemo(_KIND_MEMO_SIZE)
-#: Charts (all the resources of a call) kept: one lookup per build finds the kinds of every type.
-_CHART_MEMO_SIZE = 512
-_CHARTS = ItemsMemo(_CHART_MEMO_SIZE)
+#: Resources held by the kinds kept (the resources of one type in a call): some 50 charts of 200.
+_KIND_MEMO_ITEMS = 10_000
+_KINDS = ItemsMemo(_KIND_MEMO_ITEMS)
+#: Resources held by the charts kept (all the resources of a call, to find the kinds with one lookup).
+_CHART_MEMO_ITEMS = 10_000
+_CHARTS = ItemsMemo(_CHART_MEMO_ITEMS)
 _UNSEEN = object()
 #: Distinct (system, code, display) triples kept as shared snapshot Codings.
 _CODING_CACHE_SIZE = 16_384

@@ -77,18 +77,23 @@ class ItemsMemo:
     first and the last (a few ``id`` calls whatever the length: a tuple of every
     ``id`` cost more than the rest of a lookup), then checked item by item for
     identity (``is``). Each entry keeps its items, so while it lives no other
-    object can take one of their identities. The buckets (at most `_BUCKET`
-    entries each: sequences that differ only inside) form an LRU of at most
-    ``max_entries``. Thread-safe.
+    object can take one of their identities; it also keeps them alive, so the
+    memo is bounded by the number of items its entries hold (``max_items``,
+    the least recently used buckets go first), not by entries: parsed models it
+    holds may outlive the parse cache's own bound by at most that many. A bucket
+    holds at most `_BUCKET` entries (sequences that differ only inside).
+    Thread-safe.
     """
 
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
+    def __init__(self, max_items: int) -> None:
+        self.max_items = max_items
         self._buckets: OrderedDict[tuple[Any, ...], list[tuple[tuple[Any, ...], Any]]] = OrderedDict()
+        self._held = 0  # items held by all entries
         self._lock = threading.Lock()
 
     def get(self, items: Sequence[Any], key: Any, compute: Callable[..., T], *args: Any) -> T:
-        coarse = (key, len(items), id(items[0]), id(items[-1])) if items else (key, 0)
+        size = len(items)
+        coarse = (key, size, id(items[0]), id(items[-1])) if size else (key, 0)
         with self._lock:
             bucket = self._buckets.get(coarse)
             if bucket is not None:
@@ -102,15 +107,25 @@ class ItemsMemo:
             bucket = self._buckets.get(coarse)
             if bucket is None:
                 bucket = self._buckets[coarse] = []
-                if len(self._buckets) > self.max_entries:
-                    self._buckets.popitem(last=False)
             bucket.insert(0, entry)
-            del bucket[_BUCKET:]
+            self._held += size
+            if len(bucket) > _BUCKET:
+                bucket.pop()
+                self._held -= size
+            while self._held > self.max_items and self._buckets:
+                _, evicted = self._buckets.popitem(last=False)
+                self._held -= sum(len(kept) for kept, _ in evicted)
         return value
+
+    @property
+    def held(self) -> int:
+        """The number of items the entries hold."""
+        return self._held
 
     def clear(self) -> None:
         with self._lock:
             self._buckets.clear()
+            self._held = 0
 
     def __len__(self) -> int:
         return sum(len(bucket) for bucket in self._buckets.values())

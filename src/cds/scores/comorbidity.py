@@ -99,8 +99,8 @@ class Diagnoses:
 
 
 #: Diagnoses by the identity of their ConditionFacts (see `Diagnoses`).
-_DIAGNOSES_MEMO_SIZE = 1024
-_diagnoses = ItemsMemo(_DIAGNOSES_MEMO_SIZE)
+_DIAGNOSES_MEMO_ITEMS = 20_000
+_diagnoses = ItemsMemo(_DIAGNOSES_MEMO_ITEMS)
 
 
 def diagnoses(conditions: Iterable[ConditionFact]) -> Diagnoses:
@@ -152,7 +152,7 @@ class CategoryFindings:
 
 
 #: The words of `CategoryFindings.used` by the identity of the matches (the same `Diagnoses` give the same).
-_described = ItemsMemo(_DIAGNOSES_MEMO_SIZE)
+_described = ItemsMemo(_DIAGNOSES_MEMO_ITEMS)
 
 
 def _describe(evidence: list[CodeMatch]) -> tuple[str, ...]:

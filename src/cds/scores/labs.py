@@ -35,8 +35,8 @@ class LabReading:
 _per_snapshot = IdentityMemo()
 #: Lab indexes by the identity of a snapshot's results: the facts layer gives the same LabFact objects
 #: for the same results in the same context, so a chart scored again finds its index here.
-_INDEX_MEMO_SIZE = 1024
-_indexes = ItemsMemo(_INDEX_MEMO_SIZE)
+_INDEX_MEMO_ITEMS = 20_000
+_indexes = ItemsMemo(_INDEX_MEMO_ITEMS)
 
 
 @dataclass(frozen=True)
