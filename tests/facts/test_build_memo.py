@@ -32,7 +32,7 @@ from factkit import (
 )
 
 from cds.facts import build_snapshot
-from cds.facts.context import snapshot_coding
+from cds.facts.context import BuildContext, Timeline, in_utc, snapshot_coding
 from cds.fhir.resources import ResourceSet, clear_parse_cache
 from cds.terminology import Terminology
 
@@ -167,3 +167,62 @@ def test_snapshot_codings_are_shared_per_triple_and_bounded() -> None:
     other = snapshot_coding("http://loinc.org", "718-7", None)
     assert other is not first and other.display is None and other.code == first.code
     assert snapshot_coding.cache_info().maxsize is not None
+
+
+def _other_patients(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same resources plus another patient's (same types, so the kinds mix both patients)."""
+    other = [
+        {**patient(), "id": "ola", "birthDate": "1950-01-01"},
+        {**encounter("ola-stay"), "subject": {"reference": "Patient/ola"}},
+        {**condition("c-ola", SNOMED, "2776000", recorded=ADMITTED), "subject": {"reference": "Patient/ola"}},
+        {**hb("hb-ola", ADMITTED + timedelta(hours=5), 9.0, "g/dL"), "subject": {"reference": "Patient/ola"}},
+    ]
+    return [*resources, *other]
+
+
+def test_shared_resources_of_two_patients_give_each_patient_their_own_facts() -> None:
+    mixed = _other_patients(RESOURCES)
+
+    def built(resources: ResourceSet, patient_id: str, encounter_id: str) -> tuple[Any, ...]:
+        issues: list[Any] = []
+        snap = build_snapshot(
+            resources, patient_id=patient_id, encounter_id=encounter_id, now=NOW, terminology=TERMINOLOGY,
+            patient_key="k", issues=issues,
+        )
+        return snap.model_dump(), [(i.resource_type, i.id, i.message) for i in issues]
+
+    expected = {pid: built(fresh(mixed), pid, eid) for pid, eid in ((PID, EID), ("ola", "ola-stay"))}
+    shared = ResourceSet.from_json(mixed)
+    for _ in range(2):
+        for pid, eid in ((PID, EID), ("ola", "ola-stay")):
+            assert built(shared, pid, eid) == expected[pid]
+    assert [c["codings"][0]["code"] for c in expected["ola"][0]["conditions"]] == ["2776000"]
+    assert [lab["value"] for lab in expected["ola"][0]["labs"]] == [9.0]
+
+
+def test_a_clock_moving_through_the_stay_gives_first_build_facts_at_every_step() -> None:
+    """More clocks than the kept fact lists: each step's labs and conditions are those of a first build."""
+    steps = [ADMITTED - timedelta(days=2) + timedelta(hours=7 * i) for i in range(40)]
+    shared = fresh(RESOURCES)
+    warm = [snapshot(shared, encounter_id=EID, now=now) for now in steps]
+    cold = [snapshot(fresh(RESOURCES), encounter_id=EID, now=now) for now in steps]
+    assert warm == cold
+    in_stay = [sum(lab["in_current_encounter"] for lab in s[0]["labs"]) for s in cold]
+    assert len(set(in_stay)) > 1  # the steps do move results into the stay
+
+
+def test_the_timeline_places_resources_in_the_current_contact_as_the_context_does() -> None:
+    encounters = ["Encounter/" + EID, "Encounter/earlier", None, "urn:uuid:1"]
+    moments = [None, ADMITTED - timedelta(days=1), ADMITTED, ADMITTED + timedelta(hours=3), NOW, NOW + timedelta(1)]
+    placed = [(ref, moment) for ref in encounters for moment in moments]
+    placed += [(None, ADMITTED.astimezone(ZoneInfo("Asia/Tokyo")))]  # the same instant in another zone
+    timeline = Timeline.of(placed)
+    resources = ResourceSet.from_json([patient(), encounter(), encounter("earlier", start=EARLIER)])
+    for encounter_id, now in ((EID, NOW), (EID, ADMITTED + timedelta(hours=1)), ("earlier", NOW), (None, NOW)):
+        ctx = BuildContext(
+            resources=resources, patient_id=PID, encounter_id=encounter_id, now=now, terminology=TERMINOLOGY
+        )
+        key = ctx.contact_key(timeline)
+        for position, (ref, moment) in enumerate(placed):
+            expected = ctx.is_current_encounter(ref) or ctx.within_current_encounter(moment and in_utc(moment))
+            assert timeline.in_contact(key, position) is expected, (encounter_id, now, ref, moment)

@@ -137,3 +137,36 @@ def test_charlson_code_list_matches_like_a_prefix_scan(make) -> None:
         coding = Coding(system=NO_ICD10, code=code)
         expected = sorted((c, p) for c, p in prefixes if code.startswith(p))
         assert sorted((c, p) for c, p, _ in code_list.coding_matches(coding.system, coding.code)) == expected
+
+
+def test_one_lab_list_scored_in_different_stays_and_clocks_gives_each_its_own_reading(make) -> None:
+    """The lab index is kept per lab list (the same LabFact objects); the stay and the clock stay per snapshot."""
+    at = [make.now - timedelta(days=d) for d in (9, 6, 3, 1)]
+    labs = (
+        make.lab("haemoglobin", 10.0, "g/dL", at=at[0], current=False),
+        make.lab("haemoglobin", 11.0, "g/dL", at=at[1], current=False),
+        make.lab("haemoglobin", 13.0, "mg/mL", at=at[2], current=False),  # a unit it cannot use: a note
+        make.lab("haemoglobin", 12.5, "g/dL", at=at[3], current=False),
+        make.lab("haemoglobin", 9.0, "g/dL", at=None, current=True),
+    )
+    labs = labs[:4] + (labs[4].model_copy(update={"effective": None}),)
+    tables = hospital_tables()
+
+    def reading(**facts: object) -> tuple[object, ...]:
+        snapshot = make.snapshot(labs=labs, **facts)
+        item = shared_items(snapshot, tables).haemoglobin
+        return item.value, item.unknown, item.used
+
+    stays = [
+        ({"encounter_start": at[0] - timedelta(hours=1), "encounter_end": at[1] + timedelta(hours=1)}, 11.0),
+        ({"encounter_start": at[0] - timedelta(hours=1)}, 12.5),
+        ({"encounter_start": at[2] - timedelta(hours=1), "now": at[2] + timedelta(hours=1)}, 9.0),
+        ({"encounter_start": at[3] + timedelta(hours=1)}, 9.0),  # only the undated result of this encounter
+        ({}, 9.0),
+    ]
+    for _ in range(2):
+        for facts, value in stays:
+            got = reading(**facts)
+            assert got[:2] == (value, False), (facts, got)
+    notes = reading(encounter_start=at[2] - timedelta(hours=1), now=at[2] + timedelta(hours=1))[2]
+    assert any("mg/mL" in note for note in notes)  # the later unusable value is reported, the undated one is used

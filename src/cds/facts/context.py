@@ -3,24 +3,45 @@
 The helpers read R4B models defensively: any element may be missing, a
 date may be partial ('1942' or '1942-03'), a reference may be relative,
 absolute or a urn:uuid.
+
+Work kept across builds. Parsed models are shared between calls (the parse
+cache), so what is derived from them alone is kept with them and a build only
+adds what depends on its clock, patient, encounter and the rest of its data:
+
+* per resource (`BuildContext.memo`, `IdentityMemo`): headers (voided? which
+  patient references?), value sets of codings, pure per-resource facts;
+* per type (`_Kind`, `_View`, found through the call's chart: `ItemsMemo`
+  keyed by the identities of the resources): the non-voided resources, the
+  patient's among them (keyed by the verdicts on their distinct patient
+  references), value-set indexes, and pure derivations of a fact group
+  (`BuildContext.derived`);
+* a `Timeline` per derivation that asks "in the current contact?": one
+  `ContactKey` per build answers it for every resource.
+
+Nothing that depends on the clock, the patient, the encounter or the rest of
+the data is kept without those inputs in its key (``bench/compare_facts.py``
+and ``tests/facts/test_build_memo.py`` check it).
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from cds.facts.memo import IdentityMemo
+from cds.facts.memo import IdentityMemo, ItemsMemo
 from cds.facts.snapshot import Coding
 from cds.fhir.resources import ResourceIssue, ResourceSet
 from cds.terminology import Terminology
 
 __all__ = [
     "BuildContext",
+    "ContactKey",
+    "Timeline",
     "as_date",
     "as_datetime",
     "codes_of",
@@ -39,6 +60,12 @@ _PATIENT_ELEMENTS = ("subject", "patient", "beneficiary", "for_fhir")
 VOID_STATUSES = frozenset({"entered-in-error", "cancelled", "revoked", "not-done", "refuted"})
 
 _MEMO = IdentityMemo()
+#: Resources held by the kinds kept (the resources of one type in a call): some 50 charts of 200.
+_KIND_MEMO_ITEMS = 10_000
+_KINDS = ItemsMemo(_KIND_MEMO_ITEMS)
+#: Resources held by the charts kept (all the resources of a call, to find the kinds with one lookup).
+_CHART_MEMO_ITEMS = 10_000
+_CHARTS = ItemsMemo(_CHART_MEMO_ITEMS)
 _UNSEEN = object()
 #: Distinct (system, code, display) triples kept as shared snapshot Codings.
 _CODING_CACHE_SIZE = 16_384
@@ -189,6 +216,63 @@ def _header_of(resource: Any) -> _Header:
     )
 
 
+def _header_valuesets(
+    terminology: Terminology, resource: Any, header: _Header, attrs: tuple[str, ...]
+) -> frozenset[str]:
+    found = header.valuesets.get(attrs)
+    if found is None:
+        found = header.valuesets[attrs] = _valuesets_of(terminology, resource, attrs)
+    return found
+
+
+@dataclass(slots=True)
+class _Kind:
+    """The resources of one type in a call, worked out once per (the same models in the same order, terminology).
+
+    See `BuildContext._view`.
+    """
+
+    #: the resources that are not voided, with their headers, in input order
+    live: tuple[tuple[Any, _Header], ...]
+    #: the distinct patient references among them, in order of first use
+    refs: tuple[str, ...]
+    #: whether an Appointment among them names its patients as participants (then the patient's id matters)
+    participants: bool
+    #: by (patient id if ``participants``, verdicts on ``refs``): the patient's resources among them
+    views: dict[tuple[str | None, tuple[bool | None, ...]], _View]
+
+
+@dataclass(slots=True)
+class _View:
+    """One patient's resources of one type (what `BuildContext.of_type` returns) and what builds derive from them.
+
+    Shared by every build that sees the same resources for the same patient:
+    read-only once published, and each lookup is built whole before it is
+    stored (two threads may both build one; they build the same).
+    """
+
+    resources: tuple[Any, ...]
+    #: header by resource id (the `_Kind` keeps the resources alive)
+    headers: dict[int, _Header]
+    #: by element names: the resources by value set of those elements' codings
+    indexes: dict[tuple[str, ...], dict[str, tuple[Any, ...]]]
+    #: pure derivations of the resources, see `BuildContext.derived`
+    derived: dict[Any, Any]
+
+
+def _kind_of(resources: list[Any], header_key: Any) -> _Kind:
+    live = []
+    refs: dict[str, None] = {}
+    participants = False
+    for resource in resources:
+        header = _MEMO.get(resource, header_key, _header_of, resource)
+        if not header.void:
+            live.append((resource, header))
+            refs.update(dict.fromkeys(header.patient_refs))
+            participants = participants or header.participant_patients is not None
+    return _Kind(live=tuple(live), refs=tuple(refs), participants=participants, views={})
+
+
 def _valuesets_of(terminology: Terminology, resource: Any, attrs: tuple[str, ...]) -> frozenset[str]:
     found: set[str] = set()
     for attr in attrs:
@@ -202,6 +286,51 @@ def _valuesets_of(terminology: Terminology, resource: Any, attrs: tuple[str, ...
 
 def _codings_of_elements(resource: Any, attrs: tuple[str, ...]) -> tuple[Coding, ...]:
     return codings_of(*(element(resource, a) for a in attrs))
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Resources placed by their encounter reference and a moment, to tell which belong to the current contact.
+
+    A pure derivation of the resources (kept across builds with them, see
+    `BuildContext.derived`): a build reduces "in the current contact" for all of
+    them to `BuildContext.contact_key`, the references that name the current
+    encounter and the slice of the dated moments within its span.
+    """
+
+    #: per resource: its encounter reference
+    refs: tuple[str | None, ...]
+    #: per resource: the position of its moment among ``moments`` (None: undated)
+    ranks: tuple[int | None, ...]
+    #: the moments of the dated resources in UTC (`in_utc`), ascending
+    moments: tuple[datetime, ...]
+    #: the distinct references
+    distinct: tuple[str, ...]
+
+    @classmethod
+    def of(cls, placed: Iterable[tuple[str | None, datetime | None]]) -> Timeline:
+        """From (encounter reference, moment) per resource, in order."""
+        rows = [(ref, in_utc(moment) if moment is not None else None) for ref, moment in placed]
+        dated = sorted((i for i, (_, moment) in enumerate(rows) if moment is not None), key=lambda i: rows[i][1])
+        ranks: list[int | None] = [None] * len(rows)
+        for rank, i in enumerate(dated):
+            ranks[i] = rank
+        return cls(
+            refs=tuple(ref for ref, _ in rows),
+            ranks=tuple(ranks),
+            moments=tuple(rows[i][1] for i in dated),  # type: ignore[misc]
+            distinct=tuple(dict.fromkeys(ref for ref, _ in rows if ref is not None)),
+        )
+
+    def in_contact(self, key: ContactKey, position: int) -> bool:
+        """Does the resource at ``position`` belong to the current contact (as `BuildContext.in_current_contact`)?"""
+        current, first, end = key
+        rank = self.ranks[position]
+        return self.refs[position] in current or (rank is not None and first <= rank < end)
+
+
+#: (the references naming the current encounter, the slice of `Timeline.moments` within its span)
+ContactKey = tuple[frozenset[str], int, int]
 
 
 def in_utc(moment: datetime) -> datetime:
@@ -223,8 +352,9 @@ class BuildContext:
     terminology: Terminology
     searched: Collection[str] | None = None
     issues: list[ResourceIssue] = field(default_factory=list)
-    _by_type: dict[str, list[Any]] = field(default_factory=dict, repr=False)
-    _indexes: dict[tuple[str, tuple[str, ...]], dict[str, list[Any]]] = field(default_factory=dict, repr=False)
+    _by_type: dict[str, tuple[Any, ...]] = field(default_factory=dict, repr=False)
+    # per build: the `_View` of each type read
+    _views: dict[str, _View] = field(default_factory=dict, repr=False)
     # looked up once per build (what nearly every fact group reads)
     tz: Any = field(init=False, repr=False)
     patient: Any | None = field(init=False, repr=False)
@@ -237,6 +367,9 @@ class BuildContext:
     _encounter_ref: str = field(init=False, repr=False)
     #: memo key of resource headers: the terminology (a reload is another object and digest)
     _header_key: tuple[str, int, str] = field(init=False, repr=False)
+    #: the `_Kind` of each type read, shared by every build over the same resources (all of them, in
+    #: the same order: then each type holds the same ones) and terminology; filled on first use
+    _chart: dict[str, _Kind] = field(init=False, repr=False)
     # per build: `known` by resource type
     _known: dict[str, bool] = field(default_factory=dict, repr=False)
     # per build: the headers of the patient's resources (by id; the ResourceSet keeps them alive)
@@ -264,6 +397,10 @@ class BuildContext:
         self._patient_ref = f"Patient/{self.patient_id}"
         self._encounter_ref = f"Encounter/{self.encounter_id}"
         self._header_key = ("header", id(self.terminology), self.terminology.digest)
+        everything: list[Any] = []
+        for resource_type in self.resources.resource_types():  # cheaper than iterating the set
+            everything += self.resources.of_type(resource_type)
+        self._chart = _CHARTS.get(everything, self._header_key, dict)
 
     # -- data availability --------------------------------------------------------
     def known(self, *resource_types: str) -> bool:
@@ -293,50 +430,88 @@ class BuildContext:
         )
 
     # -- the patient's resources ------------------------------------------------
-    def of_type(self, resource_type: str) -> list[Any]:
+    def of_type(self, resource_type: str) -> tuple[Any, ...]:
         """The patient's resources of one type, without voided ones (entered-in-error, cancelled, ...)."""
         found = self._by_type.get(resource_type)
         if found is None:
-            found = self._by_type[resource_type] = []
-            headers, key = self._headers, self._header_key
-            for resource in self.resources.of_type(resource_type):
-                header = _MEMO.get(resource, key, _header_of, resource)
-                if not header.void and self._belongs(header):
-                    found.append(resource)
-                    headers[id(resource)] = header
+            view = self._view(resource_type)
+            found = self._by_type[resource_type] = view.resources
+            self._headers.update(view.headers)
         return found
+
+    def _view(self, resource_type: str) -> _View:
+        """The `_View` of a type for this patient: from the memo when the same resources were seen before.
+
+        The resources of a type (the same parsed models in the same order: the
+        parse cache) give the same `_Kind`; which of them are the patient's
+        depends on this build only through the verdicts on their few distinct
+        patient references (and the patient's id), the key of its views.
+        """
+        view = self._views.get(resource_type)
+        if view is None:
+            kind = self._chart.get(resource_type)
+            if kind is None:
+                resources = self.resources.of_type(resource_type)
+                kind = _KINDS.get(resources, (resource_type, self._header_key), _kind_of, resources, self._header_key)
+                kind = self._chart.setdefault(resource_type, kind)
+            key = (self.patient_id if kind.participants else None, tuple(self._verdict(ref) for ref in kind.refs))
+            view = kind.views.get(key)
+            if view is None:
+                view = kind.views.setdefault(key, self._select(kind))
+            self._views[resource_type] = view
+        return view
+
+    def _select(self, kind: _Kind) -> _View:
+        chosen = [(resource, header) for resource, header in kind.live if self._belongs(header)]
+        return _View(
+            resources=tuple(resource for resource, _ in chosen),
+            headers={id(resource): header for resource, header in chosen},
+            indexes={},
+            derived={},
+        )
 
     def valuesets(self, resource: Any, *attrs: str) -> frozenset[str]:
         """Value-set ids of every coding in the named CodeableConcept elements of a resource (memoised)."""
         header = self._headers.get(id(resource))
         if header is None:  # not one of the patient's resources (or an element of one)
             header = _MEMO.get(resource, self._header_key, _header_of, resource)
-        found = header.valuesets.get(attrs)
-        if found is None:
-            found = header.valuesets[attrs] = _valuesets_of(self.terminology, resource, attrs)
-        return found
+        return _header_valuesets(self.terminology, resource, header, attrs)
 
     #: ``memo(resource, key, compute, *args)``: memoise a pure derivation ``compute(*args)`` of one
     #: resource across builds (the key must hold every other input); see `IdentityMemo`.
     memo = staticmethod(_MEMO.get)
 
+    def derived(self, resource_type: str, key: Any, compute: Callable[..., T], *args: Any) -> T:
+        """Memoise ``compute(*args)``, a pure derivation of the patient's resources of one type, across builds.
+
+        Kept with the type's `_View` (the same resources, the same patient), so
+        ``key`` must hold every other input (the terminology is part of the view).
+        """
+        derived = self._view(resource_type).derived
+        found = derived.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = derived.setdefault(key, compute(*args))
+        return found  # type: ignore[no-any-return]
+
     def codings(self, resource: Any, *attrs: str) -> tuple[Coding, ...]:
         """`codings_of` the named elements of a resource (memoised per resource)."""
         return _MEMO.get(resource, ("codings", attrs), _codings_of_elements, resource, attrs)
 
-    def with_valueset(self, resource_type: str, value_set: str, *attrs: str) -> list[Any]:
+    def with_valueset(self, resource_type: str, value_set: str, *attrs: str) -> tuple[Any, ...]:
         """The patient's resources of a type whose named elements hold a code in the value set (indexed)."""
-        index = self._indexes.get((resource_type, attrs))
+        view = self._view(resource_type)
+        index = view.indexes.get(attrs)
         if index is None:
-            index = self._indexes[(resource_type, attrs)] = {}
-            for resource in self.of_type(resource_type):
-                header = self._headers[id(resource)]
-                found = header.valuesets.get(attrs)
-                if found is None:
-                    found = header.valuesets[attrs] = _valuesets_of(self.terminology, resource, attrs)
-                for vs in found:
-                    index.setdefault(vs, []).append(resource)
-        return index.get(value_set, [])
+            index = view.indexes.setdefault(attrs, self._index(view, attrs))
+        return index.get(value_set, ())
+
+    def _index(self, view: _View, attrs: tuple[str, ...]) -> dict[str, tuple[Any, ...]]:
+        """The resources of a view by the value sets of the named elements (built whole, then shared)."""
+        index: dict[str, list[Any]] = {}
+        for resource in view.resources:
+            for vs in _header_valuesets(self.terminology, resource, view.headers[id(resource)], attrs):
+                index.setdefault(vs, []).append(resource)
+        return {vs: tuple(found) for vs, found in index.items()}
 
     def has(self, resource: Any, value_set: str, *attrs: str) -> bool:
         """Does any coding of these elements belong to the value set?"""
@@ -347,16 +522,20 @@ class BuildContext:
         return self._belongs(_MEMO.get(resource, self._header_key, _header_of, resource))
 
     def _belongs(self, header: _Header) -> bool:
-        verdicts = self._patient_verdicts
         for ref in header.patient_refs:
-            verdict = verdicts.get(ref, _UNSEEN)
-            if verdict is _UNSEEN:
-                verdict = verdicts[ref] = self._is_this_patient(ref)
+            verdict = self._verdict(ref)
             if verdict is not None:
-                return verdict  # type: ignore[return-value]
+                return verdict
         if header.participant_patients is not None:
             return not header.participant_patients or self.patient_id in header.participant_patients
         return True
+
+    def _verdict(self, ref: str) -> bool | None:
+        """`_is_this_patient`, once per build and reference string."""
+        verdict = self._patient_verdicts.get(ref, _UNSEEN)
+        if verdict is _UNSEEN:
+            verdict = self._patient_verdicts[ref] = self._is_this_patient(ref)
+        return verdict  # type: ignore[return-value]
 
     def _is_this_patient(self, ref: str) -> bool | None:
         """Does a patient reference name this patient (None: it names no patient; look further)?"""
@@ -391,6 +570,19 @@ class BuildContext:
             return getattr(target, "__resource_type__", None) == "Encounter" and target.id == self.encounter_id
         split = split_reference(ref)
         return split == ("Encounter", self.encounter_id)
+
+    def contact_key(self, timeline: Timeline) -> ContactKey:
+        """What decides, for every resource of a `Timeline`, whether it belongs to the current contact."""
+        current = frozenset(ref for ref in timeline.distinct if self.is_current_encounter(ref))
+        span = self._span_utc
+        if span is None:
+            return current, 0, 0
+        return current, bisect_left(timeline.moments, span[0]), bisect_right(timeline.moments, span[1])
+
+    @property
+    def current_span_utc(self) -> tuple[datetime, datetime] | None:
+        """The current encounter's start and its end (or `now`) in UTC; None without a start."""
+        return self._span_utc
 
     def within_current_encounter(self, moment: datetime | None) -> bool:
         """The moment lies between the current encounter's start and its end (or `now`).

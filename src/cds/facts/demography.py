@@ -21,8 +21,12 @@ def demography_facts(ctx: BuildContext) -> dict[str, Any]:
     if patient is None:
         ctx.issues.append(_missing_patient())
         return {}
+    return {"age": _age(ctx, patient), **ctx.memo(patient, "demography", _fixed, patient)}
+
+
+def _fixed(patient: Any) -> dict[str, Any]:
+    """The facts of a Patient that do not depend on the clock (memoised per Patient; read-only)."""
     return {
-        "age": _age(ctx, patient),
         "sex": Sex(patient.gender) if patient.gender in Sex.__members__.values() else None,
         "municipality": _municipality(patient),
         **_gp(patient),

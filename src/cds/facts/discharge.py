@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cds.facts.context import BuildContext, as_datetime, reference_of, split_reference
+from cds.facts.context import BuildContext, Timeline, as_datetime, reference_of, split_reference
 
 __all__ = ["discharge_facts"]
 
@@ -25,16 +25,24 @@ def discharge_facts(ctx: BuildContext) -> dict[str, Any]:
 
 def _messages(ctx: BuildContext, value_set: str) -> list[tuple[Any, datetime | None]]:
     """Communications of this stay in the value set, with their sent (else received) time."""
-    out = []
+    found, timeline = ctx.derived("Communication", ("messages", value_set, str(ctx.tz)), _sent, ctx, value_set)
+    if not found:
+        return []
+    key = ctx.contact_key(timeline)
+    return [message for position, message in enumerate(found) if timeline.in_contact(key, position)]
+
+
+def _sent(ctx: BuildContext, value_set: str) -> tuple[tuple[tuple[Any, datetime | None], ...], Timeline]:
+    """The done Communications in the value set with their time, and their `Timeline` (a pure derivation)."""
+    found = []
     for communication in ctx.of_type("Communication"):
         if communication.status not in _COMMUNICATION_DONE:
             continue
         if not ctx.has(communication, value_set, "category", "topic"):
             continue
-        when = as_datetime(communication.sent or communication.received, ctx.tz)
-        if ctx.refers_to_current_encounter(communication) or ctx.within_current_encounter(when):
-            out.append((communication, when))
-    return out
+        found.append((communication, as_datetime(communication.sent or communication.received, ctx.tz)))
+    timeline = Timeline.of((reference_of(communication.encounter), when) for communication, when in found)
+    return tuple(found), timeline
 
 
 def _gp_notified(ctx: BuildContext) -> bool | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime
 from operator import attrgetter
@@ -45,18 +46,36 @@ def current_encounter_facts(ctx: BuildContext) -> dict[str, Any]:
         ctx.issues.append(ResourceIssue("Encounter", None, "the encounter named in the call is not in the data"))
         return {"encounter_id": ctx.encounter_id}
     start, end = ctx.encounter_start, ctx.encounter_end
+    key = ("current encounter", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
+    facts, problems = ctx.memo(encounter, key, _encounter_facts, ctx, encounter)
+    for problem in problems:
+        ctx.issue(encounter, problem)
     return {
-        "encounter_id": encounter.id,
-        "encounter_class": encounter_class(encounter),
+        **facts,
         "encounter_start": start,
         "encounter_end": end,
         "length_of_stay_days": _length_of_stay(ctx, start, end),
-        "admission_emergent": _emergent(ctx, encounter, start),
-        "oncology_discharge": _oncology(ctx, encounter),
-        "discharge_destination": discharge_destination(ctx, encounter),
-        "ready_for_discharge": _extension_datetime(ctx, encounter, (READY_FOR_DISCHARGE,)),
-        "tentative_discharge_date": _extension_date(ctx, encounter, (EXPECTED_DISCHARGE, R5_PLANNED_END)),
+        "admission_emergent": facts["admission_emergent"] if facts["admission_emergent"] is not None else
+        _emergent_through_ed(ctx, encounter, start),
     }
+
+
+def _encounter_facts(ctx: BuildContext, encounter: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """What the current encounter says by itself (memoised per encounter, terminology and zone), and its issues."""
+    problems: list[str] = []
+    destination, problem = _destination(ctx, encounter)
+    if problem is not None:
+        problems.append(problem)
+    facts = {
+        "encounter_id": encounter.id,
+        "encounter_class": encounter_class(encounter),
+        "admission_emergent": emergent(ctx, encounter),
+        "oncology_discharge": _oncology(ctx, encounter),
+        "discharge_destination": destination,
+        "ready_for_discharge": _extension_datetime(ctx, encounter, (READY_FOR_DISCHARGE,), problems),
+        "tentative_discharge_date": _extension_date(ctx, encounter, (EXPECTED_DISCHARGE, R5_PLANNED_END), problems),
+    }
+    return facts, tuple(problems)
 
 
 def _length_of_stay(ctx: BuildContext, start: datetime | None, end: datetime | None) -> int | None:
@@ -83,13 +102,10 @@ def emergent(ctx: BuildContext, encounter: Any) -> bool | None:
     return None
 
 
-def _emergent(ctx: BuildContext, encounter: Any, start: datetime | None) -> bool | None:
-    found = emergent(ctx, encounter)
-    if found is not None:
-        return found
+def _emergent_through_ed(ctx: BuildContext, encounter: Any, start: datetime | None) -> bool | None:
+    """True when an ED visit ended shortly before this admission started (admitted through the ED), else None."""
     if start is None:
         return None
-    # an ED visit that ended shortly before this admission started: admitted through the ED
     window = parameters().ed_to_admission_link
     for other in ctx.of_type("Encounter"):
         if other.id == encounter.id or encounter_class(other) is not EncounterClass.emergency:
@@ -104,13 +120,6 @@ def _oncology(ctx: BuildContext, encounter: Any) -> bool | None:
     if not codes_of(encounter.serviceType):
         return None
     return ctx.has(encounter, "specialty.oncology", "serviceType")
-
-
-def discharge_destination(ctx: BuildContext, encounter: Any) -> str | None:
-    destination, problem = _destination(ctx, encounter)
-    if problem is not None:
-        ctx.issue(encounter, problem)
-    return destination
 
 
 def _destination(ctx: BuildContext, encounter: Any) -> tuple[str | None, str | None]:
@@ -129,16 +138,18 @@ def _extensions(encounter: Any, urls: tuple[str, ...]) -> list[Any]:
     return [e for e in encounter.extension or () if e.url in urls]
 
 
-def _extension_datetime(ctx: BuildContext, encounter: Any, urls: tuple[str, ...]) -> datetime | None:
+def _extension_datetime(
+    ctx: BuildContext, encounter: Any, urls: tuple[str, ...], problems: list[str]
+) -> datetime | None:
     for extension in _extensions(encounter, urls):
         value = as_datetime(extension.valueDateTime or extension.valueInstant or extension.valueDate, ctx.tz)
         if value is not None:
             return value
-        ctx.issue(encounter, f"extension {extension.url} has no dateTime value")
+        problems.append(f"extension {extension.url} has no dateTime value")
     return None
 
 
-def _extension_date(ctx: BuildContext, encounter: Any, urls: tuple[str, ...]) -> date | None:
+def _extension_date(ctx: BuildContext, encounter: Any, urls: tuple[str, ...], problems: list[str]) -> date | None:
     for extension in _extensions(encounter, urls):
         value = extension.valueDate or extension.valueDateTime
         if isinstance(value, datetime):
@@ -146,7 +157,7 @@ def _extension_date(ctx: BuildContext, encounter: Any, urls: tuple[str, ...]) ->
         day = as_date(value)
         if day is not None:
             return day
-        ctx.issue(encounter, f"extension {extension.url} has no date value")
+        problems.append(f"extension {extension.url} has no date value")
     return None
 
 
@@ -158,30 +169,57 @@ def history_facts(ctx: BuildContext) -> dict[str, Any]:
     """
     if not ctx.known("Encounter"):
         return {}
+    history: _History = ctx.derived("Encounter", ("history", ctx.encounter_id, str(ctx.tz)), _history, ctx)
     cutoff = in_utc(ctx.encounter_start or ctx.now)
-    groups: dict[str, list[_Visit]] = {"admissions": [], "ed_visits": [], "outpatient_visits": []}
-    target = {
-        EncounterClass.inpatient: "admissions",
-        EncounterClass.emergency: "ed_visits",
-        EncounterClass.ambulatory: "outpatient_visits",
-    }
+    for encounter, visit in history.issues:
+        if visit is None:
+            ctx.issue(encounter, "earlier encounter without period.start is not counted")
+        elif visit.start_utc < cutoff:
+            ctx.issue(encounter, visit.problem)  # type: ignore[arg-type]
+    return {name: events[: bisect_left(starts, cutoff)] for name, (starts, events) in history.groups.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    """The earlier encounters that can count, worked out once per (encounters, current encounter, clock zone).
+
+    A build counts those that started before its cutoff (the admission, else
+    `now`): a prefix of each group, which is ordered by start.
+    """
+
+    #: per group: the starts in UTC, ascending, and the events in the same order
+    groups: dict[str, tuple[list[datetime], tuple[EventFact, ...]]]
+    #: in encounter order: those without start (visit None) and those with an issue to report when counted
+    issues: tuple[tuple[Any, _Visit | None], ...]
+
+
+_GROUPS = {
+    EncounterClass.inpatient: "admissions",
+    EncounterClass.emergency: "ed_visits",
+    EncounterClass.ambulatory: "outpatient_visits",
+}
+
+
+def _history(ctx: BuildContext) -> _History:
+    groups: dict[str, list[_Visit]] = {name: [] for name in _GROUPS.values()}
+    issues: list[tuple[Any, _Visit | None]] = []
     key = ("visit", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
     for encounter in ctx.of_type("Encounter"):
         if encounter.id == ctx.encounter_id or encounter.status in _NOT_HAPPENED:
             continue
-        cls = encounter_class(encounter)
-        if cls not in target:
+        name = _GROUPS.get(encounter_class(encounter))  # type: ignore[arg-type]
+        if name is None:
             continue
         visit: _Visit | None = ctx.memo(encounter, key, _visit, ctx, encounter)
-        if visit is None:
-            ctx.issue(encounter, "earlier encounter without period.start is not counted")
-            continue
-        if visit.start_utc >= cutoff:
-            continue
-        if visit.problem is not None:
-            ctx.issue(encounter, visit.problem)
-        groups[target[cls]].append(visit)
-    return {name: tuple(v.event for v in sorted(visits, key=_START_UTC)) for name, visits in groups.items()}
+        if visit is None or visit.problem is not None:
+            issues.append((encounter, visit))
+        if visit is not None:
+            groups[name].append(visit)
+    ordered = {name: sorted(visits, key=_START_UTC) for name, visits in groups.items()}
+    return _History(
+        groups={name: ([v.start_utc for v in vs], tuple(v.event for v in vs)) for name, vs in ordered.items()},
+        issues=tuple(issues),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -53,36 +54,59 @@ def cfs_value(observation: Any) -> int | None | str:
 def frailty_facts(ctx: BuildContext) -> dict[str, Any]:
     """cfs and cfs_age_days. None when no valid CFS Observation is in the data."""
     best: tuple[tuple[date, datetime], CfsFact] | None = None
+    zone = str(ctx.tz)
+    today = ctx.now.date()
     for observation in ctx.with_valueset("Observation", "frailty.cfs", "code"):
-        if observation.status in {"preliminary", "registered"}:
+        read: _Read | str | None = ctx.memo(observation, ("cfs", zone), _read, ctx, observation)
+        if read is None:
             continue
-        value = cfs_value(observation)
-        if value is None:
+        if isinstance(read, str):
+            ctx.issue(observation, read)
             continue
-        if isinstance(value, str):
-            ctx.issue(observation, value)
-            continue
-        baseline = _baseline(ctx, observation)
-        recorded = as_datetime(observation.issued, ctx.tz)
-        if baseline is not None and baseline > ctx.now.date():
+        if read.baseline is not None and read.baseline > today:
             ctx.issue(observation, "CFS baseline date is after the evaluation time; ignored")
             continue
-        fact = CfsFact(
-            score=value,
-            baseline_date=baseline,
-            recorded=recorded,
-            performer_role=_performer_role(ctx, observation),
-            source=_source(observation),
-        )
-        order_day = baseline or (recorded.date() if recorded else date.min)
-        key = (order_day, recorded or datetime.min.replace(tzinfo=ctx.tz))
-        if best is None or key > best[0]:
-            best = (key, fact)
+        role = _performer_role(ctx, observation)
+        fact = ctx.memo(observation, ("cfs fact", zone, role), _cfs_fact, read, role)
+        if best is None or read.order > best[0]:
+            best = (read.order, fact)
     if best is None:
         return {}
     fact = best[1]
     anchor = fact.baseline_date or (fact.recorded.astimezone(ctx.tz).date() if fact.recorded else None)
     return {"cfs": fact, "cfs_age_days": (ctx.now.date() - anchor).days if anchor else None}
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What a CFS Observation says by itself, in the clock's zone (memoised per observation and zone)."""
+
+    score: int
+    baseline: date | None
+    recorded: datetime | None
+    source: str | None
+    #: the most recent wins: baseline day (else the recording's), then the recording time
+    order: tuple[date, datetime]
+
+
+def _read(ctx: BuildContext, observation: Any) -> _Read | str | None:
+    """The observation's `_Read`, an issue message when its value is malformed, None when it is not counted."""
+    if observation.status in {"preliminary", "registered"}:
+        return None
+    value = cfs_value(observation)
+    if value is None or isinstance(value, str):
+        return value
+    baseline = _baseline(ctx, observation)
+    recorded = as_datetime(observation.issued, ctx.tz)
+    order_day = baseline or (recorded.date() if recorded else date.min)
+    order = (order_day, recorded or datetime.min.replace(tzinfo=ctx.tz))
+    return _Read(score=value, baseline=baseline, recorded=recorded, source=_source(observation), order=order)
+
+
+def _cfs_fact(read: _Read, role: str | None) -> CfsFact:
+    return CfsFact(
+        score=read.score, baseline_date=read.baseline, recorded=read.recorded, performer_role=role, source=read.source
+    )
 
 
 def _baseline(ctx: BuildContext, observation: Any) -> date | None:

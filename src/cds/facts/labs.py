@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import itemgetter
 from decimal import Decimal
 from typing import Any
 
@@ -43,34 +43,101 @@ class _Observed:
     facts: dict[tuple[bool | None, bool], tuple[LabFact, str | None]] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Results:
+    """The patient's lab results, oldest first, as every build over the same Observations reads them.
+
+    What a build adds is small: which results a ServiceRequest or Task refers
+    to, which encounter references name the current encounter, and the current
+    encounter's span, within which the dated results are one slice of ``rows``.
+    The LabFacts for those inputs are kept in ``outcomes`` (the last few).
+    """
+
+    rows: tuple[tuple[Any, _Observed], ...]
+    #: the UTC instants of the dated results, ascending (they come first in ``rows``)
+    dated: list[datetime]
+    #: the distinct encounter references of the results
+    refs: tuple[str, ...]
+    #: the distinct ids of the results
+    ids: frozenset[str]
+    #: (follow-up default, followed ids, current references, span slice) -> (labs, issues to report)
+    outcomes: dict[Any, tuple[tuple[LabFact, ...], tuple[tuple[Any, str], ...]]] = field(default_factory=dict)
+
+
+#: How many input combinations a `_Results` keeps the labs of (a chart seen with its clock moving on).
+_OUTCOMES_KEPT = 16
+
+
 def lab_facts(ctx: BuildContext) -> dict[str, Any]:
     """labs: Observations in category 'laboratory' or coded with a lab concept, oldest first."""
     if not ctx.known("Observation"):
         return {}
-    referenced = _referenced_observation_ids(ctx)
+    results: _Results = ctx.derived("Observation", ("labs", str(ctx.tz)), _results, ctx)
     follow_up_known = ctx.known("ServiceRequest") or ctx.known("Task")
-    facts = []
-    key = ("lab", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
     not_followed = False if follow_up_known else None
-    for observation in ctx.of_type("Observation"):
-        if observation.status not in _RESULT_STATUSES:
-            continue
-        observed: _Observed = ctx.memo(observation, key, _observe, ctx, observation)
-        if not observed.lab:
-            continue
-        followed = True if observation.id in referenced else not_followed
-        in_current = ctx.is_current_encounter(observed.encounter_ref) or ctx.within_current_encounter(
-            observed.effective_utc
-        )
+    followed = tuple(sorted(results.ids.intersection(_referenced_observation_ids(ctx))))
+    current_refs = tuple(ref for ref in results.refs if ctx.is_current_encounter(ref))
+    span = ctx.current_span_utc
+    within = (0, 0) if span is None else (bisect_left(results.dated, span[0]), bisect_right(results.dated, span[1]))
+    key = (not_followed, followed, current_refs, within)
+    outcome = results.outcomes.get(key)
+    if outcome is None:
+        outcome = _outcome(ctx, results, not_followed, frozenset(followed), frozenset(current_refs), within)
+        if len(results.outcomes) >= _OUTCOMES_KEPT:
+            results.outcomes.clear()
+        results.outcomes[key] = outcome
+    labs, problems = outcome
+    for observation, problem in problems:
+        ctx.issue(observation, problem)
+    return {"labs": labs}
+
+
+def _outcome(
+    ctx: BuildContext,
+    results: _Results,
+    not_followed: bool | None,
+    followed_ids: frozenset[str],
+    current_refs: frozenset[str],
+    within: tuple[int, int],
+) -> tuple[tuple[LabFact, ...], tuple[tuple[Any, str], ...]]:
+    """The LabFacts of the results for one build's inputs, and the issues they raise."""
+    facts = []
+    problems = []
+    first, end = within
+    for position, (observation, observed) in enumerate(results.rows):
+        followed = True if observation.id in followed_ids else not_followed
+        in_current = observed.encounter_ref in current_refs or first <= position < end
         outcome = observed.facts.get((followed, in_current))
         if outcome is None:
             outcome = observed.facts[(followed, in_current)] = _lab(ctx, observation, observed, followed, in_current)
         fact, problem = outcome
         if problem is not None:
-            ctx.issue(observation, problem)
-        facts.append((observed.order, fact))
-    facts.sort(key=itemgetter(0))
-    return {"labs": tuple(fact for _, fact in facts)}
+            problems.append((observation, problem))
+        facts.append(fact)
+    return tuple(facts), tuple(problems)
+
+
+def _results(ctx: BuildContext) -> _Results:
+    """The patient's lab results with what is read of each, oldest first (a pure derivation: see `BuildContext.derived`)."""
+    key = ("lab", id(ctx.terminology), ctx.terminology.digest, str(ctx.tz))
+    rows = []
+    for observation in ctx.of_type("Observation"):
+        if observation.status not in _RESULT_STATUSES:
+            continue
+        observed: _Observed = ctx.memo(observation, key, _observe, ctx, observation)
+        if observed.lab:
+            rows.append((observation, observed))
+    rows.sort(key=_order)  # stable: undated results (and ties) keep their input order
+    return _Results(
+        rows=tuple(rows),
+        dated=[observed.effective_utc for _, observed in rows if observed.effective_utc is not None],
+        refs=tuple(dict.fromkeys(observed.encounter_ref for _, observed in rows if observed.encounter_ref)),
+        ids=frozenset(observation.id for observation, _ in rows if observation.id),
+    )
+
+
+def _order(row: tuple[Any, _Observed]) -> tuple[bool, datetime]:
+    return row[1].order
 
 
 def _observe(ctx: BuildContext, observation: Any) -> _Observed:

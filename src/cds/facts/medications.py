@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import date
 from typing import Any
 
 from cds.facts.clinical import procedure_date
-from cds.facts.context import BuildContext, as_date, as_datetime, codings_of, concept_text
+from cds.facts.context import BuildContext, Timeline, as_date, as_datetime, codings_of, concept_text, reference_of
 from cds.facts.snapshot import MedicationFact
 
 __all__ = ["medication_facts"]
@@ -30,9 +31,7 @@ def medication_facts(ctx: BuildContext) -> dict[str, Any]:
 
 
 def _medication(ctx: BuildContext, resource: Any, active: bool) -> MedicationFact:
-    """The MedicationFact of a statement or request; memoised when its drug is coded inline (a pure derivation)."""
-    if resource.medicationCodeableConcept is not None:
-        return ctx.memo(resource, ("medication", active), _coded_medication, resource.medicationCodeableConcept, active)
+    """The MedicationFact of a statement or request whose drug is a reference (resolved in this build's data)."""
     concept = None
     if resource.medicationReference is not None:
         medication = ctx.resources.resolve(resource.medicationReference)
@@ -47,16 +46,35 @@ def _coded_medication(concept: Any, active: bool) -> MedicationFact:
     return MedicationFact(codings=codings_of(concept), active=active, text=concept_text(concept))
 
 
+#: per type: (listed statuses, active statuses, intents required or None)
+_LISTED = {
+    "MedicationStatement": (_STATEMENT_LISTED, _STATEMENT_ACTIVE, None),
+    "MedicationRequest": (_REQUEST_LISTED, _REQUEST_ACTIVE, _REQUEST_INTENTS),
+}
+
+
+def _listed(ctx: BuildContext, resource_type: str) -> tuple[tuple[Any, bool, MedicationFact | None], ...]:
+    """The listed statements or requests: (resource, active, its fact when the drug is coded inline, else None).
+
+    A pure derivation of the resources (see `BuildContext.derived`); a drug given by
+    reference is resolved per build, in that build's data.
+    """
+    listed, active_statuses, intents = _LISTED[resource_type]
+    out = []
+    for resource in ctx.of_type(resource_type):
+        if resource.status not in listed or (intents is not None and resource.intent not in intents):
+            continue
+        active = resource.status in active_statuses
+        concept = resource.medicationCodeableConcept
+        out.append((resource, active, _coded_medication(concept, active) if concept is not None else None))
+    return tuple(out)
+
+
 def _medications(ctx: BuildContext) -> list[MedicationFact]:
     out: list[MedicationFact] = []
-    for statement in ctx.of_type("MedicationStatement"):
-        if statement.status not in _STATEMENT_LISTED:
-            continue
-        out.append(_medication(ctx, statement, statement.status in _STATEMENT_ACTIVE))
-    for request in ctx.of_type("MedicationRequest"):
-        if request.status not in _REQUEST_LISTED or request.intent not in _REQUEST_INTENTS:
-            continue
-        out.append(_medication(ctx, request, request.status in _REQUEST_ACTIVE))
+    for resource_type in _LISTED:
+        for resource, active, fact in ctx.derived(resource_type, "medications", _listed, ctx, resource_type):
+            out.append(fact if fact is not None else _medication(ctx, resource, active))
     return out
 
 
@@ -76,28 +94,41 @@ def _reconciled(ctx: BuildContext) -> bool | None:
     """
     if ctx.encounter_id is None:
         return None
-    for procedure in ctx.of_type("Procedure"):
-        if procedure.status != "completed":
-            continue
-        if not ctx.has(procedure, "procedure.medication-reconciliation", "code"):
-            continue
-        if ctx.in_current_contact(procedure, as_datetime(procedure_date(procedure), ctx.tz)):
-            return True
-    for task in ctx.of_type("Task"):
-        if task.status != "completed" or not ctx.has(task, "procedure.medication-reconciliation", "code"):
-            continue
-        when = as_datetime((task.executionPeriod.end if task.executionPeriod else None) or task.lastModified, ctx.tz)
-        if ctx.in_current_contact(task, when):
-            return True
+    for resource_type in ("Procedure", "Task"):
+        timeline: Timeline = ctx.derived(resource_type, ("reconciliations", str(ctx.tz)), _reconciliations, ctx, resource_type)
+        if timeline.refs:
+            key = ctx.contact_key(timeline)
+            if any(timeline.in_contact(key, i) for i in range(len(timeline.refs))):
+                return True
     return False if ctx.known("Procedure") else None
 
 
+def _reconciliations(ctx: BuildContext, resource_type: str) -> Timeline:
+    """The completed medication reconciliations among the Procedures or Tasks, placed in time."""
+    placed = []
+    for resource in ctx.of_type(resource_type):
+        if resource.status != "completed" or not ctx.has(resource, "procedure.medication-reconciliation", "code"):
+            continue
+        if resource_type == "Procedure":
+            when = procedure_date(resource)
+        else:
+            when = (resource.executionPeriod.end if resource.executionPeriod else None) or resource.lastModified
+        placed.append((reference_of(resource.encounter), as_datetime(when, ctx.tz)))
+    return Timeline.of(placed)
+
+
 def _last_review(ctx: BuildContext) -> date | None:
-    """Date of the latest completed medication review (Procedure); None when none is found."""
+    """Date of the latest completed medication review (Procedure) up to `now`; None when none is found."""
+    dates: list[date] = ctx.derived("Procedure", "medication reviews", _review_dates, ctx)
+    found = bisect_right(dates, ctx.now.date())
+    return dates[found - 1] if found else None
+
+
+def _review_dates(ctx: BuildContext) -> list[date]:
+    """The dates of the completed medication reviews, ascending."""
     dates = [
         as_date(procedure_date(p))
         for p in ctx.of_type("Procedure")
         if p.status == "completed" and ctx.has(p, "procedure.medication-review", "code")
     ]
-    dates = [d for d in dates if d is not None and d <= ctx.now.date()]
-    return max(dates) if dates else None
+    return sorted(d for d in dates if d is not None)

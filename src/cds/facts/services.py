@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cds.facts.context import BuildContext, as_datetime
+from cds.facts.context import BuildContext, as_datetime, in_utc
 from cds.facts.snapshot import ServiceNeed
 
 __all__ = ["service_facts", "service_need"]
@@ -61,22 +61,27 @@ def _services_before(ctx: BuildContext) -> tuple[str, ...] | None:
     """Services of EpisodeOfCare resources running when the stay began (or at `now` without an encounter)."""
     if not ctx.known("EpisodeOfCare"):
         return None
-    anchor = ctx.encounter_start or ctx.now
+    anchor = in_utc(ctx.encounter_start or ctx.now)
     found: set[str] = set()
+    for start, end, codes in ctx.derived("EpisodeOfCare", ("episodes", str(ctx.tz)), _episodes, ctx):
+        if (start is None or start <= anchor) and (end is None or end >= anchor):
+            found |= codes
+    return tuple(sorted(found))
+
+
+def _episodes(ctx: BuildContext) -> tuple[tuple[datetime | None, datetime | None, set[str]], ...]:
+    """The running episodes of care that can count: (start, end) in UTC and their service codes (a pure derivation)."""
+    out = []
     for episode in ctx.of_type("EpisodeOfCare"):
         if episode.status not in _EPISODE_RUNNING:
             continue
         period = episode.period
         start = as_datetime(getattr(period, "start", None), ctx.tz)
         end = as_datetime(getattr(period, "end", None), ctx.tz)
-        if start is not None and start > anchor:
-            continue
-        if end is not None and end < anchor:
-            continue
         if episode.status == "finished" and end is None:
             continue
-        found |= _service_codes(ctx, episode, "type")
-    return tuple(sorted(found))
+        out.append((in_utc(start) if start else None, in_utc(end) if end else None, _service_codes(ctx, episode, "type")))
+    return tuple(out)
 
 
 def _services_after(ctx: BuildContext) -> tuple[str, ...] | None:

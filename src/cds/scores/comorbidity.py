@@ -18,14 +18,16 @@ from cds.facts.snapshot import ConditionFact, PatientSnapshot
 from cds.scores._data import load_csv, load_yaml
 from cds.scores.base import months_before
 from cds.scores.icd10 import CodeMatch, PrefixCodeList, describe
-from cds.facts.memo import IdentityMemo
+from cds.facts.memo import IdentityMemo, ItemsMemo
 
 __all__ = [
     "CategoryFindings",
     "charlson_code_list",
     "charlson_hierarchy",
+    "Diagnoses",
     "conditions_in_window",
     "condition_date",
+    "diagnoses",
     "find_categories",
     "snapshot_categories",
 ]
@@ -48,6 +50,65 @@ def condition_date(condition: ConditionFact) -> date | None:
     return condition.recorded or condition.onset
 
 
+@dataclass(frozen=True, eq=False)
+class Diagnoses:
+    """A list of diagnoses as the look-back windows and the code lists read them (`diagnoses`).
+
+    Kept per list of the same ConditionFact objects (the facts layer gives the
+    same objects for the same diagnoses in the same context), so a chart scored
+    again only applies its windows: the dates and the code-list matches are read once.
+    """
+
+    conditions: tuple[ConditionFact, ...]
+    #: per diagnosis: (its date, in the current encounter, clinical status active)
+    rows: tuple[tuple[date | None, bool, bool], ...]
+    #: per code list: every (position, match) in input order, filled on first use
+    _matches: dict[PrefixCodeList, tuple[tuple[int, CodeMatch], ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, conditions: tuple[ConditionFact, ...]) -> Diagnoses:
+        rows = tuple((condition_date(c), c.in_current_encounter, c.active is True) for c in conditions)
+        return cls(conditions, rows)
+
+    def window(self, *, now: datetime, start: date | datetime | None, include_active: bool = False) -> list[int]:
+        """Positions of the diagnoses `conditions_in_window` keeps."""
+        today = now.date()
+        since = start.date() if isinstance(start, datetime) else start
+        kept: list[int] = []
+        for position, (when, current, active) in enumerate(self.rows):
+            if when is not None and when > today:
+                continue
+            if current or when is None or since is None or when >= since or (include_active and active):
+                kept.append(position)
+        return kept
+
+    def matches(self, code_list: PrefixCodeList, positions: Iterable[int]) -> list[CodeMatch]:
+        """`code_list.match_conditions` of the diagnoses at ``positions``, in input order."""
+        found = self._matches.get(code_list)
+        if found is None:
+            found = self._matches.setdefault(
+                code_list,
+                tuple(
+                    (position, match)
+                    for position, condition in enumerate(self.conditions)
+                    for match in code_list.match_conditions((condition,))
+                ),
+            )
+        wanted = set(positions)
+        return [match for position, match in found if position in wanted]
+
+
+#: Diagnoses by the identity of their ConditionFacts (see `Diagnoses`).
+_DIAGNOSES_MEMO_ITEMS = 20_000
+_diagnoses = ItemsMemo(_DIAGNOSES_MEMO_ITEMS)
+
+
+def diagnoses(conditions: Iterable[ConditionFact]) -> Diagnoses:
+    """The `Diagnoses` of a list of diagnoses (memoised per the same objects in the same order)."""
+    items = conditions if isinstance(conditions, tuple) else tuple(conditions)
+    return _diagnoses.get(items, "diagnoses", Diagnoses.of, items)
+
+
 def conditions_in_window(
     conditions: Iterable[ConditionFact],
     *,
@@ -60,22 +121,8 @@ def conditions_in_window(
     With ``include_active`` a diagnosis recorded before ``start`` that is still active
     (clinical status active) counts too: the patient has it inside the window.
     """
-    today = now.date()
-    since = start.date() if isinstance(start, datetime) else start
-    kept: list[ConditionFact] = []
-    for condition in conditions:
-        when = condition_date(condition)
-        if when is not None and when > today:
-            continue
-        if (
-            condition.in_current_encounter
-            or when is None
-            or since is None
-            or when >= since
-            or (include_active and condition.active is True)
-        ):
-            kept.append(condition)
-    return kept
+    found = diagnoses(conditions)
+    return [found.conditions[i] for i in found.window(now=now, start=start, include_active=include_active)]
 
 
 @dataclass
@@ -99,23 +146,30 @@ class CategoryFindings:
         """The codes behind ``category``, in words: each code once, "this stay" or its latest date."""
         words = self._used.get(category)
         if words is None:
-            words = self._used[category] = tuple(self._describe(category))
+            evidence = self.evidence.get(category, [])
+            words = self._used[category] = _described.get(evidence, "used", _describe, evidence)
         return list(words)
 
-    def _describe(self, category: str) -> list[str]:
-        latest: dict[str, str] = {}
-        for m in self.evidence.get(category, []):
-            code = describe(m.coding)
-            when = condition_date(m.condition)
-            if m.condition.in_current_encounter:
-                latest[code] = "this stay"
-            elif latest.get(code) == "this stay":
-                continue
-            elif when is None:
-                latest.setdefault(code, "undated")
-            elif code not in latest or latest[code] == "undated" or latest[code] < when.isoformat():
-                latest[code] = when.isoformat()
-        return [f"{code}, {when}" for code, when in latest.items()]
+
+#: The words of `CategoryFindings.used` by the identity of the matches (the same `Diagnoses` give the same).
+_described = ItemsMemo(_DIAGNOSES_MEMO_ITEMS)
+
+
+def _describe(evidence: list[CodeMatch]) -> tuple[str, ...]:
+    """The codes behind a category, in words: each code once, "this stay" or its latest date."""
+    latest: dict[str, str] = {}
+    for m in evidence:
+        code = describe(m.coding)
+        when = condition_date(m.condition)
+        if m.condition.in_current_encounter:
+            latest[code] = "this stay"
+        elif latest.get(code) == "this stay":
+            continue
+        elif when is None:
+            latest.setdefault(code, "undated")
+        elif code not in latest or latest[code] == "undated" or latest[code] < when.isoformat():
+            latest[code] = when.isoformat()
+    return tuple(f"{code}, {when}" for code, when in latest.items())
 
 
 def find_categories(
@@ -127,9 +181,9 @@ def find_categories(
 ) -> CategoryFindings:
     """Charlson categories present among ``conditions`` in the look-back window."""
     start = None if lookback_months is None else months_before(now, lookback_months)
-    window = conditions_in_window(conditions, now=now, start=start)
+    found = diagnoses(conditions)
     findings = CategoryFindings()
-    for match in charlson_code_list().match_conditions(window):
+    for match in found.matches(charlson_code_list(), found.window(now=now, start=start)):
         findings.evidence.setdefault(match.category, []).append(match)
     if hierarchy:
         for severe, mild in charlson_hierarchy():

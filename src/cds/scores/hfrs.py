@@ -20,7 +20,7 @@ from typing import Any
 from cds.facts.snapshot import PatientSnapshot, ScoreItem, ScoreResult
 from cds.scores._data import load_csv, load_yaml
 from cds.scores.base import Band, bands_from, finish, known, months_before, unknown
-from cds.scores.comorbidity import conditions_in_window
+from cds.scores.comorbidity import diagnoses
 from cds.scores.icd10 import CodeMatch, PrefixCodeList, describe
 
 __all__ = ["Hfrs", "hfrs_weights"]
@@ -68,11 +68,10 @@ class Hfrs:
             return finish(self.name, [item], bands, applicable=applicable, note=note, ndigits=1)
         reference = snapshot.encounter_start or snapshot.now
         since = months_before(reference, int(params["lookback_months"]))
-        window = conditions_in_window(
-            snapshot.conditions, now=snapshot.now, start=since, include_active=bool(params["count_active_problems"])
-        )
+        recorded = diagnoses(snapshot.conditions)
+        window = recorded.window(now=snapshot.now, start=since, include_active=bool(params["count_active_problems"]))
         found: dict[str, list[CodeMatch]] = {}
-        for match in _code_list().match_conditions(window):
+        for match in recorded.matches(_code_list(), window):
             found.setdefault(match.category, []).append(match)
         items: list[ScoreItem] = []
         for category in sorted(found, key=_table_order().__getitem__):  # table order

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cds.facts.snapshot import LabFact, PatientSnapshot
-from cds.facts.memo import IdentityMemo
+from cds.facts.memo import IdentityMemo, ItemsMemo
 
 __all__ = ["LabReading", "last_in_stay"]
 
@@ -30,21 +30,29 @@ class LabReading:
     reported: str  # the value as reported, in words ("7.1 mmol/L")
 
 
-#: Per snapshot object (dropped with it): the lab index, and each reading asked for (HOSPITAL and its
+#: Per snapshot object (dropped with it): its lab index and each reading asked for (HOSPITAL and its
 #: simplified form ask for the same haemoglobin and sodium of the same snapshot).
 _per_snapshot = IdentityMemo()
+#: Lab indexes by the identity of a snapshot's results: the facts layer gives the same LabFact objects
+#: for the same results in the same context, so a chart scored again finds its index here.
+_INDEX_MEMO_ITEMS = 20_000
+_indexes = ItemsMemo(_INDEX_MEMO_ITEMS)
 
 
 @dataclass(frozen=True)
 class _LabIndex:
-    """Positions in ``snapshot.labs`` by concept and by LOINC code, built in one pass per snapshot.
+    """Positions in ``snapshot.labs`` by concept and by LOINC code, built in one pass per lab list.
 
     A record holds a hundred or more results and each lab item asks for one
     kind; looking the kind up here replaces a test of every result per item.
+    ``kinds`` keeps, per (concepts, LOINC codes) asked for, their results
+    oldest first (a property of the list alone, not of the snapshot's clock).
     """
 
+    labs: tuple[LabFact, ...]
     by_concept: dict[str, list[int]]
     by_loinc: dict[str, list[int]]
+    kinds: dict[tuple[frozenset[str], frozenset[str]], tuple[LabFact, ...]]
 
     @classmethod
     def of(cls, labs: tuple[LabFact, ...]) -> _LabIndex:
@@ -57,7 +65,7 @@ class _LabIndex:
             for coding in lab.codings:
                 if coding.system == LOINC:
                     _add(by_loinc, coding.code, i)
-        return cls(by_concept, by_loinc)
+        return cls(labs, by_concept, by_loinc, {})
 
     def positions(self, concepts: frozenset[str], loinc: frozenset[str]) -> list[int]:
         """Positions of the results whose concept is in ``concepts`` or that carry a LOINC code in ``loinc``, in order."""
@@ -67,6 +75,21 @@ class _LabIndex:
         for code in loinc:
             found.update(self.by_loinc.get(code, ()))
         return sorted(found)
+
+    def oldest_first(self, concepts: frozenset[str], loinc: frozenset[str]) -> tuple[LabFact, ...]:
+        """The results of `positions`, undated first, then by effective time (ties keep their order)."""
+        found = self.kinds.get((concepts, loinc))
+        if found is None:
+            labs = self.labs
+            candidates = [labs[i] for i in self.positions(concepts, loinc)]
+            undated = [lab for lab in candidates if lab.effective is None]
+            dated = sorted((lab for lab in candidates if lab.effective is not None), key=_effective)
+            found = self.kinds[(concepts, loinc)] = (*undated, *dated)
+        return found
+
+
+def _effective(lab: LabFact) -> datetime:
+    return lab.effective  # type: ignore[return-value]
 
 
 def _add(index: dict[str, list[int]], key: str, position: int) -> None:
@@ -112,13 +135,13 @@ def _last_in_stay(
     unit: str,
 ) -> tuple[LabReading | None, list[str]]:
     notes: list[str] = []
-    if snapshot.labs is None:
-        return None, notes
     labs = snapshot.labs
-    index = _per_snapshot.get(snapshot, "labs", lambda: _LabIndex.of(labs))
-    candidates = [labs[i] for i in index.positions(concepts, loinc) if _in_stay(labs[i], snapshot)]
-    candidates.sort(key=lambda lab: (lab.effective is not None, lab.effective or snapshot.now))
-    for lab in reversed(candidates):
+    if labs is None:
+        return None, notes
+    index = _per_snapshot.get(snapshot, "labs", _indexes.get, labs, "labs", _LabIndex.of, labs)
+    for lab in reversed(index.oldest_first(concepts, loinc)):  # latest first: the last usable value wins
+        if not _in_stay(lab, snapshot):
+            continue
         if lab.value is not None and lab.unit is not None and lab.unit.strip().lower() == unit.lower():
             if lab.original_value is not None and lab.original_unit:
                 reported = f"{lab.original_value:g} {lab.original_unit}"
