@@ -5,7 +5,9 @@ from sqlalchemy import text
 TOKEN = "sEcReT-fhir-access-token-123"
 
 
-def rows(store, sql):
+def rows(client, store, sql):
+    """The rows ``sql`` selects, once the app's audit writer has written every call it was given."""
+    client.app.state.runtime.audit.flush()
     with store.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(text(sql))]
 
@@ -13,7 +15,7 @@ def rows(store, sql):
 def test_a_call_is_recorded_with_service_hook_instance_digest_and_outcome(client, store, request_body):
     body = request_body()
     client.post("/cds-services/discharge-pathway", json=body)
-    [call] = rows(store, "select * from calls")
+    [call] = rows(client, store, "select * from calls")
     assert (call["service_id"], call["hook"], call["hook_instance"]) == (
         "discharge-pathway", "encounter-discharge", body["hookInstance"])
     assert (call["ruleset_digest"], call["outcome"], call["http_status"]) == ("sha256:fake", "ok", 200)
@@ -22,13 +24,13 @@ def test_a_call_is_recorded_with_service_hook_instance_digest_and_outcome(client
 
 def test_the_patient_is_stored_only_as_a_pseudonym(client, store, request_body):
     client.post("/cds-services/discharge-pathway", json=request_body())
-    [call] = rows(store, "select * from calls")
+    [call] = rows(client, store, "select * from calls")
     assert call["patient_pseudonym"].startswith("p_") and "ingrid" not in call["patient_pseudonym"]
 
 
 def test_the_cards_served_are_recorded_with_their_rule(client, store, request_body):
     response = client.post("/cds-services/discharge-pathway", json=request_body())
-    [card] = rows(store, "select * from cards")
+    [card] = rows(client, store, "select * from cards")
     assert card["uuid"] == response.json()["cards"][0]["uuid"]
     assert (card["rule_id"], card["rule_version"], card["indicator"], card["topic"]) == (
         "discharge.pathway-b", "1.0.0", "warning", "pathway")
@@ -38,7 +40,7 @@ def test_refused_calls_are_recorded_with_their_status(client, store, request_bod
     body = request_body()
     del body["prefetch"]["flags"]
     client.post("/cds-services/discharge-pathway", json=body)
-    [call] = rows(store, "select * from calls")
+    [call] = rows(client, store, "select * from calls")
     assert (call["outcome"], call["http_status"]) == ("prefetch-missing", 412)
 
 
@@ -47,6 +49,7 @@ def test_neither_token_nor_resources_reach_the_database(client, store, request_b
         "access_token": TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read",
         "subject": "cds"})
     client.post("/cds-services/discharge-pathway", json=body)
+    client.app.state.runtime.audit.flush()
     store.close()
     raw = (tmp_path / "audit.sqlite3").read_bytes()
     assert TOKEN.encode() not in raw and b"1942-03-14" not in raw and b"ingrid" not in raw
@@ -64,14 +67,14 @@ def test_feedback_is_stored(client, store):
     response = client.post("/cds-services/discharge-pathway/feedback", json=feedback())
     assert response.status_code == 200
     assert response.json() == {"stored": 1, "duplicates": 0, "unknown_cards": 1}
-    assert len(rows(store, "select * from feedback")) == 1
+    assert len(rows(client, store, "select * from feedback")) == 1
 
 
 def test_the_same_feedback_twice_is_stored_once(client, store):
     client.post("/cds-services/discharge-pathway/feedback", json=feedback())
     again = client.post("/cds-services/discharge-pathway/feedback", json=feedback())
     assert again.status_code == 200 and again.json()["duplicates"] == 1
-    assert len(rows(store, "select * from feedback")) == 1
+    assert len(rows(client, store, "select * from feedback")) == 1
 
 
 def test_feedback_on_a_served_card_is_known(client, request_body):
