@@ -1,5 +1,7 @@
 """Every call to a service is recorded (pseudonymised, no tokens, no resources); feedback is stored once."""
 
+import threading
+
 from sqlalchemy import text
 
 TOKEN = "sEcReT-fhir-access-token-123"
@@ -103,3 +105,57 @@ def test_accepted_feedback_without_suggestions_is_400(client):
 
 def test_feedback_to_an_unknown_service_is_404(client):
     assert client.post("/cds-services/nope/feedback", json=feedback()).status_code == 404
+
+
+def test_calls_still_queued_are_written_when_the_app_shuts_down(make_client, store, request_body, monkeypatch):
+    # The writer may not write until it is closed: only the lifespan's end lets the calls in.
+    from cds.store.writer import AuditWriter
+
+    released = threading.Event()
+    original_record, original_close = store.record_calls, AuditWriter.close
+
+    def record_calls(records):
+        released.wait()
+        original_record(records)
+
+    def close(self):
+        released.set()
+        original_close(self)
+
+    monkeypatch.setattr(store, "record_calls", record_calls)
+    monkeypatch.setattr(AuditWriter, "close", close)
+    try:
+        with make_client() as client:
+            for _ in range(5):
+                client.post("/cds-services/discharge-pathway", json=request_body())
+    finally:
+        released.set()
+    with store.engine.connect() as conn:  # no flush here: the lifespan's end must have written them
+        assert conn.execute(text("select count(*) from calls")).scalar_one() == 5
+        assert conn.execute(text("select count(*) from cards")).scalar_one() == 5
+
+
+def test_feedback_waits_for_the_call_it_answers_to_be_written(make_client, store, request_body, monkeypatch):
+    # The writer may not write until someone flushes it: only the feedback endpoint's flush lets the call in.
+    from cds.store.writer import AuditWriter
+
+    released = threading.Event()
+    original_record, original_flush = store.record_calls, AuditWriter.flush
+
+    def record_calls(records):
+        released.wait()
+        original_record(records)
+
+    def flush(self):
+        released.set()
+        original_flush(self)
+
+    monkeypatch.setattr(store, "record_calls", record_calls)
+    monkeypatch.setattr(AuditWriter, "flush", flush)
+    client = make_client()
+    try:
+        uuid = client.post("/cds-services/discharge-pathway", json=request_body()).json()["cards"][0]["uuid"]
+        answer = client.post("/cds-services/discharge-pathway/feedback", json=feedback(uuid)).json()
+    finally:
+        released.set()
+    assert answer["unknown_cards"] == 0
