@@ -21,8 +21,9 @@ otherwise from an asynchronous httpx client in this process:
   stalled server also stalls the client and the stall shows up in one sample
   instead of in every request that should have been sent meanwhile
   ("coordinated omission"). This phase uses a small asyncio HTTP/1.1 client in
-  this process (keep-alive connections, opened as needed, the request bytes
-  prepared once; uvloop when installed) rather than wrk: wrk 4 cannot pace
+  this process (at most 64 keep-alive connections, opened as needed; a request
+  due while all are busy waits, on its clock; the request bytes prepared once;
+  uvloop when installed) rather than wrk: wrk 4 cannot pace
   requests on a schedule or time them from it (that is wrk2, not packaged in
   Debian), and a hand-written client costs a fraction of httpx's CPU per
   request. Any lateness of the client itself counts against the server here,
@@ -218,8 +219,14 @@ class _Connection:
 
 
 async def drive_fixed_rate(host: str, port: int, path: str, body: bytes, rate: float, seconds: float,
-                           timeout: float = 30.0) -> dict[str, float]:
-    """Offer ``rate`` POSTs per second for ``seconds``, open loop; latency from each scheduled send time."""
+                           max_connections: int = 64, timeout: float = 30.0) -> dict[str, float]:
+    """Offer ``rate`` POSTs per second for ``seconds``, open loop; latency from each scheduled send time.
+
+    At most ``max_connections`` requests are in flight (keep-alive connections
+    opened as needed); a request due while all are busy waits for one, and
+    that wait is part of its latency. A request unanswered ``timeout`` seconds
+    after it was sent is an error.
+    """
     request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     total = int(rate * seconds)
@@ -229,24 +236,27 @@ async def drive_fixed_rate(host: str, port: int, path: str, body: bytes, rate: f
     max_lag = 0.0
     last_done = 0.0
 
+    slots = asyncio.Semaphore(max_connections)
+
     async def one(due: float) -> None:
         nonlocal errors, last_done
-        connection = idle.pop() if idle else None
-        try:
-            if connection is None:
-                connection = _Connection(*await asyncio.open_connection(host, port))
-            status = await asyncio.wait_for(connection.exchange(request), timeout)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError):
-            status = 0
+        async with slots:  # a request waiting for a free connection waits on the clock that times it
+            connection = idle.pop() if idle else None
+            try:
+                if connection is None:
+                    connection = _Connection(*await asyncio.open_connection(host, port))
+                status = await asyncio.wait_for(connection.exchange(request), timeout)
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError):
+                status = 0
+                if connection is not None:
+                    connection.close()
+                    connection = None
+            done = time.perf_counter()
             if connection is not None:
-                connection.close()
-                connection = None
-        done = time.perf_counter()
+                idle.append(connection)
         latencies.append(done - due)
         last_done = max(last_done, done)
         errors += 0 if status == 200 else 1
-        if connection is not None:
-            idle.append(connection)
 
     tasks: set[asyncio.Task[None]] = set()
     start = time.perf_counter() + 0.05
