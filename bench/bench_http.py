@@ -188,11 +188,16 @@ async def drive(base: str, method: str, path: str, body: bytes | None, calls: in
     }
 
 
+#: Idle seconds after which the client drops a kept-alive connection (uvicorn closes them after 5 s).
+KEEPALIVE_SECONDS = 4.0
+
+
 class _Connection:
     """One keep-alive HTTP/1.1 connection: send prepared request bytes, read one response."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.last_used = time.perf_counter()
 
     async def exchange(self, request: bytes) -> int:
         self.writer.write(request)
@@ -241,7 +246,12 @@ async def drive_fixed_rate(host: str, port: int, path: str, body: bytes, rate: f
     async def one(due: float) -> None:
         nonlocal errors, last_done
         async with slots:  # a request waiting for a free connection waits on the clock that times it
-            connection = idle.pop() if idle else None
+            connection = None
+            while idle and connection is None:
+                connection = idle.pop()
+                if connection.reader.at_eof() or time.perf_counter() - connection.last_used > KEEPALIVE_SECONDS:
+                    connection.close()  # closed, or about to be, by the server's keep-alive timeout
+                    connection = None
             try:
                 if connection is None:
                     connection = _Connection(*await asyncio.open_connection(host, port))
@@ -253,6 +263,7 @@ async def drive_fixed_rate(host: str, port: int, path: str, body: bytes, rate: f
                     connection = None
             done = time.perf_counter()
             if connection is not None:
+                connection.last_used = done
                 idle.append(connection)
         latencies.append(done - due)
         last_done = max(last_done, done)
