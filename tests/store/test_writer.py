@@ -203,3 +203,16 @@ def test_flush_and_close_without_any_call_return_at_once(store):
     writer.flush()
     writer.close()
     writer.close()
+
+
+def test_calls_arriving_while_a_batch_gathers_share_its_transaction_and_a_flush_ends_the_wait(store, now,
+                                                                                            monkeypatch):
+    gate = Gate(store, monkeypatch)
+    gate.open.set()
+    writer = AuditWriter(store, linger=600.0)  # only the flush can end this batch's wait
+    for n in range(3):
+        writer.submit(call(now, n))
+    writer.flush()
+    assert gate.batches == [3]
+    assert len(stored(store, "hook-")) == 3
+    writer.close()

@@ -4,9 +4,10 @@ The service answers a hook call first and records it afterwards. Writing each
 call in its own transaction costs a worker ~1.5 ms of CPU (begin, two inserts,
 commit, on a pooled connection); the writer instead takes the calls a worker
 serves into a bounded in-memory queue, and one background thread per process
-writes whatever has accumulated in one transaction per batch
-(`AuditStore.record_calls`: one multi-row insert for the calls, one for their
-cards).
+writes them in one transaction per batch (`AuditStore.record_calls`: one
+multi-row insert for the calls, one for their cards). A batch is what has
+accumulated, plus whatever arrives within ``linger`` (50 ms) of its first call:
+at a few dozen calls per second that still makes batches of several calls.
 
 Guarantees:
 
@@ -27,8 +28,8 @@ Guarantees:
   submitted before it is written (or has failed). The feedback endpoint flushes
   before it looks up the card a clinician answers about, and the dashboard
   before it reads. A flush reaches this process's writer only: with several
-  workers, feedback that arrives on another worker within the few milliseconds
-  a call waits in its worker's queue finds the card not yet written (it is
+  workers, feedback that arrives on another worker within the ~50 ms a call
+  can wait in its worker's queue finds the card not yet written (it is
   stored all the same, flagged ``known_card = false``).
 
 The thread starts with the first `submit`, in the process that serves, so an
@@ -40,6 +41,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -58,6 +60,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PENDING: Final = 2000
 #: Calls written in one transaction at most.
 DEFAULT_MAX_BATCH: Final = 200
+#: Seconds the writer waits for more calls after the first of a batch (unless flushed or closed).
+DEFAULT_LINGER_SECONDS: Final = 0.05
 
 
 class _Flush:
@@ -74,11 +78,12 @@ class AuditWriter:
     """Records `CallRecord` s into an `AuditStore` from one background thread (see the module docstring)."""
 
     def __init__(self, store: AuditStore, *, max_pending: int = DEFAULT_MAX_PENDING,
-                 max_batch: int = DEFAULT_MAX_BATCH) -> None:
-        if max_pending < 1 or max_batch < 1:
-            raise ValueError("max_pending and max_batch must be at least 1")
+                 max_batch: int = DEFAULT_MAX_BATCH, linger: float = DEFAULT_LINGER_SECONDS) -> None:
+        if max_pending < 1 or max_batch < 1 or linger < 0:
+            raise ValueError("max_pending and max_batch must be at least 1, linger at least 0")
         self._store = store
         self._max_batch = max_batch
+        self._linger = linger
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -145,9 +150,12 @@ class AuditWriter:
         stop = False
         while not stop:
             items = [self._queue.get()]
-            while len(items) < self._max_batch:
+            # Gather more calls for up to `linger` seconds (a transaction costs about as much as
+            # several rows); a flush or close marker ends the wait at once.
+            deadline = time.monotonic() + self._linger
+            while len(items) < self._max_batch and isinstance(items[-1], CallRecord):
                 try:
-                    items.append(self._queue.get_nowait())
+                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
             records: list[CallRecord] = []
