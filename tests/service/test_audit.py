@@ -1,11 +1,15 @@
 """Every call to a service is recorded (pseudonymised, no tokens, no resources); feedback is stored once."""
 
+import threading
+
 from sqlalchemy import text
 
 TOKEN = "sEcReT-fhir-access-token-123"
 
 
-def rows(store, sql):
+def rows(client, store, sql):
+    """The rows ``sql`` selects, once the app's audit writer has written every call it was given."""
+    client.app.state.runtime.audit.flush()
     with store.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(text(sql))]
 
@@ -13,7 +17,7 @@ def rows(store, sql):
 def test_a_call_is_recorded_with_service_hook_instance_digest_and_outcome(client, store, request_body):
     body = request_body()
     client.post("/cds-services/discharge-pathway", json=body)
-    [call] = rows(store, "select * from calls")
+    [call] = rows(client, store, "select * from calls")
     assert (call["service_id"], call["hook"], call["hook_instance"]) == (
         "discharge-pathway", "encounter-discharge", body["hookInstance"])
     assert (call["ruleset_digest"], call["outcome"], call["http_status"]) == ("sha256:fake", "ok", 200)
@@ -22,13 +26,13 @@ def test_a_call_is_recorded_with_service_hook_instance_digest_and_outcome(client
 
 def test_the_patient_is_stored_only_as_a_pseudonym(client, store, request_body):
     client.post("/cds-services/discharge-pathway", json=request_body())
-    [call] = rows(store, "select * from calls")
+    [call] = rows(client, store, "select * from calls")
     assert call["patient_pseudonym"].startswith("p_") and "ingrid" not in call["patient_pseudonym"]
 
 
 def test_the_cards_served_are_recorded_with_their_rule(client, store, request_body):
     response = client.post("/cds-services/discharge-pathway", json=request_body())
-    [card] = rows(store, "select * from cards")
+    [card] = rows(client, store, "select * from cards")
     assert card["uuid"] == response.json()["cards"][0]["uuid"]
     assert (card["rule_id"], card["rule_version"], card["indicator"], card["topic"]) == (
         "discharge.pathway-b", "1.0.0", "warning", "pathway")
@@ -38,7 +42,7 @@ def test_refused_calls_are_recorded_with_their_status(client, store, request_bod
     body = request_body()
     del body["prefetch"]["flags"]
     client.post("/cds-services/discharge-pathway", json=body)
-    [call] = rows(store, "select * from calls")
+    [call] = rows(client, store, "select * from calls")
     assert (call["outcome"], call["http_status"]) == ("prefetch-missing", 412)
 
 
@@ -47,6 +51,7 @@ def test_neither_token_nor_resources_reach_the_database(client, store, request_b
         "access_token": TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read",
         "subject": "cds"})
     client.post("/cds-services/discharge-pathway", json=body)
+    client.app.state.runtime.audit.flush()
     store.close()
     raw = (tmp_path / "audit.sqlite3").read_bytes()
     assert TOKEN.encode() not in raw and b"1942-03-14" not in raw and b"ingrid" not in raw
@@ -64,14 +69,14 @@ def test_feedback_is_stored(client, store):
     response = client.post("/cds-services/discharge-pathway/feedback", json=feedback())
     assert response.status_code == 200
     assert response.json() == {"stored": 1, "duplicates": 0, "unknown_cards": 1}
-    assert len(rows(store, "select * from feedback")) == 1
+    assert len(rows(client, store, "select * from feedback")) == 1
 
 
 def test_the_same_feedback_twice_is_stored_once(client, store):
     client.post("/cds-services/discharge-pathway/feedback", json=feedback())
     again = client.post("/cds-services/discharge-pathway/feedback", json=feedback())
     assert again.status_code == 200 and again.json()["duplicates"] == 1
-    assert len(rows(store, "select * from feedback")) == 1
+    assert len(rows(client, store, "select * from feedback")) == 1
 
 
 def test_feedback_on_a_served_card_is_known(client, request_body):
@@ -100,3 +105,57 @@ def test_accepted_feedback_without_suggestions_is_400(client):
 
 def test_feedback_to_an_unknown_service_is_404(client):
     assert client.post("/cds-services/nope/feedback", json=feedback()).status_code == 404
+
+
+def test_calls_still_queued_are_written_when_the_app_shuts_down(make_client, store, request_body, monkeypatch):
+    # The writer may not write until it is closed: only the lifespan's end lets the calls in.
+    from cds.store.writer import AuditWriter
+
+    released = threading.Event()
+    original_record, original_close = store.record_calls, AuditWriter.close
+
+    def record_calls(records):
+        released.wait()
+        original_record(records)
+
+    def close(self):
+        released.set()
+        original_close(self)
+
+    monkeypatch.setattr(store, "record_calls", record_calls)
+    monkeypatch.setattr(AuditWriter, "close", close)
+    try:
+        with make_client() as client:
+            for _ in range(5):
+                client.post("/cds-services/discharge-pathway", json=request_body())
+    finally:
+        released.set()
+    with store.engine.connect() as conn:  # no flush here: the lifespan's end must have written them
+        assert conn.execute(text("select count(*) from calls")).scalar_one() == 5
+        assert conn.execute(text("select count(*) from cards")).scalar_one() == 5
+
+
+def test_feedback_waits_for_the_call_it_answers_to_be_written(make_client, store, request_body, monkeypatch):
+    # The writer may not write until someone flushes it: only the feedback endpoint's flush lets the call in.
+    from cds.store.writer import AuditWriter
+
+    released = threading.Event()
+    original_record, original_flush = store.record_calls, AuditWriter.flush
+
+    def record_calls(records):
+        released.wait()
+        original_record(records)
+
+    def flush(self):
+        released.set()
+        original_flush(self)
+
+    monkeypatch.setattr(store, "record_calls", record_calls)
+    monkeypatch.setattr(AuditWriter, "flush", flush)
+    client = make_client()
+    try:
+        uuid = client.post("/cds-services/discharge-pathway", json=request_body()).json()["cards"][0]["uuid"]
+        answer = client.post("/cds-services/discharge-pathway/feedback", json=feedback(uuid)).json()
+    finally:
+        released.set()
+    assert answer["unknown_cards"] == 0

@@ -155,3 +155,17 @@ def test_serve_answers_on_loopback_warns_about_development_mode_and_reloads_rule
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, False), ("1", True)])
+def test_serve_keeps_the_per_request_access_log_off_unless_asked(monkeypatch, setting, expected):
+    import uvicorn
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
+    monkeypatch.setenv("CDS_WORKERS", "2")  # the multi-worker path: uvicorn builds the app, not this test
+    monkeypatch.delenv("CDS_ACCESS_LOG", raising=False)
+    if setting is not None:
+        monkeypatch.setenv("CDS_ACCESS_LOG", setting)
+    assert run("serve").exit_code == 0
+    assert seen["access_log"] is expected and seen["workers"] == 2

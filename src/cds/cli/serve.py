@@ -53,7 +53,8 @@ def serve(
         os.environ[CONFIG_FILE_ENV] = str(config.resolve())
     for name, value in overrides.items():
         os.environ[f"CDS_{name.upper()}"] = str(value)
-    common = {"host": settings.host, "port": settings.port, "proxy_headers": False, "server_header": False}
+    common = {"host": settings.host, "port": settings.port, "proxy_headers": False, "server_header": False,
+              "access_log": settings.access_log}
     if settings.workers == 1:
         try:
             app = create_app(settings, handle_sighup=True)

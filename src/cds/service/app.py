@@ -1,6 +1,8 @@
 """The FastAPI application factory.
 
-`create_app(settings)` builds the evaluator and audit store from settings;
+`create_app(settings)` builds the evaluator and audit store from settings
+(calls are recorded through a write-behind `cds.store.writer.AuditWriter`,
+flushed and stopped when the app's lifespan ends);
 tests inject their own (``evaluator=``, ``store=``, ``http=`` for the FHIR/JWKS
 client, ``clock=``). `app_from_env` is the uvicorn factory ``cds serve`` uses
 in each worker (settings from ``$CDS_CONFIG_FILE`` and the environment).
@@ -18,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -33,6 +36,7 @@ from cds.service.errors import (
 from cds.service.routes import reload_body, router
 from cds.service.runtime import Runtime, build_evaluator, build_store, utc_now
 from cds.service.settings import Settings, load_settings
+from cds.store.writer import AuditWriter
 
 if TYPE_CHECKING:
     from cds.evaluation import Evaluator
@@ -69,6 +73,8 @@ def _lifespan(runtime: Runtime, handle_sighup: bool) -> Callable[[FastAPI], Any]
             if handle_sighup and runtime.rules is not None:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             await runtime.http.aclose()
+            if runtime.audit is not None:
+                await to_thread.run_sync(runtime.audit.close)  # writes every call still queued
             if runtime.store is not None:
                 runtime.store.close()
 
@@ -105,10 +111,12 @@ def create_app(
     evaluator = evaluator if evaluator is not None else build_evaluator(settings)
     store = store if store is not None or not audit else build_store(settings)
     http = http or httpx.AsyncClient(follow_redirects=False)
+    audit_writer = AuditWriter(store) if store is not None else None
     runtime = Runtime(
         settings=settings,
         evaluator=evaluator,
         store=store,
+        audit=audit_writer,
         authenticator=ClientAuthenticator(settings.auth, http=http),
         http=http,
         rules=rules if rules is not None else getattr(evaluator, "rules", None),
@@ -139,6 +147,7 @@ def create_app(
                 password=settings.dashboard.password.get_secret_value(),
                 username=settings.dashboard.username,
                 store=store,
+                flush=audit_writer.flush if audit_writer is not None else None,
                 kpi_dir=settings.dashboard.kpi_dir,
                 reports_dir=settings.dashboard.reports_dir,
                 clock=clock,

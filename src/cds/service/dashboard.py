@@ -98,13 +98,18 @@ def dashboard_router(
     password: str | None,
     username: str = "quality",
     store: Any | None = None,
+    flush: Callable[[], None] | None = None,
     kpi_dir: Path | None = None,
     reports_dir: Path | None = None,
     months: int = 12,
     clock: Callable[[], datetime] = _utc_now,
     prefix: str = "/dashboard",
 ) -> APIRouter:
-    """The dashboard's routes. ``store``: an `AuditStore` (or None: no card charts)."""
+    """The dashboard's routes. ``store``: an `AuditStore` (or None: no card charts).
+
+    ``flush``: called before the store is read, so calls still queued for
+    writing (`cds.store.writer.AuditWriter.flush`) are counted.
+    """
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     security = HTTPBasic(auto_error=False, realm="cds-quality-dashboard")
@@ -158,6 +163,8 @@ def dashboard_router(
         if store is not None:
             from cds.quality.analytics import card_analytics
 
+            if flush is not None:
+                flush()
             start = _month_starts(now, months)[0]
             by_rule = card_analytics(store.engine, start=start, end=now, by=["rule"])
             charts.append(

@@ -3,8 +3,9 @@
 Request bodies are read and validated here (not by FastAPI's body parsing) so
 that every refusal is a specific 4xx with an OperationOutcome: 415 for a wrong
 content type, 413 for an oversized body, 400 for JSON that is malformed or
-breaks the spec. Every call to a known service is recorded in the audit store
-after the response is sent (never tokens, never resources).
+breaks the spec. Every call to a known service is queued for the audit store
+after the response is sent and written in batches by the runtime's
+`cds.store.writer.AuditWriter` (never tokens, never resources).
 """
 
 from __future__ import annotations
@@ -178,9 +179,10 @@ class _AuditDraft:
         self.patient_id = patient if isinstance(patient, str) else None
 
 
-def _record(runtime: Runtime, draft: _AuditDraft, *, started: float, at: Any, outcome: str, status: int,
-            digest: str | None, cards: tuple[Any, ...]) -> None:
-    if runtime.store is None:
+async def _record(runtime: Runtime, draft: _AuditDraft, *, started: float, at: Any, outcome: str, status: int,
+                  digest: str | None, cards: tuple[Any, ...]) -> None:
+    """Queue the call's audit record for the writer (`cds.store.writer`); waits only when its queue is full."""
+    if runtime.audit is None:
         return
     from cds.store import CallRecord
 
@@ -198,9 +200,9 @@ def _record(runtime: Runtime, draft: _AuditDraft, *, started: float, at: Any, ou
         site=runtime.settings.site,
     )
     try:
-        runtime.store.record_call(record)
+        await runtime.audit.submit_async(record)
     except Exception:  # the answer was already sent; never let auditing break the service
-        log.exception("could not record the call in the audit store")
+        log.exception("could not queue the call for the audit store")
 
 
 async def _authenticate(request: Request, runtime: Runtime) -> None:
@@ -255,8 +257,7 @@ async def call_service(service_id: str, request: Request) -> Response:
     except ServiceError as exc:
         response, outcome, status = exc.response(), exc.outcome, exc.status
     except Exception:
-        await to_thread.run_sync(lambda: _record(runtime, draft, started=started, at=at, outcome="error", status=500,
-                                                 digest=None, cards=()))
+        await _record(runtime, draft, started=started, at=at, outcome="error", status=500, digest=None, cards=())
         raise
     response.background = BackgroundTask(
         _record, runtime, draft, started=started, at=at, outcome=outcome, status=status, digest=digest, cards=cards
@@ -281,12 +282,15 @@ async def post_feedback(service_id: str, request: Request) -> Response:
         feedback = FeedbackRequest.model_validate(payload)
     except ValidationError as exc:
         raise ServiceError(400, validation_messages(exc), outcome="bad-request") from exc
-    if runtime.store is None:
+    store, audit = runtime.store, runtime.audit
+    if store is None or audit is None:
         raise ServiceError(503, "feedback cannot be stored: no audit store", code="transient", outcome="no-store")
-    result = await to_thread.run_sync(
-        lambda: runtime.store.record_feedback(service.id, list(feedback.feedback), received_at=runtime.clock())
-    )
-    return _json_response(asdict(result))
+
+    def record() -> Any:
+        audit.flush()  # the card answered about may have been served a moment ago and still be queued
+        return store.record_feedback(service.id, list(feedback.feedback), received_at=runtime.clock())
+
+    return _json_response(asdict(await to_thread.run_sync(record)))
 
 
 @router.post(

@@ -1,4 +1,4 @@
-"""What a running service holds: settings, evaluator, store, authenticator, HTTP client, clock.
+"""What a running service holds: settings, evaluator, store and its writer, authenticator, HTTP client, clock.
 
 One `Runtime` per app (``app.state.runtime``); routes read everything from it,
 so tests inject fakes through `cds.service.app.create_app` and nothing is global.
@@ -19,6 +19,7 @@ from cds.service.settings import Settings
 if TYPE_CHECKING:
     from cds.evaluation import Evaluator
     from cds.store import AuditStore
+    from cds.store.writer import AuditWriter
 
 __all__ = ["Runtime", "build_evaluator", "build_store", "utc_now"]
 
@@ -35,6 +36,7 @@ class Runtime:
     settings: Settings
     evaluator: Evaluator
     store: AuditStore | None
+    audit: AuditWriter | None  # records calls into ``store`` off the request path; None without a store
     authenticator: ClientAuthenticator
     http: httpx.AsyncClient
     rules: Any | None = None  # a cds.rules.RuleSetHolder (reload); None when the evaluator has none

@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    #: uvicorn's per-request access log (one line per request on stderr); off by default, since a
+    #: reverse proxy usually keeps one and the line costs the worker CPU on every call
+    access_log: bool = False
     auth: AuthSettings = Field(default_factory=AuthSettings)
     fhir: FhirClientSettings = Field(default_factory=FhirClientSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)

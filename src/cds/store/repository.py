@@ -10,14 +10,17 @@ Privacy rules this class enforces (see docs/store.md):
   `AuditStore.redact_comments`.
 
 Each method runs in its own short transaction, so one store can be shared by
-the threads of a worker and several workers can share one database.
+the threads of a worker and several workers can share one database. The
+service records calls through `cds.store.writer.AuditWriter` (write-behind,
+batched); `record_call` / `record_calls` are the synchronous primitives it and
+the quality tools use.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +45,7 @@ from cds.store.models import (
     Card,
     Feedback,
 )
-from cds.store.records import CallRecord, FeedbackResult
+from cds.store.records import CallRecord, CardRecord, FeedbackResult
 
 
 class AuditStore:
@@ -88,39 +91,44 @@ class AuditStore:
 
     def record_call(self, record: CallRecord) -> None:
         """Store one call and the cards it served; the patient id is pseudonymised first."""
-        if record.at.tzinfo is None or record.at.utcoffset() is None:
-            raise ValueError("CallRecord.at must be timezone-aware")
-        pseudonym = self._pseudonymizer.pseudonym(record.patient_id) if record.patient_id else None
-        values = {
+        self.record_calls((record,))
+
+    def record_calls(self, records: Sequence[CallRecord]) -> None:
+        """Store calls and their cards in one transaction (all or none), as `record_call` would one by one.
+
+        One multi-row insert for the calls returns their ids in the order given
+        (``sort_by_parameter_order``), and one for all their cards. The service
+        writes through `cds.store.writer.AuditWriter`, which batches calls here.
+        """
+        for record in records:
+            if record.at.tzinfo is None or record.at.utcoffset() is None:
+                raise ValueError("CallRecord.at must be timezone-aware")
+        if not records:
+            return
+        calls, cards = Call.__table__, Card.__table__
+        with self._write() as conn:
+            call_ids = conn.execute(
+                calls.insert().returning(calls.c.id, sort_by_parameter_order=True),
+                [self._call_row(record) for record in records],
+            ).scalars().all()
+            card_rows = [_card_row(call_id, card) for call_id, record in zip(call_ids, records, strict=True)
+                         for card in record.cards]
+            if card_rows:
+                conn.execute(cards.insert(), card_rows)
+
+    def _call_row(self, record: CallRecord) -> dict[str, Any]:
+        return {
             "at": record.at,
             "service_id": _clip(record.service_id, ID_LEN),
             "hook": _clip(record.hook, ID_LEN),
             "hook_instance": _clip(record.hook_instance, ID_LEN),
-            "patient_pseudonym": pseudonym,
+            "patient_pseudonym": self._pseudonymizer.pseudonym(record.patient_id) if record.patient_id else None,
             "ruleset_digest": _clip_optional(record.ruleset_digest, DIGEST_LEN),
             "duration_ms": float(record.duration_ms),
             "outcome": _clip(record.outcome, SHORT_LEN),
             "http_status": int(record.http_status),
             "site": _clip_optional(record.site, ID_LEN),
         }
-        with self._write() as conn:
-            call_id = conn.execute(Call.__table__.insert().returning(Call.__table__.c.id), values).scalar_one()
-            if record.cards:
-                conn.execute(
-                    Card.__table__.insert(),
-                    [
-                        {
-                            "call_id": call_id,
-                            "uuid": _clip(card.uuid, ID_LEN),
-                            "rule_id": _clip(card.rule_id, ID_LEN),
-                            "rule_version": _clip(card.rule_version, SHORT_LEN),
-                            "indicator": _clip(card.indicator, SHORT_LEN),
-                            "topic": _clip(card.topic, ID_LEN),
-                            "suggestion_ids": [_clip(s, ID_LEN) for s in card.suggestion_ids],
-                        }
-                        for card in record.cards
-                    ],
-                )
 
     def record_feedback(
         self, service_id: str, items: list[FeedbackItem], *, received_at: datetime
@@ -218,6 +226,18 @@ class _WriteTransaction:
                 self._tx.rollback()
         finally:
             self._conn.close()
+
+
+def _card_row(call_id: int, card: CardRecord) -> dict[str, Any]:
+    return {
+        "call_id": call_id,
+        "uuid": _clip(card.uuid, ID_LEN),
+        "rule_id": _clip(card.rule_id, ID_LEN),
+        "rule_version": _clip(card.rule_version, SHORT_LEN),
+        "indicator": _clip(card.indicator, SHORT_LEN),
+        "topic": _clip(card.topic, ID_LEN),
+        "suggestion_ids": [_clip(s, ID_LEN) for s in card.suggestion_ids],
+    }
 
 
 def _feedback_row(service_id: str, item: FeedbackItem, received_at: datetime) -> dict[str, Any]:

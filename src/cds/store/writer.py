@@ -1,0 +1,197 @@
+"""`AuditWriter`: write-behind recording of hook calls, in batches, off the request path.
+
+The service answers a hook call first and records it afterwards. Writing each
+call in its own transaction costs a worker ~1.5 ms of CPU (begin, two inserts,
+commit, on a pooled connection); the writer instead takes the calls a worker
+serves into a bounded in-memory queue, and one background thread per process
+writes them in one transaction per batch (`AuditStore.record_calls`: one
+multi-row insert for the calls, one for their cards). A batch is what has
+accumulated, plus whatever arrives within ``linger`` (50 ms) of its first call:
+at a few dozen calls per second that still makes batches of several calls.
+
+Guarantees:
+
+* **Nothing is dropped silently.** When the queue is full, `submit` waits
+  until the writer has made room (back-pressure: a worker whose database cannot
+  keep up slows down instead of losing records or growing without bound).
+  `submit_async` waits in a thread so the event loop keeps serving meanwhile.
+* **Nothing is lost on a graceful shutdown.** `close` writes everything
+  submitted before it and stops the thread; the app's lifespan end calls it.
+  (A process killed outright loses what is still queued: at most the calls of
+  the last moments, ``max_pending`` at worst.)
+* **A failing write does not stop recording.** When a batch's transaction
+  fails, each of its calls is retried alone, so one bad record cannot take
+  its neighbours with it; what still fails is logged in one line (the
+  error's class and first line; no record content) and dropped, and the thread
+  goes on with the next batch.
+* **Reads can see everything recorded so far.** `flush` returns once every call
+  submitted before it is written (or has failed). The feedback endpoint flushes
+  before it looks up the card a clinician answers about, and the dashboard
+  before it reads. A flush reaches this process's writer only: with several
+  workers, feedback that arrives on another worker within the ~50 ms a call
+  can wait in its worker's queue finds the card not yet written (it is
+  stored all the same, flagged ``known_card = false``).
+
+The thread starts with the first `submit`, in the process that serves, so an
+app built before a server forks its workers has no thread to lose.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+from anyio import to_thread
+
+from cds.store.records import CallRecord
+
+if TYPE_CHECKING:
+    from cds.store.repository import AuditStore
+
+__all__ = ["AuditWriter"]
+
+log = logging.getLogger(__name__)
+
+#: Calls waiting to be written before `AuditWriter.submit` waits (back-pressure).
+DEFAULT_MAX_PENDING: Final = 2000
+#: Calls written in one transaction at most.
+DEFAULT_MAX_BATCH: Final = 200
+#: Seconds the writer waits for more calls after the first of a batch (unless flushed or closed).
+DEFAULT_LINGER_SECONDS: Final = 0.05
+
+
+class _Flush:
+    """A marker in the queue: set once everything queued before it is written."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+_STOP: Final = object()
+
+
+class AuditWriter:
+    """Records `CallRecord` s into an `AuditStore` from one background thread (see the module docstring)."""
+
+    def __init__(self, store: AuditStore, *, max_pending: int = DEFAULT_MAX_PENDING,
+                 max_batch: int = DEFAULT_MAX_BATCH, linger: float = DEFAULT_LINGER_SECONDS) -> None:
+        if max_pending < 1 or max_batch < 1 or linger < 0:
+            raise ValueError("max_pending and max_batch must be at least 1, linger at least 0")
+        self._store = store
+        self._max_batch = max_batch
+        self._linger = linger
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def store(self) -> AuditStore:
+        """The store written to."""
+        return self._store
+
+    # ------------------------------------------------------------------ producers
+
+    def submit(self, record: CallRecord) -> None:
+        """Queue ``record`` for writing; wait while the queue is full. Refused after `close`."""
+        with self._lock:  # held while waiting for room: the thread never takes it, and close() must wait
+            self._start()
+            self._queue.put(record)
+
+    async def submit_async(self, record: CallRecord) -> None:
+        """`submit` for the event loop: queue at once when there is room, else wait in a worker thread."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._start()
+                self._queue.put_nowait(record)
+                return
+            except queue.Full:
+                pass
+            finally:
+                self._lock.release()
+        await to_thread.run_sync(self.submit, record)
+
+    def flush(self) -> None:
+        """Return once every call submitted before this call is written (or has failed and been logged)."""
+        marker = _Flush()
+        with self._lock:
+            if self._thread is None or self._closed:
+                return  # nothing was ever queued, or close() already wrote everything
+            self._queue.put(marker)
+        marker.done.wait()
+
+    def close(self) -> None:
+        """Write everything queued, then stop the thread. Idempotent; the store itself stays open."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+            if thread is not None:
+                self._queue.put(_STOP)  # the last item ever queued: submissions are refused from now on
+        if thread is not None:
+            thread.join()
+
+    def _start(self) -> None:
+        """Refuse when closed; start the thread on first use. Called with the lock held."""
+        if self._closed:
+            raise RuntimeError("the audit writer is closed")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="cds-audit-writer", daemon=True)
+            self._thread.start()
+
+    # ------------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            items = [self._queue.get()]
+            # Gather more calls for up to `linger` seconds (a transaction costs about as much as
+            # several rows); a flush or close marker ends the wait at once.
+            deadline = time.monotonic() + self._linger
+            while len(items) < self._max_batch and isinstance(items[-1], CallRecord):
+                try:
+                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            records: list[CallRecord] = []
+            for item in items:
+                if isinstance(item, CallRecord):
+                    records.append(item)
+                    continue
+                self._write(records)  # what came before a marker is written before the marker is answered
+                records = []
+                if isinstance(item, _Flush):
+                    item.done.set()
+                else:
+                    stop = True  # _STOP: nothing follows it
+            self._write(records)
+
+    def _write(self, records: Sequence[CallRecord]) -> None:
+        if not records:
+            return
+        try:
+            self._store.record_calls(records)
+            return
+        except Exception:  # noqa: BLE001 - retried one by one below
+            pass
+        failed: list[BaseException] = []
+        for record in records:
+            try:
+                self._store.record_calls((record,))
+            except Exception as exc:  # noqa: BLE001 - logged below; the writer must keep going
+                failed.append(exc)
+        if failed:
+            log.error("could not record %d of %d calls in the audit store: %s", len(failed), len(records),
+                      _describe(failed[-1]))
+
+
+def _describe(exc: BaseException) -> str:
+    """The error's class and the first line of its driver message: never the SQL parameters."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
