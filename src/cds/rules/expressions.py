@@ -1,7 +1,8 @@
 """Fact expressions: what a condition tests, and how the projection computes it from a snapshot.
 
-The projection turns a `PatientSnapshot` into one flat message of primitive
-values (number, bool, text) for exactly the expressions a rule set uses. A
+The projection (`cds.rules.ruleset.RuleSet.project`) turns a `PatientSnapshot`
+into one flat message of primitive values (number, bool, text) for exactly the
+expressions a rule set uses. A
 value is ``None`` (absent from the message) when the fact is unknown. Value-set
 membership and time-window counts are computed here, through `Terminology`, so
 the engine only compares primitives.
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from cds.facts.snapshot import PatientSnapshot
 from cds.rules.catalogue import FactKind, value_at
-from cds.rules.enginevalues import engine_value
 
 if TYPE_CHECKING:
     from cds.terminology import Terminology
@@ -241,14 +241,3 @@ def count_text(facts: str, value_set: str | None, within_days: int | None, where
         parts.append(name if wanted else f"not {name}")
     return "count(" + " ".join(parts) + ")"
 
-
-def project(
-    snapshot: PatientSnapshot, expressions: Mapping[str, FactExpr], terminology: Terminology
-) -> dict[str, Value]:
-    """One flat message: expression key -> engine-safe primitive value (`cds.rules.enginevalues`); unknown values left out."""
-    message: dict[str, Value] = {}
-    for key, expression in expressions.items():
-        value = engine_value(expression.compute(snapshot, terminology))
-        if value is not None:
-            message[key] = value
-    return message
