@@ -17,7 +17,7 @@ from functools import cached_property, lru_cache
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from cds.facts.snapshot import PatientSnapshot
+from cds.facts.snapshot import Coding, PatientSnapshot
 from cds.rules.catalogue import FactKind, value_at
 
 if TYPE_CHECKING:
@@ -174,10 +174,23 @@ def _started_within(item: Any, earliest: datetime, now: datetime) -> bool:
 
 
 def _in_value_set(item: Any, value_set: str, terminology: Terminology) -> bool:
-    """The item's lab ``concept`` is the value set, or one of its codings is in it."""
+    """The item's lab ``concept`` is the value set, or one of its codings is in it.
+
+    A snapshot `Coding` is looked up by its system and code straight away
+    (`Terminology.memberships_of`, what `Terminology.contains` does after
+    reading them through its any-shape ``coding_parts``); anything else, and a
+    value set the terminology does not have (KeyError), goes through ``contains``.
+    """
     if _attribute(item, "concept") == value_set:
         return True
-    return any(terminology.contains(value_set, c) for c in _attribute(item, "codings", ()))
+    for coding in _attribute(item, "codings", ()):
+        if type(coding) is Coding and terminology.has(value_set):
+            if isinstance(coding.system, str) and isinstance(coding.code, str):
+                if value_set in terminology.memberships_of(coding.system, coding.code):
+                    return True
+        elif terminology.contains(value_set, coding):
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -214,7 +214,7 @@ class RuleSet:
         if program is None:
             return RuleOutcome([], [], {}, {})
         message = self._project(program, snapshot)
-        fired = program.engine.run(message)
+        fired = program.engine.run(message, engine_safe=True)
         return self._outcome(hook, program, message, fired)
 
     def evaluate(self, hook: str, snapshot: PatientSnapshot) -> list[Finding]:
