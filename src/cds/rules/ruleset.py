@@ -194,9 +194,16 @@ class RuleSet:
     def _project(self, program: _HookProgram, snapshot: PatientSnapshot) -> dict[str, Value]:
         """One flat message: expression key -> engine-safe primitive value; unknown values left out."""
         known = self._known_values(snapshot)
+        terminology = None
         message: dict[str, Value] = {}
-        for key, expr in program.exprs.items():
-            value = self._value(expr, snapshot, known)
+        for key, expr in program.exprs.items():  # `_value`, inlined: this loop runs for every expression of every call
+            text = expr.text
+            if text in known:
+                value = known[text]
+            else:
+                if terminology is None:
+                    terminology = self.terminology_for(snapshot)
+                value = known[text] = engine_value(expr.compute(snapshot, terminology))
             if value is not None:
                 message[key] = value
         return message
