@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -138,15 +139,19 @@ def test_the_attribute_shortcut_gives_what_the_sandbox_gives() -> None:
         plain = SandboxedEnvironment(undefined=ours.undefined)
         cases = [(CfsFact(score=6), "score"), ({"score": 6}, "score"), ({"score": 6}, "get"), ("a{}", "format"),
                  ("a", "upper"), (CfsFact(score=6), "__class__"), (CfsFact(score=6), "missing"), (None, "score"),
-                 (date(2025, 1, 2), "year")]
+                 (date(2025, 1, 2), "year"), ({"score": 6}, "missing"), ({"score": 6}, "items"),
+                 ({"__class__": 6}, "__class__"), ({"_private": 6}, "_private"), ("a{x}", "format_map"),
+                 (SimpleNamespace(f="a{}".format), "f")]
         for _ in range(2):  # the second time from the cache
             for obj, attribute in cases:
                 mine, theirs = ours.getattr(obj, attribute), plain.getattr(obj, attribute)
                 assert type(mine) is type(theirs), (obj, attribute)
                 if isinstance(theirs, ours.undefined):
                     assert (mine._undefined_name, mine._undefined_obj) == (theirs._undefined_name, theirs._undefined_obj)
-                elif attribute == "format":
+                elif attribute in ("format", "f"):  # str.format, under its own name or another
                     assert mine("b") == theirs("b") == "ab"
+                elif attribute == "format_map":
+                    assert mine({"x": 1}) == theirs({"x": 1}) == "a1"
                 else:
                     assert mine == theirs
 

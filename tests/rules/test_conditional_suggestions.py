@@ -126,3 +126,21 @@ def test_the_rule_catalogue_lists_when_a_suggestion_is_offered(ruleset: RuleSet)
     text = catalogue(ruleset)
     assert "Suggestion `book-follow-up` is offered only when:" in text
     assert "`follow_up_booked` is unknown" in text
+
+
+def test_a_copied_snapshot_with_a_changed_fact_gets_its_own_values(ruleset: RuleSet, patient) -> None:  # type: ignore[no-untyped-def]
+    """Expression values are kept per snapshot object: evaluating one snapshot never answers for a changed copy."""
+    open_follow_up = patient(age=81, follow_up_booked=False)
+    assert _labels(ruleset, open_follow_up) == ["Book a follow-up", "Notify the GP"]
+    booked = open_follow_up.model_copy(update={"follow_up_booked": True})
+    assert _labels(ruleset, booked) == ["Notify the GP"]
+    assert _labels(ruleset, open_follow_up) == ["Book a follow-up", "Notify the GP"]
+
+
+def test_suggestion_values_are_the_values_the_projection_gives(ruleset: RuleSet, patient) -> None:  # type: ignore[no-untyped-def]
+    """A suggestion condition sees the same engine-safe value as a rule, whether or not the rules ran first."""
+    rule = ruleset.rule("readmitted")
+    before = ruleset.suggestion_values(rule, patient(age=81, follow_up_booked=False), {})
+    snap = patient(age=81, follow_up_booked=False)
+    ruleset.evaluate("encounter-discharge", snap)
+    assert ruleset.suggestion_values(rule, snap, {}) == before == {"follow_up_booked": False}

@@ -83,3 +83,21 @@ def test_a_field_the_item_type_lacks_reads_as_its_default() -> None:
         concept = "y"
 
     assert _attribute(Plain(), "concept") == "y"
+
+
+def test_value_set_counts_answer_as_the_terminology_does_for_every_coding(terminology: Terminology) -> None:
+    """The count looks a snapshot Coding up by system and code; the answer is `Terminology.contains`'s."""
+    codings = [
+        Coding(system=ICD10, code="I50.0"),
+        Coding(system=ICD10, code="i500"),  # normalised like the terminology normalises it
+        Coding(system="http://hl7.org/fhir/sid/icd-10", code="J44.1"),
+        Coding(system=None, code="I50.0"),  # no system: in no value set
+        Coding(system=ICD10, code="Z99.9"),
+        Coding(system="urn:unknown", code="I50.0"),
+    ]
+    for coding in codings:
+        conditions = (ConditionFact(codings=(coding,), active=True),)
+        expected = int(terminology.contains("clin.chronic-condition", coding))
+        got = count(snapshot(conditions=conditions), terminology, facts="conditions", value_set="clin.chronic-condition")
+        assert got == expected, coding
+    assert sum(terminology.contains("clin.chronic-condition", c) for c in codings) >= 2

@@ -64,8 +64,9 @@ class _CardEnvironment(SandboxedEnvironment):
 
     Jinja's check depends only on the attribute name and on ``isinstance``
     tests of the object, i.e. on its type, so the cached answer is the same.
-    `getattr` answers the common case - a safe attribute that is not a method -
-    without the sandbox's further calls, with the value the sandbox gives.
+    `getattr` answers the common cases - a dict item by attribute syntax, a
+    safe attribute that is not ``str.format`` - without the sandbox's further
+    calls, with the value the sandbox gives.
     """
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
@@ -77,14 +78,24 @@ class _CardEnvironment(SandboxedEnvironment):
             return safe
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        # The sandbox returns a looked-up value as it is unless it is a method
-        # (``str.format`` gets wrapped) or the attribute is unsafe.
-        try:
-            value = getattr(obj, attribute)
-        except AttributeError:
-            return super().getattr(obj, attribute)  # item lookup, or undefined
-        if not isinstance(value, _METHODS) and _SAFE.get((type(obj), attribute)):
-            return value
+        # What the sandbox's getattr returns, without its further calls in the common cases:
+        # a plain dict's item (``scores.lace``: a dict has no such attribute, so the sandbox
+        # ends at the item, or at undefined), and a looked-up value whose (type, attribute)
+        # is known safe, returned as it is unless it is a ``format`` method (which the
+        # sandbox wraps).
+        kind = type(obj)
+        if kind is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        if _SAFE.get((kind, attribute)):
+            try:
+                value = getattr(obj, attribute)
+            except AttributeError:
+                return super().getattr(obj, attribute)  # item lookup, or undefined
+            if not isinstance(value, _METHODS) or value.__name__ not in _FORMAT_METHODS:
+                return value
         return super().getattr(obj, attribute)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja's names
@@ -103,6 +114,8 @@ class _CardEnvironment(SandboxedEnvironment):
 
 _SAFE: dict[tuple[type, str], bool] = {}  # (type, attribute name) -> safe; bounded by the attributes templates name
 _METHODS = (types.MethodType, types.BuiltinMethodType)
+_FORMAT_METHODS = ("format", "format_map")  # the methods the sandbox wraps (`SandboxedEnvironment.wrap_str_format`)
+_DICT_ATTRIBUTES = frozenset(dir(dict))  # a plain dict has no other attributes (no instance __dict__)
 
 
 def _environment(language: str | None, strict: bool) -> SandboxedEnvironment:

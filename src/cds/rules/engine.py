@@ -241,12 +241,17 @@ class CompiledRuleset:
             raise
         return list(fired)
 
-    def run(self, message: Mapping[str, Any]) -> list[str]:
-        """Keys of the rules that fired, in firing order (empty when none matched)."""
+    def run(self, message: Mapping[str, Any], *, engine_safe: bool = False) -> list[str]:
+        """Keys of the rules that fired, in firing order (empty when none matched).
+
+        ``engine_safe``: every value of ``message`` is already one
+        `cds.rules.enginevalues.engine_value` returns (the projection's are), so
+        it is not normalised again; the derived values are normalised either way.
+        """
+        values = dict(message) if engine_safe else _safe(message)
         with _lock:
             _sweep()
             sid = f"e{next(_sids)}"
-            values = _safe(message)
             try:
                 state = self._assert(self._fact(sid, 0, values))
                 if state is None:

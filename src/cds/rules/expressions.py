@@ -1,7 +1,8 @@
 """Fact expressions: what a condition tests, and how the projection computes it from a snapshot.
 
-The projection turns a `PatientSnapshot` into one flat message of primitive
-values (number, bool, text) for exactly the expressions a rule set uses. A
+The projection (`cds.rules.ruleset.RuleSet.project`) turns a `PatientSnapshot`
+into one flat message of primitive values (number, bool, text) for exactly the
+expressions a rule set uses. A
 value is ``None`` (absent from the message) when the fact is unknown. Value-set
 membership and time-window counts are computed here, through `Terminology`, so
 the engine only compares primitives.
@@ -16,9 +17,8 @@ from functools import cached_property, lru_cache
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from cds.facts.snapshot import PatientSnapshot
+from cds.facts.snapshot import Coding, PatientSnapshot
 from cds.rules.catalogue import FactKind, value_at
-from cds.rules.enginevalues import engine_value
 
 if TYPE_CHECKING:
     from cds.terminology import Terminology
@@ -174,10 +174,23 @@ def _started_within(item: Any, earliest: datetime, now: datetime) -> bool:
 
 
 def _in_value_set(item: Any, value_set: str, terminology: Terminology) -> bool:
-    """The item's lab ``concept`` is the value set, or one of its codings is in it."""
+    """The item's lab ``concept`` is the value set, or one of its codings is in it.
+
+    A snapshot `Coding` is looked up by its system and code straight away
+    (`Terminology.memberships_of`, what `Terminology.contains` does after
+    reading them through its any-shape ``coding_parts``); anything else, and a
+    value set the terminology does not have (KeyError), goes through ``contains``.
+    """
     if _attribute(item, "concept") == value_set:
         return True
-    return any(terminology.contains(value_set, c) for c in _attribute(item, "codings", ()))
+    for coding in _attribute(item, "codings", ()):
+        if type(coding) is Coding and terminology.has(value_set):
+            if isinstance(coding.system, str) and isinstance(coding.code, str):
+                if value_set in terminology.memberships_of(coding.system, coding.code):
+                    return True
+        elif terminology.contains(value_set, coding):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -241,14 +254,3 @@ def count_text(facts: str, value_set: str | None, within_days: int | None, where
         parts.append(name if wanted else f"not {name}")
     return "count(" + " ".join(parts) + ")"
 
-
-def project(
-    snapshot: PatientSnapshot, expressions: Mapping[str, FactExpr], terminology: Terminology
-) -> dict[str, Value]:
-    """One flat message: expression key -> engine-safe primitive value (`cds.rules.enginevalues`); unknown values left out."""
-    message: dict[str, Value] = {}
-    for key, expression in expressions.items():
-        value = engine_value(expression.compute(snapshot, terminology))
-        if value is not None:
-            message[key] = value
-    return message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from cds.rules.conditions import Cond
@@ -49,9 +50,9 @@ class Rule:
     card: CompiledCard | None = None
     suggestion_conditions: dict[str, Cond] = field(default_factory=dict)  # suggestion id -> its `when`
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """Unique name of this variant inside a rule set."""
+        """Unique name of this variant inside a rule set (asked for several times per evaluation: kept)."""
         return self.id if self.variant is None else f"{self.id}@{self.variant}"
 
     def expressions(self) -> list[FactExpr]:

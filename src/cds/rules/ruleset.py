@@ -10,6 +10,13 @@ Evaluation: the snapshot is projected onto one flat message (see
 keep one winner each: the matched rule with the highest ``priority``.
 `evaluate_python` runs the same compiled conditions without the engine (used
 by explain, the benchmark and the consistency tests).
+
+Expression values are computed once per snapshot: the rule set keeps them
+with the snapshot (a `cds.facts.memo.IdentityMemo`, so they go when the
+snapshot goes), and the suggestion conditions the cards decide after
+evaluation read the values the projection already computed. A snapshot is
+immutable (frozen), so a value never goes stale; a changed snapshot is a new
+object (``model_copy``) with values of its own.
 """
 
 from __future__ import annotations
@@ -20,11 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cds.cards.topics import Topic
+from cds.facts.memo import IdentityMemo
 from cds.facts.snapshot import PatientSnapshot
 from cds.rules import conditions as c
 from cds.rules.engine import CompiledRuleset, EngineRule
 from cds.rules.enginevalues import engine_value
-from cds.rules.expressions import DerivedExpr, FactExpr, Value, project
+from cds.rules.expressions import DerivedExpr, FactExpr, Value
 from cds.rules.loader import LoadedRules, load_rules
 from cds.rules.model import Finding, Rule
 from cds.terminology import Terminology
@@ -89,6 +97,9 @@ class RuleSet:
         self.loaded = loaded
         self.hooks = sorted({h for r in self.rules for h in r.hooks})
         self._level_defaults: dict[int, list[tuple[str, Value]]] = {}  # level -> its derived facts' defaults, in rule order
+        self._values = IdentityMemo()  # snapshot -> {expression text: engine-safe value, None when unknown}
+        # id(rule) -> the distinct expressions of its suggestion conditions (the rules live as long as the rule set)
+        self._suggestion_exprs: dict[int, tuple[FactExpr, ...]] = {id(r): _suggestion_exprs(r) for r in self.rules}
         self._programs = {h: _HookProgram(self, h, [r for r in self.rules if h in r.hooks]) for h in self.hooks}
 
     @classmethod
@@ -168,19 +179,49 @@ class RuleSet:
         return RuleOutcome(findings=findings, fired=fired_keys, lost=lost, derived=derived, values=values)
 
     # -- evaluation --------------------------------------------------------------------
+    def _known_values(self, snapshot: PatientSnapshot) -> dict[str, Value | None]:
+        """The expression values computed so far for this snapshot (filled in by `_value`)."""
+        return self._values.get(snapshot, None, dict)
+
+    def _value(self, expr: FactExpr, snapshot: PatientSnapshot, known: dict[str, Value | None]) -> Value | None:
+        """The engine-safe value of ``expr`` for the snapshot (`cds.rules.enginevalues`), None when unknown."""
+        try:
+            return known[expr.text]
+        except KeyError:
+            value = known[expr.text] = engine_value(expr.compute(snapshot, self.terminology_for(snapshot)))
+            return value
+
+    def _project(self, program: _HookProgram, snapshot: PatientSnapshot) -> dict[str, Value]:
+        """One flat message: expression key -> engine-safe primitive value; unknown values left out."""
+        known = self._known_values(snapshot)
+        terminology = None
+        message: dict[str, Value] = {}
+        for key, expr in program.exprs.items():  # `_value`, inlined: this loop runs for every expression of every call
+            text = expr.text
+            if text in known:
+                value = known[text]
+            else:
+                if terminology is None:
+                    terminology = self.terminology_for(snapshot)
+                value = known[text] = engine_value(expr.compute(snapshot, terminology))
+            if value is not None:
+                message[key] = value
+        return message
+
     def project(self, hook: str, snapshot: PatientSnapshot) -> dict[str, Value]:
+        """The message the engine matches for this hook (see `_project`)."""
         program = self._programs.get(hook)
         if program is None:
             return {}
-        return project(snapshot, program.exprs, self.terminology_for(snapshot))
+        return self._project(program, snapshot)
 
     def run(self, hook: str, snapshot: PatientSnapshot) -> RuleOutcome:
         """Evaluate through the durable-rules engine, with everything explain and tests need."""
         program = self._programs.get(hook)
         if program is None:
             return RuleOutcome([], [], {}, {})
-        message = project(snapshot, program.exprs, self.terminology_for(snapshot))
-        fired = program.engine.run(message)
+        message = self._project(program, snapshot)
+        fired = program.engine.run(message, engine_safe=True)
         return self._outcome(hook, program, message, fired)
 
     def evaluate(self, hook: str, snapshot: PatientSnapshot) -> list[Finding]:
@@ -193,7 +234,7 @@ class RuleSet:
         if program is None:
             return RuleOutcome([], [], {}, {})
         if message is None:
-            message = project(snapshot, program.exprs, self.terminology_for(snapshot))
+            message = self._project(program, snapshot)
         values = {program.text_of[k]: v for k, v in message.items()}
         fired: list[str] = []
         for level in range(program.top + 1):
@@ -207,18 +248,21 @@ class RuleSet:
         """Values of the expressions the rule's suggestion conditions use (known ones only).
 
         Suggestions are decided after evaluation, in Python, on the same
-        engine-safe values as rules; a derived fact no finding set takes its default.
+        engine-safe values as rules (the ones the projection computed, see the
+        module docstring); a derived fact no finding set takes its default.
         """
-        terminology = self.terminology_for(snapshot)
+        exprs = self._suggestion_exprs.get(id(rule))
+        if exprs is None:  # a rule of another rule set
+            exprs = _suggestion_exprs(rule)
+        known = self._known_values(snapshot)
         values: dict[str, Value] = {}
-        for cond in rule.suggestion_conditions.values():
-            for expr in c.expressions(cond):
-                if isinstance(expr, DerivedExpr):
-                    value = derived.get(expr.name, self.derived[expr.name].default if expr.name in self.derived else None)
-                else:
-                    value = engine_value(expr.compute(snapshot, terminology))
-                if value is not None:
-                    values[expr.text] = value
+        for expr in exprs:
+            if isinstance(expr, DerivedExpr):
+                value = derived.get(expr.name, self.derived[expr.name].default if expr.name in self.derived else None)
+            else:
+                value = self._value(expr, snapshot, known)
+            if value is not None:
+                values[expr.text] = value
         return values
 
     def suggestions_offered(self, rule: Rule, snapshot: PatientSnapshot, derived: Mapping[str, Any]) -> dict[str, bool | None]:
@@ -239,6 +283,15 @@ class RuleSet:
 
     def __repr__(self) -> str:
         return f"RuleSet({len(self.rules)} rules, hooks={self.hooks}, digest={self.digest[:12]})"
+
+
+def _suggestion_exprs(rule: Rule) -> tuple[FactExpr, ...]:
+    """The expressions of a rule's suggestion conditions, each text once, in order of first use."""
+    exprs: dict[str, FactExpr] = {}
+    for cond in rule.suggestion_conditions.values():
+        for expr in c.expressions(cond):
+            exprs.setdefault(expr.text, expr)
+    return tuple(exprs.values())
 
 
 def _resolve_groups(fired: list[Rule]) -> tuple[list[Rule], dict[str, str]]:
