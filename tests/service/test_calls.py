@@ -71,3 +71,25 @@ def test_one_invalid_observation_does_not_cost_the_call(client, request_body, ev
         {"resource": {"resourceType": "Observation", "id": "broken", "status": "final"}})  # no code
     assert client.post("/cds-services/discharge-pathway", json=body).status_code == 200
     assert [i.id for i in evaluator.calls[0].resources.issues] == ["broken"]
+
+
+def test_a_chart_seen_before_is_evaluated_on_the_event_loop_and_a_new_one_in_a_worker_thread(
+    client, request_body, evaluator, monkeypatch
+):
+    import threading
+
+    from cds.fhir.resources import clear_parse_cache
+
+    threads = []
+    evaluate = evaluator.evaluate
+
+    def spy(call):
+        threads.append(threading.current_thread().name)
+        return evaluate(call)
+
+    monkeypatch.setattr(evaluator, "evaluate", spy)
+    clear_parse_cache()
+    first = client.post("/cds-services/discharge-pathway", json=request_body())  # validation: off the loop
+    again = client.post("/cds-services/discharge-pathway", json=request_body())  # all cached: on the loop
+    assert [c["summary"] for c in first.json()["cards"]] == [c["summary"] for c in again.json()["cards"]]
+    assert threads[0].startswith("AnyIO worker thread") and not threads[1].startswith("AnyIO worker thread")

@@ -180,6 +180,11 @@ class JsonBytes:
         found = self._cached(checked)
         return found.head if found is not None else JsonHead.of(self.value())
 
+    @property
+    def cached(self) -> bool:
+        """Whether the last `head` or `contribution` found the value in the parse cache (nothing left to validate)."""
+        return self._found is not None
+
     def _cached(self, types: frozenset[str]) -> _Contribution | None:
         if self._found is not None and self._found[0] is types:
             return self._found[1]
