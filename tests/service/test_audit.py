@@ -107,23 +107,29 @@ def test_feedback_to_an_unknown_service_is_404(client):
     assert client.post("/cds-services/nope/feedback", json=feedback()).status_code == 404
 
 
-def test_calls_still_queued_are_written_when_the_app_shuts_down(make_client, store, request_body, monkeypatch):
-    # The writer may not write until it is closed: only the lifespan's end lets the calls in.
+def hold_writes_until(method, store, monkeypatch):
+    """The store writes nothing until ``AuditWriter.<method>`` is called; returns the event that releases it."""
     from cds.store.writer import AuditWriter
 
     released = threading.Event()
-    original_record, original_close = store.record_calls, AuditWriter.close
+    original_record, original_method = store.record_calls, getattr(AuditWriter, method)
 
     def record_calls(records):
         released.wait()
         original_record(records)
 
-    def close(self):
+    def release_first(self):
         released.set()
-        original_close(self)
+        original_method(self)
 
     monkeypatch.setattr(store, "record_calls", record_calls)
-    monkeypatch.setattr(AuditWriter, "close", close)
+    monkeypatch.setattr(AuditWriter, method, release_first)
+    return released
+
+
+def test_calls_still_queued_are_written_when_the_app_shuts_down(make_client, store, request_body, monkeypatch):
+    # The writer may not write until it is closed: only the lifespan's end lets the calls in.
+    released = hold_writes_until("close", store, monkeypatch)
     try:
         with make_client() as client:
             for _ in range(5):
@@ -137,21 +143,7 @@ def test_calls_still_queued_are_written_when_the_app_shuts_down(make_client, sto
 
 def test_feedback_waits_for_the_call_it_answers_to_be_written(make_client, store, request_body, monkeypatch):
     # The writer may not write until someone flushes it: only the feedback endpoint's flush lets the call in.
-    from cds.store.writer import AuditWriter
-
-    released = threading.Event()
-    original_record, original_flush = store.record_calls, AuditWriter.flush
-
-    def record_calls(records):
-        released.wait()
-        original_record(records)
-
-    def flush(self):
-        released.set()
-        original_flush(self)
-
-    monkeypatch.setattr(store, "record_calls", record_calls)
-    monkeypatch.setattr(AuditWriter, "flush", flush)
+    released = hold_writes_until("flush", store, monkeypatch)
     client = make_client()
     try:
         uuid = client.post("/cds-services/discharge-pathway", json=request_body()).json()["cards"][0]["uuid"]

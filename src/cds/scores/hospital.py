@@ -12,11 +12,12 @@ The item functions are shared with the simplified score.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
+from cds.facts.memo import IdentityMemo
 from cds.facts.snapshot import PatientSnapshot, ScoreItem, ScoreResult
 from cds.scores._data import load_yaml
 from cds.scores.base import (
@@ -31,7 +32,6 @@ from cds.scores.base import (
     unknown,
 )
 from cds.scores.labs import last_in_stay
-from cds.facts.memo import IdentityMemo
 
 __all__ = [
     "Hospital",

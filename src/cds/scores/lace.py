@@ -7,8 +7,8 @@ Tables in ``data/lace.yaml``; the comorbidity item uses the Charlson conditions
 
 from __future__ import annotations
 
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 
 from cds.facts.snapshot import EventFact, PatientSnapshot, ScoreItem, ScoreResult
