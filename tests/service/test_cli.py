@@ -169,3 +169,4 @@ def test_serve_keeps_the_per_request_access_log_off_unless_asked(monkeypatch, se
         monkeypatch.setenv("CDS_ACCESS_LOG", setting)
     assert run("serve").exit_code == 0
     assert seen["access_log"] is expected and seen["workers"] == 2
+    assert seen["loop"] == "cds.service.balance:BalancedLoop"  # connections spread over the workers

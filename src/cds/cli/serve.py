@@ -9,6 +9,8 @@ one-line error. ``kill -HUP <pid>`` reloads the rule files: with one worker the
 service swaps the rule set atomically and keeps the old one if the new files
 are broken; with several workers uvicorn restarts the workers (prefer
 ``POST /admin/rules/reload``, which validates the rules before restarting them).
+With several workers, connections are spread over them least-connections
+first (`cds.service.balance`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import typer
 from cds.cli import UserError
 
 WORKER_STARTUP_SECONDS = 120
+#: The event loop of each worker when there are several (uvicorn's loop factory).
+BALANCED_LOOP = "cds.service.balance:BalancedLoop"
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML or YAML configuration file")]
 
@@ -37,6 +41,7 @@ def serve(
     import uvicorn
 
     from cds.service.app import SIGHUP_ENV, create_app
+    from cds.service.balance import connection_table
     from cds.service.settings import CONFIG_FILE_ENV, ConfigError, load_settings
 
     if config is not None and not config.is_file():
@@ -64,9 +69,11 @@ def serve(
     else:
         os.environ.pop(SIGHUP_ENV, None)
         # A worker loads the rules, the model and the store before it is ready: give it
-        # time, or uvicorn gives up on a graceful restart (SIGHUP) after 5 s.
-        uvicorn.run("cds.service.app:app_from_env", factory=True, workers=settings.workers,
-                    timeout_worker_healthcheck=WORKER_STARTUP_SECONDS, **common)
+        # time, or uvicorn gives up on a graceful restart (SIGHUP) after 5 s. Rows for twice
+        # the workers: a restart brings each new worker up before the old one stops.
+        with connection_table(rows=2 * settings.workers + 1):
+            uvicorn.run("cds.service.app:app_from_env", factory=True, workers=settings.workers,
+                        timeout_worker_healthcheck=WORKER_STARTUP_SECONDS, loop=BALANCED_LOOP, **common)
 
 
 def register(app: typer.Typer) -> None:
