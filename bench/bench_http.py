@@ -43,12 +43,11 @@ call. Targets (docs/architecture.md): >= 300 requests/s, p99 <= 50 ms (at
     python bench/bench_http.py --client httpx        # the Python client even when wrk is installed
     python bench/bench_http.py --rate 300 --rate-seconds 60   # the fixed-rate phase (0 s: skip it)
 
-The default load is 8 connections. Fewer do not keep both workers busy:
-uvicorn's workers share one listening socket and asyncio accepts every pending
-connection at each wake-up, so a small pool of keep-alive connections opened
-at once can all land on one worker (seen here with 4: one worker at 100% CPU,
-the other idle). More connections only lengthen the queue the p99 measures.
-``--concurrency`` changes it; the figure printed per worker shows the spread.
+The default load is 8 connections, which ``cds serve`` splits 4 and 4 over
+the two workers (least connections first, `cds.service.balance`; uvicorn's
+shared socket alone put all 8 on one worker in half of the runs). More
+connections only lengthen the queue the p99 measures. ``--concurrency``
+changes it; the CPU figure printed per worker shows how the load was spread.
 
 Loopback only; nothing leaves the machine. RSS is read from /proc (Linux).
 """
