@@ -86,3 +86,21 @@ def test_embedded_persona_case_runs_through_the_fhir_to_facts_pipeline(tmp_path:
         ("Kari's bundle, 78 and no CFS", []),
         ("Kari's bundle at 69 (in 2015)", []),
     ]
+
+
+def test_a_persona_bundle_with_nan_fails_its_case_as_not_json(tmp_path: Path) -> None:
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES / "codesystems", rules / "codesystems")
+    shutil.copytree(RULES / "valuesets", rules / "valuesets")
+    (tmp_path / "nan.json").write_text('{"resourceType": "Bundle", "type": "collection", "total": NaN}', encoding="utf-8")
+    rule = (RULES / "frailty" / "cfs-screening-due.yaml").read_text(encoding="utf-8")
+    rule = rule.split("tests:")[0] + (
+        "tests:\n  - name: NaN bundle\n    hook: encounter-start\n    persona: nan.json\n    expect: {no_card: true}\n"
+    )
+    (rules / "cfs.yaml").write_text(rule, encoding="utf-8")
+    (result,) = run_embedded_tests(RuleSet.load(rules), tmp_path)
+    # refused as the service refuses it (NaN is not JSON), not read as a bundle without a patient
+    assert result.failures == ["cannot build the patient: unexpected character, expected a JSON value: "
+                               "line 1 column 59 (char 58)"]
