@@ -26,12 +26,16 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stricter_cga(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the bundled rules where CGA referral needs CFS 6 instead of 5."""
+    """A copy of the bundled rules where CGA referral needs CFS 7 instead of 5.
+
+    7 is a decision cut point of src/cds/scores/data/cfs.yaml; a threshold the table does not list (such
+    as 6) is refused by the loader until the cut point is added there with its source.
+    """
     rules = tmp_path_factory.mktemp("rules") / "rules"
     shutil.copytree(default_rules_dir(), rules)
     path = rules / "frailty" / "cga-referral.yaml"
     text = path.read_text(encoding="utf-8")
-    changed, count = re.subn(r"(frail_min_cfs:\n(?:[ ]{4,}.*\n)*?[ ]{4,}default: )5\b", r"\g<1>6", text, count=1)
+    changed, count = re.subn(r"(frail_min_cfs:\n(?:[ ]{4,}.*\n)*?[ ]{4,}default: )5\b", r"\g<1>7", text, count=1)
     assert count == 1, "cga-referral.yaml no longer has frail_min_cfs default 5"
     path.write_text(changed, encoding="utf-8")
     return rules
@@ -56,13 +60,13 @@ def test_a_stricter_cga_threshold_only_takes_cga_cards_away(report) -> None:  # 
     assert set(report.rule_losses) == {"cga-referral"} and report.rule_losses["cga-referral"] > 0
 
 
-def test_the_patients_losing_the_card_had_cfs_5(report) -> None:  # type: ignore[no-untyped-def]
+def test_the_patients_losing_the_card_had_cfs_5_or_6(report) -> None:  # type: ignore[no-untyped-def]
     examples = report.examples["loses cga-referral"]
-    assert examples and all("cfs.score = 5" in e.why for e in examples)
+    assert examples and all("cfs.score = 5" in e.why or "cfs.score = 6" in e.why for e in examples)
 
 
 def test_the_changed_parameter_is_named_in_the_report(report) -> None:  # type: ignore[no-untyped-def]
-    assert "cga-referral: frail_min_cfs 5 -> 6" in report.to_markdown()
+    assert "cga-referral: frail_min_cfs 5 -> 7" in report.to_markdown()
 
 
 def test_the_html_report_has_the_transition_matrix(report) -> None:  # type: ignore[no-untyped-def]

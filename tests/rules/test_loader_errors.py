@@ -142,3 +142,44 @@ def test_override_with_unknown_parameter_is_refused(
         RuleSet.load(d, [override])
     (error,) = [str(e) for e in caught.value.errors]
     assert error.startswith("oslo.yaml:5: rule 'screening' has no parameter 'min_years' (known: min_age)") or ":5: rule 'screening' has no parameter" in error
+
+
+FRAIL = """
+parameters:
+  frail_min_cfs: {type: int, default: 5, description: lowest CFS level counted as frail}
+when: {fact: cfs.score, op: '>=', value: $frail_min_cfs}
+"""
+
+
+def test_cfs_threshold_that_is_not_a_cut_point_of_the_cfs_table_is_refused(make_rules: Callable[..., Path]) -> None:
+    body = FRAIL.replace("default: 5", "default: 6") + CARD
+    (error,) = errors_of(make_rules({"a.yaml": rule("a", body)}))
+    assert error.startswith("rules/a.yaml:9: cfs.score >= $frail_min_cfs = 6 decides at CFS 6, which is not a decision cut point")
+    assert "src/cds/scores/data/cfs.yaml (listed: 5, 7, 8, 9)" in error and "with its source" in error
+
+
+def test_cfs_threshold_at_a_cut_point_of_the_cfs_table_loads(make_rules: Callable[..., Path]) -> None:
+    assert RuleSet.load(make_rules({"a.yaml": rule("a", FRAIL + CARD)})).rule("a").parameters["frail_min_cfs"] == 5
+
+
+def test_cfs_equality_decides_at_both_of_its_edges(make_rules: Callable[..., Path], tmp_path: Path) -> None:
+    """`== 8` splits the scale at 8 and at 9 (both listed); `in [4, 5]` splits at 4 (not listed) and 6 (not listed)."""
+    assert RuleSet.load(make_rules({"a.yaml": rule("a", "when: {fact: cfs.score, op: '==', value: 8}\n" + CARD)}))
+    body = "when: {fact: cfs.score, op: in, value: [4, 5]}\n" + CARD
+    (error,) = errors_of(make_rules({"b.yaml": rule("b", body)}, root=tmp_path / "other"))
+    assert "decides at CFS 4, 6, which are not decision cut points" in error
+
+
+def test_municipality_override_moving_a_cfs_threshold_off_the_table_is_refused(
+    make_rules: Callable[..., Path], tmp_path: Path
+) -> None:
+    d = make_rules({"a.yaml": rule("a", FRAIL + CARD)})
+    override = tmp_path / "oslo.yaml"
+    override.write_text(
+        "override: oslo\ndescription: Oslo variant\napplies_to: {municipality: ['0301']}\nparameters:\n  a: {frail_min_cfs: 6}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RuleSetError) as caught:
+        RuleSet.load(d, [override])
+    (error,) = [str(e) for e in caught.value.errors]
+    assert "cfs.score >= $frail_min_cfs = 6 decides at CFS 6" in error

@@ -50,6 +50,7 @@ from cds.rules.expressions import (
 )
 from cds.rules.model import CompiledCard, Rule
 from cds.rules.yamlsource import YamlDocument, YamlSyntaxError, load_yaml
+from cds.scores.cfs import cfs_cut_points
 from cds.terminology import Terminology, TerminologyError
 
 RESERVED_DIRS = frozenset({"valuesets", "codesystems", "overrides", "schema"})
@@ -57,6 +58,8 @@ TOPIC_FILE = Path("codesystems") / "card-topic.yaml"
 LABELS_FILE = Path("codesystems") / "labels.yaml"
 DEFAULT_TEST_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 GUIDE = "docs/rules-guide.md"
+CFS_FACT = "cfs.score"
+CFS_TABLE = "src/cds/scores/data/cfs.yaml"
 
 _PARAM_PY: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 
@@ -424,7 +427,31 @@ class _RuleCompiler:
         if leaf.op in ("<", "<=", ">", ">=") and expr.kind.kind != "number":
             self.error((*loc, "op"), f"operator {leaf.op!r} needs a number, {expr.text!r} is {expr.kind.describe()}", "use == / != / in")
             return None
-        return Compare(expr, leaf.op, resolved, parameter, line)
+        compare = Compare(expr, leaf.op, resolved, parameter, line)
+        if expr.text == CFS_FACT:
+            self._check_cfs_threshold(compare, (*loc, "value"))
+        return compare
+
+    def _check_cfs_threshold(self, compare: Compare, loc: tuple[str | int, ...]) -> None:
+        """A CFS comparison may only decide at a cut point of the CFS table (the 'uncertain' flag's list)."""
+        listed = {c.at for c in cfs_cut_points()}
+        missing = [at for at in cfs_splits(compare) if at not in listed]
+        if missing:
+            given = f"${compare.parameter} = {compare.value!r}" if compare.parameter else repr(compare.value)
+            self.error(
+                loc,
+                f"{CFS_FACT} {compare.op} {given} decides at CFS {', '.join(map(str, missing))}, "
+                f"{'which is not a decision cut point' if len(missing) == 1 else 'which are not decision cut points'} "
+                f"in {CFS_TABLE} (listed: {', '.join(str(at) for at in sorted(listed))}); "
+                "the 'uncertain' flag on CFS cards would not cover it",
+                f"use a listed cut point, or add this one to {CFS_TABLE} with its source ({GUIDE}, 'CFS thresholds')",
+            )
+
+
+def cfs_splits(compare: Compare) -> list[int]:
+    """The CFS levels ``at`` (2-9) where a comparison on the score turns: true at at - 1 and false at at, or the reverse."""
+    truth = [compare.test(level) for level in range(1, 10)]
+    return [level for level in range(2, 10) if truth[level - 2] != truth[level - 1]]
 
 
 def _suggestion_conditions(compiler: _RuleCompiler, parsed: ParsedRule) -> dict[str, Cond]:
