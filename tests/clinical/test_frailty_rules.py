@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -187,14 +188,41 @@ def test_status_card_names_the_level_baseline_and_who_scored_it(clinic: Clinic) 
     assert "Rockwood K, Theou O" in (nb.detail or "")
 
 
-@pytest.mark.parametrize(
-    ("score", "uncertain"), [(3, False), (4, True), (5, True), (6, True), (7, True), (8, True), (9, True)]
-)
-def test_score_within_one_level_of_a_cut_point_is_uncertain(clinic: Clinic, score: int, uncertain: bool) -> None:
-    """Cut points 5 (frail), 7 (geriatric selection needs < 7), 9 (terminal): one level of error flips 4-9."""
-    card = clinic.evaluate("patient-view", age=80, cfs={"score": score}).card("frailty-status")
-    assert ("usikker" in card.summary) is uncertain
-    assert ("**Usikker skår:**" in (card.detail or "")) is uncertain
+# Decision cut points the sources set (src/cds/scores/data/cfs.yaml): frail from 5 (000:2160-2162), geriatric
+# selection needs < 7 (004:134-137), 8 with signs of approaching end of life (clinical-content.md section 1),
+# terminally ill at 9 (000:2178-2180); margin 1 level (scores.md). No cut point at 6.
+CUTS_NEAR_LEVEL: dict[int, tuple[int, ...]] = {
+    1: (), 2: (), 3: (), 4: (5,), 5: (5,), 6: (7,), 7: (7, 8), 8: (8, 9), 9: (9,)
+}
+
+
+@pytest.mark.parametrize(("score", "cuts"), sorted(CUTS_NEAR_LEVEL.items()))
+def test_uncertain_flag_and_named_cut_points_agree_on_the_card_in_both_languages_and_in_the_scores(
+    clinic: Clinic, score: int, cuts: tuple[int, ...]
+) -> None:
+    """The frailty-status card (nb, en), interpret_cfs and `cds score` (text, JSON) give the same answer per level."""
+    from cds.cli.score import render_json, render_text
+    from cds.scores.cfs import cfs_cut_points, interpret_cfs
+
+    labels = {c.at: c for c in cfs_cut_points()}
+    snapshot = clinic.snapshot(age=80, cfs={"score": score})
+    result = clinic.run("patient-view", snapshot)
+    nb, en = result.card("frailty-status", "nb"), result.card("frailty-status", "en")
+    assert ("usikker)" in nb.summary) is bool(cuts)
+    assert ("uncertain)" in en.summary) is bool(cuts)
+    assert ("**Usikker skår:**" in (nb.detail or "")) is bool(cuts)
+    assert ("**Uncertain score:**" in (en.detail or "")) is bool(cuts)
+    for at, cut in labels.items():
+        assert (cut.nb in (nb.detail or "")) is (at in cuts), (at, "nb")
+        assert (cut.en in (en.detail or "")) is (at in cuts), (at, "en")
+    scores = interpret_cfs(score, 80)
+    assert scores.uncertain is bool(cuts)
+    assert tuple(c.at for c in scores.uncertain_cut_points) == cuts
+    text = render_text(snapshot)
+    assert (f"uncertain near cut point {', '.join(map(str, cuts))})" in text) if cuts else "uncertain" not in text
+    cfs_json = json.loads(render_json(snapshot))["cfs"]
+    assert cfs_json["uncertain"] is bool(cuts)
+    assert tuple(c["at"] for c in cfs_json["uncertain_cut_points"]) == cuts
 
 
 def test_status_card_never_reproduces_the_copyrighted_level_descriptions(clinic: Clinic) -> None:

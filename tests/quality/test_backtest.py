@@ -26,7 +26,10 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stricter_cga(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the bundled rules where CGA referral needs CFS 6 instead of 5."""
+    """A copy of the bundled rules where CGA referral needs CFS 6 instead of 5 (the quality guide's what-if).
+
+    6 is not a cut point of src/cds/scores/data/cfs.yaml: the candidate loads with a warning.
+    """
     rules = tmp_path_factory.mktemp("rules") / "rules"
     shutil.copytree(default_rules_dir(), rules)
     path = rules / "frailty" / "cga-referral.yaml"
@@ -63,6 +66,16 @@ def test_the_patients_losing_the_card_had_cfs_5(report) -> None:  # type: ignore
 
 def test_the_changed_parameter_is_named_in_the_report(report) -> None:  # type: ignore[no-untyped-def]
     assert "cga-referral: frail_min_cfs 5 -> 6" in report.to_markdown()
+
+
+def test_the_report_shows_the_candidates_cfs_warning_in_markdown_html_and_json(report) -> None:  # type: ignore[no-untyped-def]
+    import orjson
+
+    (warning,) = report.candidate_warnings
+    assert re.match(r"rules/frailty/cga-referral\.yaml:\d+: cfs\.score >= \$frail_min_cfs = 6 decides at CFS 6, ", warning)
+    assert f"- warning: {warning}" in report.to_markdown()
+    assert "warning: rules/frailty/cga-referral.yaml:" in report.to_html()
+    assert orjson.loads(report.to_json())["candidate_warnings"] == [warning]
 
 
 def test_the_html_report_has_the_transition_matrix(report) -> None:  # type: ignore[no-untyped-def]
@@ -115,6 +128,9 @@ def test_fail_on_change_exits_1_when_cards_differ(cohort: Path, stricter_cga: Pa
     )
     assert result.returncode == 1, result.stderr
     assert (tmp_path / "r.html").exists() and (tmp_path / "r.json").exists()
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert line.startswith("warning: candidate: rules/frailty/cga-referral.yaml:") and "decides at CFS 6" in line
+    assert "decides at CFS 6" in (tmp_path / "r.md").read_text(encoding="utf-8")
 
 
 def test_same_rules_with_fail_on_change_exit_0(cohort: Path, tmp_path: Path) -> None:
@@ -122,3 +138,5 @@ def test_same_rules_with_fail_on_change_exit_0(cohort: Path, tmp_path: Path) -> 
     result = _cds("backtest", "--baseline", rules, "--candidate", rules, str(cohort), "--fail-on-change", "-q", "-j", "1", "--no-model")
     assert result.returncode == 0, result.stderr
     assert "Patients whose cards or pathway differ: 0" in result.stdout
+    assert "Warnings of the candidate" not in result.stdout
+    assert not [line for line in result.stderr.splitlines() if line.startswith("warning:")]

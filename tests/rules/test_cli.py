@@ -43,6 +43,39 @@ def test_check_refuses_a_broken_rule_with_file_and_line(
     assert "rule set refused: 1 error" in result.stderr
 
 
+def test_check_accepts_the_bundled_rules_without_warnings() -> None:
+    result = invoke("rules", "check", str(REPO / "rules"))
+    assert result.exit_code == 0 and "warning" not in result.stdout + result.stderr
+
+
+CGA_FROM_CFS_6 = """
+id: cga
+version: "1.0"
+title: {nb: CGA, en: CGA}
+hooks: [encounter-start]
+parameters:
+  frail_min_cfs: {type: int, default: 6, description: lowest CFS level counted as frail}
+when: {fact: cfs.score, op: ">=", value: $frail_min_cfs}
+card:
+  topic: frailty-status
+  indicator: info
+  summary: {nb: "Skrøpelig", en: "Frail"}
+source: {seed: ["000_ea1be622f5d88811.txt:2160-2162"]}
+"""
+
+
+def test_check_prints_a_warning_with_file_and_line_and_still_exits_0(make_rules: Callable[..., Path]) -> None:
+    result = invoke("rules", "check", str(make_rules({"cga.yaml": CGA_FROM_CFS_6})))
+    assert result.exit_code == 0
+    assert result.stdout.startswith("ok: 1 rules") and result.stdout.rstrip().endswith(", 1 warning")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        "warning: rules/cga.yaml:7: cfs.score >= $frail_min_cfs = 6 decides at CFS 6, which is not a decision cut point"
+    )
+    assert line.endswith("(if the rule set keeps this threshold, add cut point 6 to src/cds/scores/data/cfs.yaml"
+                         " with its source: docs/rules-guide.md, 'CFS thresholds')")
+
+
 def test_check_of_a_missing_directory_is_a_user_error() -> None:
     result = invoke("rules", "check", "/nonexistent/rules")
     assert result.exit_code != 0

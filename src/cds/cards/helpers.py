@@ -102,6 +102,7 @@ class CfsLevel:
     frail: bool
     uncertain: bool
     uncertain_cut_points: tuple[str, ...]  # the cut points within the margin, in the card language
+    uncertainty_levels: int  # the margin (levels) of data/cfs.yaml
     caveat: str | None  # validity caveat for the age (None when valid)
     link: str
 
@@ -132,6 +133,7 @@ def _cfs_level(language: str | None, unknown: str) -> Callable[..., Any]:
             frail=found.frail,
             uncertain=found.uncertain,
             uncertain_cut_points=tuple(c.en if english else c.nb for c in found.uncertain_cut_points),
+            uncertainty_levels=found.uncertainty_levels,
             caveat=found.caveat_en if english else found.caveat_nb,
             link=found.link,
         )

@@ -73,6 +73,8 @@ def backtest(
             f"{result.changed} of {result.compared} patients change; report: {report} "
             f"(+ {report.with_suffix('.html').name}, {report.with_suffix('.json').name})"
         )
+        for warning in result.candidate_warnings:
+            typer.echo(f"warning: candidate: {warning}", err=True)
     else:
         typer.echo(markdown)
     if fail_on_change and result.changed:

@@ -1,6 +1,6 @@
 """`cds rules`: check, test, explain and document rule files (for quality teams).
 
-    cds rules check [DIR]                          validate and compile; file:line errors, exit 1
+    cds rules check [DIR]                          validate and compile; file:line errors (exit 1) and warnings
     cds rules test [DIR]                           run every embedded test case
     cds rules explain --hook HOOK --patient ID FILE   why each rule fired or not for a FHIR Bundle
     cds rules docs [DIR]                           Markdown catalogue of all rules
@@ -21,7 +21,9 @@ import typer
 from cds.cli import UserError
 
 if TYPE_CHECKING:
-    from cds.rules import RuleSet
+    from collections.abc import Sequence
+
+    from cds.rules import RuleSet, RuleWarning
 
 DEFAULT_DIR = Path("rules")
 
@@ -38,20 +40,30 @@ def _load(directory: Path, overrides: list[Path] | None) -> RuleSet:
         if not path.is_file():
             raise UserError(f"override file not found: {path}")
     try:
-        return RuleSet.load(directory, overrides or [])
+        ruleset = RuleSet.load(directory, overrides or [])
     except RuleSetError as error:
         for item in error.errors:
             print(str(item), file=sys.stderr)
+        _print_warnings(error.warnings)
         count = len(error.errors)
         print(f"rule set refused: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
         raise typer.Exit(1) from None
+    _print_warnings(ruleset.warnings)
+    return ruleset
+
+
+def _print_warnings(warnings: Sequence[RuleWarning]) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def check(directory: DirArg = DEFAULT_DIR, override: OverrideOpt = None) -> None:
-    """Validate and compile a rule set; print every error as file:line and exit 1 if any."""
+    """Validate and compile a rule set; print every error and warning as file:line; exit 1 on errors only."""
     ruleset = _load(directory, override)
     ids = {r.id for r in ruleset.rules}
-    print(f"ok: {len(ids)} rules, hooks {', '.join(ruleset.hooks)}, digest {ruleset.digest[:12]}")
+    count = len(ruleset.warnings)
+    warned = f", {count} warning{'s' if count != 1 else ''}" if count else ""
+    print(f"ok: {len(ids)} rules, hooks {', '.join(ruleset.hooks)}, digest {ruleset.digest[:12]}{warned}")
 
 
 def test(

@@ -8,7 +8,8 @@ A/B/C value the pathway rules derive.
 
 The report (`BacktestReport`) says, per rule and per card topic, how many
 patients gain or lose a card; gives the pathway transition matrix; lists what
-changed in the rule files (versions, parameters, rules added or removed); and
+changed in the rule files (versions, parameters, rules added or removed) and
+the warnings the candidate loads with (as `cds rules check` prints them); and
 shows example patients (keyed pseudonyms, never identifiers) for each change
 with the facts that made the rule fire and the parameters that differ.
 Rendered as Markdown (`to_markdown`) and HTML (`to_html`), and as JSON for the
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,6 +105,7 @@ class BacktestReport:
     examples: dict[str, list[Example]]
     rule_changes: list[RuleChange]
     created: str
+    candidate_warnings: list[str] = field(default_factory=list)  # RuleWarning texts, file:line: message (hint)
 
     # -- renderings ---------------------------------------------------------------------
     def to_json(self) -> bytes:
@@ -136,6 +138,9 @@ class BacktestReport:
             "",
         ]
         out += [f"- {c.describe()}" for c in self.rule_changes] or ["- nothing (same rules)"]
+        if self.candidate_warnings:
+            out += ["", "Warnings of the candidate rule set (as `cds rules check` prints them):", ""]
+            out += [f"- warning: {w}" for w in self.candidate_warnings]
         for title, rows in (
             ("Cards per rule", self._rows(self.rule_gains, self.rule_losses)),
             ("Cards per topic", self._rows(self.topic_gains, self.topic_losses)),
@@ -183,9 +188,12 @@ def _short(value: Any) -> str:
 class BacktestAggregator:
     """Consumes the batch's two-result lines one at a time (streaming) and builds the report."""
 
-    def __init__(self, changes: list[RuleChange], *, examples_per_change: int = 5) -> None:
+    def __init__(
+        self, changes: list[RuleChange], *, examples_per_change: int = 5, candidate_warnings: Sequence[str] = ()
+    ) -> None:
         self.changes = {c.rule.split("@")[0]: c for c in changes}
         self.rule_changes = changes
+        self.candidate_warnings = list(candidate_warnings)
         self.examples_per_change = examples_per_change
         self.patients = self.compared = self.changed = self.errors = self.not_admitted = 0
         self.rule_gains: Counter[str] = Counter()
@@ -272,6 +280,7 @@ class BacktestAggregator:
             examples=dict(self.examples),
             rule_changes=self.rule_changes,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
+            candidate_warnings=self.candidate_warnings,
         )
 
 
@@ -296,10 +305,11 @@ def run_backtest(
     from cds.quality.batch import BatchOptions, EvaluatorSpec, run_batch
     from cds.rules import RuleSet
 
-    changes = rule_changes(
-        RuleSet.load(baseline, list(baseline_overrides)), RuleSet.load(candidate, list(candidate_overrides))
+    candidate_rules = RuleSet.load(candidate, list(candidate_overrides))
+    changes = rule_changes(RuleSet.load(baseline, list(baseline_overrides)), candidate_rules)
+    aggregator = BacktestAggregator(
+        changes, examples_per_change=examples_per_change, candidate_warnings=[str(w) for w in candidate_rules.warnings]
     )
-    aggregator = BacktestAggregator(changes, examples_per_change=examples_per_change)
     options = BatchOptions(
         hook=hook,
         at=at,

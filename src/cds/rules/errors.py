@@ -1,7 +1,13 @@
-"""Load errors of a rule set: every one names file, line, what is wrong and what to do."""
+"""Load errors and warnings of a rule set: every one names file, line, what is wrong and what to do.
+
+An error refuses the whole set (`RuleSetError`); a warning (`RuleWarning`) lets
+it load and travels with it (``RuleSet.warnings``) so that `cds rules check`,
+`cds backtest` and the service show it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,15 +22,37 @@ class RuleError:
     hint: str = ""
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.message}" + (f" — {self.hint}" if self.hint else "")
+        return f"{_where(self.file, self.line)}: {self.message}" + (f" — {self.hint}" if self.hint else "")
+
+
+@dataclass(frozen=True)
+class RuleWarning:
+    """Something a rule set loads with but its authors should see: ``file:line: message (hint)``."""
+
+    file: str
+    line: int | None
+    message: str
+    hint: str = ""
+
+    @property
+    def located(self) -> str:
+        """``file:line: message``, without the hint (what the service logs)."""
+        return f"{_where(self.file, self.line)}: {self.message}"
+
+    def __str__(self) -> str:
+        return self.located + (f" ({self.hint})" if self.hint else "")
+
+
+def _where(file: str, line: int | None) -> str:
+    return f"{file}:{line}" if line else file
 
 
 class RuleSetError(Exception):
-    """A rule set failed to load; ``errors`` lists every problem found across all files."""
+    """A rule set failed to load; ``errors`` lists every problem found across all files, ``warnings`` the warnings."""
 
-    def __init__(self, errors: list[RuleError]) -> None:
+    def __init__(self, errors: list[RuleError], warnings: Sequence[RuleWarning] = ()) -> None:
         self.errors = list(errors)
+        self.warnings = list(warnings)
         count = len(self.errors)
         lines = "\n".join(str(e) for e in self.errors)
         super().__init__(f"rule set refused: {count} error{'s' if count != 1 else ''}\n{lines}")

@@ -3,7 +3,9 @@
 `current()` returns the rule set to use for one call; a call keeps the object it
 got, so calls in flight finish on the old set while new calls get the new one.
 `reload()` loads the directory again; a broken set is refused with its errors
-and the old set keeps serving.
+and the old set keeps serving. A set that loads with warnings serves; each
+warning is logged once when the set is taken (`log_warnings`, which the service
+also calls for the set it starts with).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class ReloadResult:
     digest: str
     previous_digest: str
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # of the set now serving (or of the refused one)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -37,7 +40,14 @@ class ReloadResult:
             "digest": self.digest,
             "previousDigest": self.previous_digest,
             "errors": list(self.errors),
+            "warnings": list(self.warnings),
         }
+
+
+def log_warnings(ruleset: RuleSet) -> None:
+    """Log each warning of a rule set the service starts serving: rule file, line and message (no hint)."""
+    for warning in ruleset.warnings:
+        log.warning("rule set %s: warning: %s", ruleset.digest[:12], warning.located)
 
 
 class RuleSetHolder:
@@ -59,9 +69,13 @@ class RuleSetHolder:
                 new = RuleSet.load(self.directory, self.overrides)
             except RuleSetError as error:
                 log.warning("rule set reload refused (%d errors); still serving %s", len(error.errors), old.digest[:12])
-                return ReloadResult(False, False, old.digest, old.digest, [str(e) for e in error.errors])
-            if new.digest == old.digest:
-                return ReloadResult(True, False, old.digest, old.digest)
+                return ReloadResult(
+                    False, False, old.digest, old.digest, [str(e) for e in error.errors], [str(w) for w in error.warnings]
+                )
+            warnings = [str(w) for w in new.warnings]
+            if new.digest == old.digest:  # same files: their warnings were logged when this set was taken
+                return ReloadResult(True, False, old.digest, old.digest, warnings=warnings)
             self._current = new
             log.info("rule set reloaded: %s -> %s", old.digest[:12], new.digest[:12])
-            return ReloadResult(True, True, new.digest, old.digest)
+            log_warnings(new)
+            return ReloadResult(True, True, new.digest, old.digest, warnings=warnings)

@@ -2,7 +2,9 @@
 
 Everything is checked before anything is used, and every problem found in any
 file is reported together (`RuleSetError`), each naming ``file:line``, what is
-wrong and what to do. A rule set loads whole or not at all.
+wrong and what to do. A rule set loads whole or not at all. Warnings (a CFS
+threshold the CFS table does not list) do not refuse it; they travel with it
+(`LoadedRules.warnings`, ``RuleSet.warnings``), in the same shape.
 
 Directory layout (see docs/rules-guide.md)::
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +37,7 @@ from cds.rules import schema as s
 from cds.rules.catalogue import CODE_LISTS, CODED_LISTS, EVENT_LISTS, FactKind, UnknownFact, resolve
 from cds.rules.conditions import All, AnyOf, Compare, Cond, Not, Presence
 from cds.rules.enginevalues import engine_value, threshold_problem
-from cds.rules.errors import RuleError, RuleSetError, display_path
+from cds.rules.errors import RuleError, RuleSetError, RuleWarning, display_path
 from cds.rules.expressions import (
     CodeCountExpr,
     CountExpr,
@@ -50,6 +52,7 @@ from cds.rules.expressions import (
 )
 from cds.rules.model import CompiledCard, Rule
 from cds.rules.yamlsource import YamlDocument, YamlSyntaxError, load_yaml
+from cds.scores.cfs import cfs_cut_points
 from cds.terminology import Terminology, TerminologyError
 
 RESERVED_DIRS = frozenset({"valuesets", "codesystems", "overrides", "schema"})
@@ -57,6 +60,8 @@ TOPIC_FILE = Path("codesystems") / "card-topic.yaml"
 LABELS_FILE = Path("codesystems") / "labels.yaml"
 DEFAULT_TEST_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 GUIDE = "docs/rules-guide.md"
+CFS_FACT = "cfs.score"
+CFS_TABLE = "src/cds/scores/data/cfs.yaml"
 
 _PARAM_PY: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 
@@ -91,14 +96,23 @@ class LoadedRules:
     topics: dict[str, Topic]
     digest: str
     labels: Labels = field(default_factory=dict)
+    warnings: list[RuleWarning] = field(default_factory=list)
 
 
 @dataclass
 class _Errors:
+    """What loading found: errors (``add``) refuse the set, warnings (``warn``) load with it."""
+
     items: list[RuleError] = field(default_factory=list)
+    warnings: list[RuleWarning] = field(default_factory=list)
 
     def add(self, file: str, line: int | None, message: str, hint: str = "") -> None:
         self.items.append(RuleError(file, line, message, hint))
+
+    def warn(self, file: str, line: int | None, message: str, hint: str = "") -> None:
+        warning = RuleWarning(file, line, message, hint)
+        if warning not in self.warnings:  # a variant compiles its rule again: say it once
+            self.warnings.append(warning)
 
 
 # -- parsing ---------------------------------------------------------------------------
@@ -208,9 +222,11 @@ class _RuleCompiler:
         terminology: Terminology,
         expressions: dict[str, FactExpr],
         errors: _Errors,
+        origins: Mapping[str, str] | None = None,
     ) -> None:
         self.parsed = parsed
         self.params = params
+        self.origins = origins or {}  # parameter -> 'file:line' of the override that set its value
         self.derived = derived
         self.terminology = terminology
         self.expressions = expressions
@@ -219,6 +235,9 @@ class _RuleCompiler:
 
     def error(self, loc: tuple[str | int, ...], message: str, hint: str) -> None:
         self.errors.add(self.parsed.file, self.parsed.doc.line(loc), message, hint)
+
+    def warn(self, loc: tuple[str | int, ...], message: str, hint: str) -> None:
+        self.errors.warn(self.parsed.file, self.parsed.doc.line(loc), message, hint)
 
     def _param(self, value: Any, loc: tuple[str | int, ...]) -> tuple[Any, str | None]:
         if isinstance(value, str) and value.startswith("$"):
@@ -424,7 +443,41 @@ class _RuleCompiler:
         if leaf.op in ("<", "<=", ">", ">=") and expr.kind.kind != "number":
             self.error((*loc, "op"), f"operator {leaf.op!r} needs a number, {expr.text!r} is {expr.kind.describe()}", "use == / != / in")
             return None
-        return Compare(expr, leaf.op, resolved, parameter, line)
+        compare = Compare(expr, leaf.op, resolved, parameter, line)
+        if expr.text == CFS_FACT:
+            self._check_cfs_threshold(compare, (*loc, "value"))
+        return compare
+
+    def _check_cfs_threshold(self, compare: Compare, loc: tuple[str | int, ...]) -> None:
+        """Warn when a CFS comparison decides at a level the CFS table (the 'uncertain' flag's list) does not list.
+
+        A warning, not an error: a quality team tries other thresholds in its own rule
+        files (``cds backtest``) without editing the table inside the package.
+        """
+        listed = {c.at for c in cfs_cut_points()}
+        missing = [at for at in cfs_splits(compare) if at not in listed]
+        if missing:
+            given = f"${compare.parameter} = {compare.value!r}" if compare.parameter else repr(compare.value)
+            origin = self.origins.get(compare.parameter or "")
+            if origin:
+                given += f" (set in {origin})"
+            levels = ", ".join(map(str, missing))
+            one = len(missing) == 1
+            self.warn(
+                loc,
+                f"{CFS_FACT} {compare.op} {given} decides at CFS {levels}, "
+                f"{'which is not a decision cut point' if one else 'which are not decision cut points'} "
+                f"in {CFS_TABLE} (listed: {', '.join(str(at) for at in sorted(listed))}); "
+                f"the 'uncertain' flag on CFS cards will not cover or name {'it' if one else 'them'}",
+                f"if the rule set keeps this threshold, add {'cut point' if one else 'cut points'} {levels} "
+                f"to {CFS_TABLE} with {'its source' if one else 'their sources'}: {GUIDE}, 'CFS thresholds'",
+            )
+
+
+def cfs_splits(compare: Compare) -> list[int]:
+    """The CFS levels ``at`` (2-9) where a comparison on the score turns: true at at - 1 and false at at, or the reverse."""
+    truth = [compare.test(level) for level in range(1, 10)]
+    return [level for level in range(2, 10) if truth[level - 2] != truth[level - 1]]
 
 
 def _suggestion_conditions(compiler: _RuleCompiler, parsed: ParsedRule) -> dict[str, Cond]:
@@ -735,6 +788,7 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
 
     # override layers: known rules, parameters and types
     site_params: dict[str, dict[str, Value]] = {}
+    site_origins: dict[str, dict[str, str]] = {}  # rule id -> parameter -> 'file:line' of the override
     muni_params: list[tuple[ParsedOverride, str, dict[str, Value]]] = []
     for o in parsed_overrides:
         for rule_id, changes in o.model.parameters.items():
@@ -747,6 +801,7 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
                     errors.add(o.file, o.doc.line(("parameters", rule_id, name)), problem, "fix the parameter name or value type")
             if o.model.applies_to.site is not None:
                 site_params.setdefault(rule_id, {}).update(changes)
+                site_origins.setdefault(rule_id, {}).update({n: _origin(o, rule_id, n) for n in changes})
             else:
                 muni_params.append((o, rule_id, dict(changes)))
 
@@ -761,7 +816,7 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
         params = {n: prm.default for n, prm in p.model.parameters.items()}
         params.update(site_params.get(p.model.id, {}))
         base_params[p.model.id] = params
-        compiler = _RuleCompiler(p, params, derived, terminology, expressions, errors)
+        compiler = _RuleCompiler(p, params, derived, terminology, expressions, errors, site_origins.get(p.model.id))
         conditions[p.model.id] = compiler.condition(p.model.when, ("when",))
         uses[p.model.id] = set(compiler.uses_derived)  # suggestions are decided after evaluation: no strata
         suggestion_conds[p.model.id] = _suggestion_conditions(compiler, p)
@@ -808,7 +863,7 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
         _check_tests(p, topics, derived, errors, suggestion_ids)
 
     if errors.items:
-        raise RuleSetError(errors.items)
+        raise RuleSetError(errors.items, errors.warnings)
 
     # build variants
     muni_expr = expressions.setdefault("municipality", PathExpr("municipality", FactKind("str"), path="municipality")) if muni_params else None
@@ -840,12 +895,13 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
         rules.append(Rule(parameters=base_params[m.id], condition=base_cond, variant=None, municipalities=(), excluded_municipalities=served, **common))  # type: ignore[arg-type]
         for o, changes in variants:
             params = {**base_params[m.id], **changes}
-            sub = _Errors()
-            compiler = _RuleCompiler(p, params, derived, terminology, expressions, sub)
+            origins = {**site_origins.get(m.id, {}), **{n: _origin(o, m.id, n) for n in changes}}
+            sub = _Errors(warnings=errors.warnings)  # the variant's warnings join the set's
+            compiler = _RuleCompiler(p, params, derived, terminology, expressions, sub, origins)
             vcond = compiler.condition(m.when, ("when",))
             vsuggestions = _suggestion_conditions(compiler, p)
             if vcond is None or sub.items:
-                raise RuleSetError(sub.items)
+                raise RuleSetError(sub.items, errors.warnings)
             numbers = tuple(o.model.applies_to.municipality or [])
             assert muni_expr is not None
             vcond = All((vcond, Compare(muni_expr, "in", numbers, None, 0)))
@@ -871,6 +927,12 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
         topics=topics,
         digest=digest,
         labels=labels,
+        warnings=errors.warnings,
     )
+
+
+def _origin(override: ParsedOverride, rule_id: str, name: str) -> str:
+    """'file:line' where an override sets a rule's parameter."""
+    return f"{override.file}:{override.doc.line(('parameters', rule_id, name))}"
 
 

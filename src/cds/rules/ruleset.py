@@ -32,6 +32,7 @@ from cds.facts.snapshot import PatientSnapshot
 from cds.rules import conditions as c
 from cds.rules.engine import CompiledRuleset, EngineRule
 from cds.rules.enginevalues import engine_value
+from cds.rules.errors import RuleWarning
 from cds.rules.expressions import DerivedExpr, FactExpr, Value
 from cds.rules.loader import LoadedRules, load_rules
 from cds.rules.model import Finding, Rule
@@ -94,6 +95,7 @@ class RuleSet:
         self.derived = loaded.derived
         self.labels = loaded.labels
         self.expressions = loaded.expressions
+        self.warnings: list[RuleWarning] = loaded.warnings  # loaded with, shown by `cds rules check` and the service
         self.loaded = loaded
         self.hooks = sorted({h for r in self.rules for h in r.hooks})
         self._level_defaults: dict[int, list[tuple[str, Value]]] = {}  # level -> its derived facts' defaults, in rule order

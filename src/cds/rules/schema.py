@@ -228,6 +228,12 @@ class Expectation(_Strict):
     derived: dict[str, Scalar | None] = Field(default_factory=dict, description="derived facts after evaluation")
     suggestions: list[str] = Field(default_factory=list, description="suggestion ids that must be offered (on any card)")
     no_suggestions: list[str] = Field(default_factory=list, description="suggestion ids that must not be offered")
+    text: dict[Literal["nb", "en"], list[str]] = Field(
+        default_factory=dict, description="per language: each text must appear in the summary or detail of a card"
+    )
+    no_text: dict[Literal["nb", "en"], list[str]] = Field(
+        default_factory=dict, description="per language: no card's summary or detail may contain these texts"
+    )
 
 
 class TestCase(_Strict):

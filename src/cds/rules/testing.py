@@ -4,9 +4,10 @@ A case gives a patient (inline facts under ``given``, or a FHIR Bundle under
 ``persona``), a hook and an optional ``now``; the whole rule set is evaluated
 (derived facts and exclusive groups included) and the expectations checked:
 card topics present (``cards``), absent (``no_cards``), no card at all
-(``no_card``) and derived facts (``derived``; ``null`` = unknown). Every card of
-the case is also rendered in nb and en and must be a valid CDS Hooks card with
-a summary under 140 characters.
+(``no_card``), derived facts (``derived``; ``null`` = unknown), suggestions
+offered or not, and card text per language present in some card (``text``) or
+in none (``no_text``). Every card of the case is also rendered in nb and en and
+must be a valid CDS Hooks card with a summary under 140 characters.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def check_case(ruleset: RuleSet, case: TestCase, repo: Path) -> list[str]:
         for sid in expect.no_suggestions:
             if sid in offered:
                 failures.append(f"expected suggestion {sid!r} not to be offered, but it was")
+    texts: dict[str, list[str]] = {language: [] for language in LANGUAGES}
     for finding in outcome.findings:
         for language in LANGUAGES:
             try:
@@ -118,9 +120,19 @@ def check_case(ruleset: RuleSet, case: TestCase, repo: Path) -> list[str]:
                     summary = " ".join(rule.card.summary[language].render_strict(**context).split())
                     if len(summary) >= SUMMARY_MAX:
                         failures.append(f"{finding.rule_id} summary ({language}) has {len(summary)} characters; keep it under {SUMMARY_MAX}")
-                render_card(finding, ruleset, snapshot, language=language, patient_id="test-patient", derived=derived, strict=True)
+                card = render_card(finding, ruleset, snapshot, language=language, patient_id="test-patient", derived=derived, strict=True)
+                if card is not None:
+                    texts[language].append(f"{card.summary}\n{card.detail or ''}")
             except Exception as error:  # noqa: BLE001 - reported as a test failure
                 failures.append(f"{finding.rule_id} card ({language}) does not render: {error}")
+    for language, wanted in expect.text.items():
+        for text in wanted:
+            if not any(text in card_text for card_text in texts[language]):
+                failures.append(f"expected {text!r} in the text of a card ({language}); not found")
+    for language, unwanted in expect.no_text.items():
+        for text in unwanted:
+            if any(text in card_text for card_text in texts[language]):
+                failures.append(f"expected {text!r} in no card text ({language}), but a card has it")
     return failures
 
 

@@ -6,6 +6,11 @@ so one level of rating error would change the decision) and the validity
 caveat for patients younger than the validated age. All names, bands, cut
 points and limits come from ``data/cfs.yaml``. Only level names are used: the
 CFS descriptions are copyrighted and cards link to them instead.
+
+`cfs_cut_points()` is that table's list of decision cut points: the one source
+of the "uncertain" flag wherever it is shown (this module, the card helper
+``cfs_level``, ``cds score``), and the list the rule loader checks every CFS
+threshold of a rule condition against.
 """
 
 from __future__ import annotations
@@ -15,19 +20,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cds.scores._data import load_yaml
+from cds.scores._data import DataTableError, load_yaml
 
-__all__ = ["CfsCutPoint", "CfsInterpretation", "interpret_cfs"]
+__all__ = ["CfsCutPoint", "CfsInterpretation", "cfs_cut_points", "cfs_uncertainty_levels", "interpret_cfs"]
 
 
 class CfsCutPoint(BaseModel):
-    """A decision threshold on the scale: ``>= at`` versus ``< at``."""
+    """A decision threshold on the scale: ``>= at`` versus ``< at``; ``en``/``nb`` name the decision."""
 
     model_config = ConfigDict(frozen=True)
 
-    at: int
+    id: str
+    at: int = Field(ge=2, le=9)
     en: str
     nb: str
+    source: str
 
 
 class CfsInterpretation(BaseModel):
@@ -44,6 +51,7 @@ class CfsInterpretation(BaseModel):
     frail: bool = Field(description="level is in the 'frail' band (5-8)")
     uncertain: bool = Field(description="within the uncertainty margin of at least one decision cut point")
     uncertain_cut_points: tuple[CfsCutPoint, ...] = ()
+    uncertainty_levels: int = Field(description="the margin: levels of rating error that count as uncertain")
     validity_caveat: str | None = Field(
         default=None, description="'under-validated-age' (age below 65) or 'age-unknown'; None when valid"
     )
@@ -57,6 +65,30 @@ def _table() -> dict[str, Any]:
     return load_yaml("cfs.yaml")
 
 
+@cache
+def cfs_cut_points() -> tuple[CfsCutPoint, ...]:
+    """The decision cut points of ``data/cfs.yaml``, ascending, labels with ``{at}`` filled in."""
+    cuts = tuple(
+        CfsCutPoint(
+            id=c["id"],
+            at=c["at"],
+            en=c["en"].format(at=c["at"]),
+            nb=c["nb"].format(at=c["at"]),
+            source=" ".join(str(c["source"]).split()),
+        )
+        for c in _table()["cut_points"]
+    )
+    levels = [c.at for c in cuts]
+    if levels != sorted(set(levels)) or not all(c.source for c in cuts):
+        raise DataTableError("cfs.yaml: cut points must be ascending, distinct and each name its source")
+    return cuts
+
+
+def cfs_uncertainty_levels() -> int:
+    """How many levels of rating error make a score uncertain near a cut point (``uncertainty_levels``)."""
+    return int(_table()["uncertainty_levels"])
+
+
 def interpret_cfs(score: int, age: int | None) -> CfsInterpretation:
     """Name, band, uncertainty and validity caveat of CFS level ``score`` for a patient of ``age``.
 
@@ -67,10 +99,9 @@ def interpret_cfs(score: int, age: int | None) -> CfsInterpretation:
     table = _table()
     names = table["levels"][score]
     band = next(b for b in table["bands"] if b["min"] <= score <= b["max"])
-    margin = int(table["uncertainty_levels"])
-    cut_points = tuple(CfsCutPoint(**c) for c in table["cut_points"])
-    # One level of error flips the side of cut point c for levels c - margin .. c + margin - 1.
-    near = tuple(c for c in cut_points if c.at - margin <= score <= c.at + margin - 1)
+    margin = cfs_uncertainty_levels()
+    # `margin` levels of error flip the side of cut point c for levels c - margin .. c + margin - 1.
+    near = tuple(c for c in cfs_cut_points() if c.at - margin <= score <= c.at + margin - 1)
     min_age = int(table["validated_min_age"])
     caveat: str | None = None
     caveat_en = caveat_nb = None
@@ -92,6 +123,7 @@ def interpret_cfs(score: int, age: int | None) -> CfsInterpretation:
         frail=band["band"] == "frail",
         uncertain=bool(near),
         uncertain_cut_points=near,
+        uncertainty_levels=margin,
         validity_caveat=caveat,
         caveat_en=caveat_en,
         caveat_nb=caveat_nb,

@@ -46,13 +46,16 @@ class Runtime:
 def build_evaluator(settings: Settings) -> Evaluator:
     """The real evaluator, from the rules and model directories in ``settings``."""
     from cds.evaluation import Evaluator
+    from cds.rules.holder import log_warnings
 
-    return Evaluator.from_paths(
+    evaluator = Evaluator.from_paths(
         rules_dir=settings.rules_dir,
         model_dir=settings.model_dir,
         pseudonym_key=settings.resolve_pseudonym_key(),
         overrides=settings.rule_overrides,
     )
+    log_warnings(evaluator.rules.current())  # reloads log theirs in RuleSetHolder.reload
+    return evaluator
 
 
 def build_store(settings: Settings) -> AuditStore:
