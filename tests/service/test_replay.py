@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from cds.service import replay as replay_module
 from cds.service.replay import MAGIC, SLOTS_PER_BUCKET, ReplayTable
 
 ARENA = "https://arena.sykehuset-innlandet.example"
@@ -31,22 +32,41 @@ def table(path: Path, entries: int = 100, now: float = NOW) -> ReplayTable:
     return ReplayTable(path, entries, clock=lambda: now)
 
 
-SEEN_IN_ANOTHER_PROCESS = """
-import sys
+# Another process, as another worker is: the module is loaded from its file alone, since importing
+# the cds.service package would build the whole app first. It waits for a line on stdin before it starts.
+ANOTHER_PROCESS = """
+import importlib.util, sys
 from pathlib import Path
-from cds.service.replay import ReplayTable
 
-path, entries, now, expires, issuer = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
-table = ReplayTable(Path(path), entries, clock=lambda: now)
-print(" ".join("seen" if table.seen(issuer, jti, expires) else "new" for jti in sys.argv[6:]))
+spec = importlib.util.spec_from_file_location("replay", sys.argv[1])
+replay = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(replay)
+path, entries, now, expires, issuer = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
+table = replay.ReplayTable(Path(path), entries, clock=lambda: now)
+print("ready", flush=True)
+sys.stdin.readline()
+print(" ".join("seen" if table.seen(issuer, jti, expires) else "new" for jti in sys.argv[7:]))
 """
 
 
-def seen_in_another_process(path: Path, *jtis: str, entries: int = 100, issuer: str = ARENA) -> list[str]:
-    """What a separate Python process sharing ``path`` answers for each jti, in order ("seen" or "new")."""
-    result = subprocess.run([sys.executable, "-c", SEEN_IN_ANOTHER_PROCESS, str(path), str(entries), str(NOW),
-                             str(EXPIRES), issuer, *jtis], check=True, capture_output=True, text=True)
-    return result.stdout.split()
+def another_process(path: Path, *jtis: str, entries: int = 100) -> subprocess.Popen[str]:
+    """A separate Python process that will check ``jtis`` in the table at ``path`` once told to go."""
+    process = subprocess.Popen([sys.executable, "-c", ANOTHER_PROCESS, replay_module.__file__, str(path),
+                                str(entries), str(NOW), str(EXPIRES), ARENA, *jtis],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline() == "ready\n"
+    return process
+
+
+def answers(process: subprocess.Popen[str]) -> list[str]:
+    """What the process answered for each jti, in order ("seen" or "new")."""
+    out, _ = process.communicate()
+    assert process.returncode == 0
+    return out.split()
+
+
+def seen_in_another_process(path: Path, *jtis: str) -> list[str]:
+    return answers(another_process(path, *jtis))
 
 
 def test_a_jti_is_refused_the_second_time_in_one_process(tmp_path):
@@ -69,28 +89,37 @@ def test_a_jti_first_used_here_is_refused_in_another_process(tmp_path):
 
 def test_processes_racing_on_the_same_jtis_accept_each_once(tmp_path):
     path = tmp_path / "jti-replay.bin"
-    jtis = [f"race-{i}" for i in range(2000)]
-    command = [sys.executable, "-c", SEEN_IN_ANOTHER_PROCESS, str(path), "2000", str(NOW), str(EXPIRES), ARENA, *jtis]
-    racers = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(3)]
-    answers = [racer.communicate()[0].split() for racer in racers]
-    assert all(racer.returncode == 0 for racer in racers)
+    jtis = [f"race-{i}" for i in range(5000)]
+    racers = [another_process(path, *jtis, entries=5000) for _ in range(3)]
+    for racer in racers:  # all start together
+        assert racer.stdin is not None
+        racer.stdin.write("go\n")
+        racer.stdin.flush()
+    answered = [answers(racer) for racer in racers]
     for i in range(len(jtis)):
-        assert sorted(answer[i] for answer in answers) == ["new", "seen", "seen"]
+        assert sorted(answer[i] for answer in answered) == ["new", "seen", "seen"]
 
 
 def test_threads_racing_on_the_same_jtis_accept_each_once(tmp_path):
     replay = table(tmp_path / "jti-replay.bin", entries=2000)
     jtis = [f"race-{i}" for i in range(2000)]
     accepted: list[list[str]] = [[] for _ in range(4)]
+    start = threading.Barrier(len(accepted))
 
     def race(mine: list[str]) -> None:
+        start.wait()
         mine.extend(jti for jti in jtis if not replay.seen(ARENA, jti, EXPIRES))
 
-    threads = [threading.Thread(target=race, args=(mine,)) for mine in accepted]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns as often as the interpreter allows
+    try:
+        threads = [threading.Thread(target=race, args=(mine,)) for mine in accepted]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
     assert sorted(jti for mine in accepted for jti in mine) == sorted(jtis)
 
 
