@@ -8,6 +8,7 @@ or after a restart - is refused until it expires.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import stat
@@ -148,6 +149,18 @@ def test_the_same_jti_from_two_issuers_is_two_entries(tmp_path):
     assert replay.seen(OTHER_EPJ, JTI, EXPIRES)
 
 
+def test_an_issuer_and_jti_pair_is_not_confused_with_another_split_of_the_same_text(tmp_path):
+    replay = table(tmp_path / "jti-replay.bin")
+    assert not replay.seen("https://epj.example/a", "bc", EXPIRES)
+    assert not replay.seen("https://epj.example/ab", "c", EXPIRES)
+
+
+def test_a_jti_with_a_lone_surrogate_is_remembered_like_any_other(tmp_path):
+    replay = table(tmp_path / "jti-replay.bin")  # JSON allows "\ud800" in a string; UTF-8 does not
+    assert not replay.seen(ARENA, "\ud800", EXPIRES)
+    assert replay.seen(ARENA, "\ud800", EXPIRES)
+
+
 def test_a_full_bucket_drops_the_entry_expiring_first_with_a_warning(tmp_path, caplog):
     replay = table(tmp_path / "jti-replay.bin")
     same_bucket = [jti for jti in (f"jti-{i}" for i in range(10_000)) if replay.bucket(ARENA, jti) == 0]
@@ -215,3 +228,31 @@ def test_the_file_and_its_directory_are_created_on_first_use(tmp_path):
     replay.seen(ARENA, JTI, EXPIRES)
     assert path.stat().st_size == replay.size
     assert os.listdir(tmp_path / "data") == ["jti-replay.bin"]
+
+
+def test_a_forked_child_locks_the_table_through_its_own_open_file(tmp_path):
+    # flock belongs to an open file: a child sharing its parent's would not be excluded by the parent's lock
+    replay = table(tmp_path / "jti-replay.bin")
+    assert not replay.seen(ARENA, JTI, EXPIRES)
+    to_parent, from_child = os.pipe()
+    to_child, from_parent = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: use the table, hold its lock until told to finish
+        code = 1
+        try:
+            if replay.seen(ARENA, JTI, EXPIRES) and not replay.seen(ARENA, "the-child's-jti", EXPIRES):
+                fcntl.flock(replay._fd, fcntl.LOCK_EX)
+                code = 0
+        finally:
+            os.write(from_child, b"x")
+            os.read(to_child, 1)
+            os._exit(code)
+    try:
+        assert os.read(to_parent, 1) == b"x"
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(replay._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.write(from_parent, b"x")
+        _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert replay.seen(ARENA, "the-child's-jti", EXPIRES)
