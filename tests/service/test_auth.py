@@ -182,3 +182,26 @@ def test_protected_discovery_needs_a_token_for_its_own_url(make_client, tmp_path
 def test_symmetric_algorithms_cannot_be_configured():
     with pytest.raises(ValueError, match="asymmetric"):
         Settings(auth={"algorithms": ["HS256"]})
+
+
+def test_a_data_directory_the_replay_table_cannot_live_in_is_a_configuration_error(tmp_path):
+    from cds.service.auth import ClientAuthenticator
+    from cds.service.settings import AuthSettings, ConfigError
+
+    (tmp_path / "a-file").write_text("not a directory")
+    with pytest.raises(ConfigError, match="cannot open the jti replay table"):
+        ClientAuthenticator(AuthSettings(issuers={ISS: {"jwks": JWKS}}),
+                            replay_file=tmp_path / "a-file" / "data" / "jti-replay.bin")
+
+
+def test_the_replay_table_is_created_when_the_service_starts_with_authentication_on(make_client, tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", pseudonym_key="test-pseudonym-key-0123456789",
+                        auth={"issuers": {ISS: {"jwks": JWKS}}})
+    make_client(settings=settings)
+    assert settings.jti_replay_file.is_file()
+
+
+def test_development_mode_creates_no_replay_table(make_client, tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", pseudonym_key="test-pseudonym-key-0123456789")
+    make_client(settings=settings)
+    assert not settings.jti_replay_file.exists()

@@ -92,7 +92,9 @@ class ClientAuthenticator:
     """Verifies CDS client JWTs against the configured issuers.
 
     ``replay_file`` is the `ReplayTable` file the service's workers share
-    (`Settings.jti_replay_file`); it is created when the first token is checked.
+    (`Settings.jti_replay_file`). With authentication on it is opened (created)
+    here, so a data directory it cannot live in is a `ConfigError` at start,
+    not a failure of every call.
     """
 
     def __init__(
@@ -107,6 +109,12 @@ class ClientAuthenticator:
         self._http = http
         self._clock = clock
         self._replay = ReplayTable(replay_file, settings.jti_cache_size, clock=clock)
+        if settings.enabled:
+            try:
+                self._replay.open()
+            except OSError as exc:
+                raise ConfigError(f"cannot open the jti replay table {replay_file}: {exc.strerror or exc}; "
+                                  "data_dir must be a writable directory on a local file system") from exc
         self._static = {name: _configured_keys(name, issuer) for name, issuer in settings.issuers.items()}
         self._jku_cache: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
 

@@ -115,7 +115,7 @@ class ReplayTable:
     >>> table.seen("https://epj.example.no", "4f1c...", expires_at=1_790_000_330)
     True
 
-    The file is created (or replaced, see the module docstring) on first use.
+    The file is created (or replaced, see the module docstring) by `open` or on first use.
     """
 
     def __init__(self, path: Path, entries: int, *, clock: Callable[[], float] = time.time) -> None:
@@ -162,6 +162,12 @@ class ReplayTable:
                 return False
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def open(self) -> None:
+        """Open the file now (creating it if need be) instead of at the first `seen`; OSError if it cannot be."""
+        with self._lock:
+            if self._opened_at_fork != _forks:
+                self._open()
 
     def close(self) -> None:
         """Unmap and close the file (the next `seen` opens it again)."""
