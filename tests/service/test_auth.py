@@ -134,6 +134,16 @@ def test_replayed_jti_is_401(secured, request_body):
     assert "replay" in reason(call(secured, request_body, once))
 
 
+def test_a_token_used_before_a_restart_is_refused_after_it(make_client, tmp_path, request_body):
+    settings = Settings(data_dir=tmp_path / "data", pseudonym_key="test-pseudonym-key-0123456789",
+                        auth={"issuers": {ISS: {"jwks": JWKS}}})
+    once = token()
+    assert call(make_client(settings=settings), request_body, once).status_code == 200
+    restarted = make_client(settings=settings)
+    assert "replay" in reason(call(restarted, request_body, once))
+    assert call(restarted, request_body, token()).status_code == 200
+
+
 def test_issuer_not_allowed_is_401(secured, request_body):
     assert "issuer" in reason(call(secured, request_body, token(iss="https://evil.example")))
 
@@ -174,22 +184,24 @@ def test_symmetric_algorithms_cannot_be_configured():
         Settings(auth={"algorithms": ["HS256"]})
 
 
-def test_the_replay_cache_forgets_expired_jtis():
-    from cds.service.auth import ReplayCache
+def test_a_data_directory_the_replay_table_cannot_live_in_is_a_configuration_error(tmp_path):
+    from cds.service.auth import ClientAuthenticator
+    from cds.service.settings import AuthSettings, ConfigError
 
-    now = [1000.0]
-    cache = ReplayCache(100, clock=lambda: now[0])
-    assert not cache.seen(ISS, "a", expires_at=1060)
-    assert cache.seen(ISS, "a", expires_at=1060)
-    now[0] = 2000.0
-    assert not cache.seen(ISS, "b", expires_at=2060)
-    assert len(cache) == 1
+    (tmp_path / "a-file").write_text("not a directory")
+    with pytest.raises(ConfigError, match="cannot open the jti replay table"):
+        ClientAuthenticator(AuthSettings(issuers={ISS: {"jwks": JWKS}}),
+                            replay_file=tmp_path / "a-file" / "data" / "jti-replay.bin")
 
 
-def test_the_replay_cache_stays_within_its_bound():
-    from cds.service.auth import ReplayCache
+def test_the_replay_table_is_created_when_the_service_starts_with_authentication_on(make_client, tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", pseudonym_key="test-pseudonym-key-0123456789",
+                        auth={"issuers": {ISS: {"jwks": JWKS}}})
+    make_client(settings=settings)
+    assert settings.jti_replay_file.is_file()
 
-    cache = ReplayCache(100, clock=lambda: 0.0)
-    for i in range(250):
-        cache.seen(ISS, str(i), expires_at=60)
-    assert len(cache) == 100
+
+def test_development_mode_creates_no_replay_table(make_client, tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", pseudonym_key="test-pseudonym-key-0123456789")
+    make_client(settings=settings)
+    assert not settings.jti_replay_file.exists()

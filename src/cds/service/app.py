@@ -117,7 +117,7 @@ def create_app(
         evaluator=evaluator,
         store=store,
         audit=audit_writer,
-        authenticator=ClientAuthenticator(settings.auth, http=http),
+        authenticator=ClientAuthenticator(settings.auth, replay_file=settings.jti_replay_file, http=http),
         http=http,
         rules=rules if rules is not None else getattr(evaluator, "rules", None),
         clock=clock,

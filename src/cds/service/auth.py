@@ -10,8 +10,10 @@ A CDS client sends ``Authorization: Bearer <JWT>``, signed with its private key.
 * ``kid`` names one of those keys and the signature verifies;
 * ``aud`` is the URL that was called; ``exp``, ``iat`` and ``jti`` are present,
   ``exp`` is in the future and at most ``max_token_lifetime_seconds`` after ``iat``;
-* ``jti`` has not been seen before from that issuer (bounded, expiring cache,
-  per process).
+* ``jti`` has not been seen before from that issuer: a `ReplayTable` in the
+  data directory remembers it until the token expires, shared by all worker
+  processes of the service on this host and kept across restarts
+  (`cds.service.replay`).
 
 Every refusal is a 401 with an OperationOutcome saying which check failed. The
 token itself is never logged.
@@ -23,18 +25,19 @@ import hmac
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 
 from cds.service.errors import ServiceError
+from cds.service.replay import ReplayTable
 from cds.service.settings import AuthSettings, ConfigError, IssuerSettings
 
-__all__ = ["ClientAuthenticator", "ClientIdentity", "ReplayCache", "check_admin_token"]
+__all__ = ["ClientAuthenticator", "ClientIdentity", "check_admin_token"]
 
 log = logging.getLogger(__name__)
 
@@ -53,41 +56,6 @@ class ClientIdentity:
     issuer: str
     subject: str | None
     jti: str
-
-
-class ReplayCache:
-    """Remembers ``(iss, jti)`` until the token expires; bounded to ``max_entries``."""
-
-    def __init__(self, max_entries: int, clock: Callable[[], float] = time.time) -> None:
-        self._entries: OrderedDict[tuple[str, str], float] = OrderedDict()
-        self._max = max_entries
-        self._clock = clock
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def seen(self, issuer: str, jti: str, expires_at: float) -> bool:
-        """True if this jti was already used; otherwise remember it and return False."""
-        now = self._clock()
-        key = (issuer, jti)
-        known = self._entries.get(key)
-        if known is not None and known >= now:
-            return True
-        self._purge(now)
-        while len(self._entries) >= self._max:
-            self._entries.popitem(last=False)
-            log.warning("jti replay cache is full; the oldest entry was dropped (raise auth.jti_cache_size)")
-        self._entries[key] = expires_at
-        return False
-
-    def _purge(self, now: float) -> None:
-        # Entries are kept in arrival order, which is close to expiry order (the
-        # lifetime is capped), so dropping expired ones from the front is enough.
-        while self._entries:
-            key, expires_at = next(iter(self._entries.items()))
-            if expires_at >= now:
-                break
-            del self._entries[key]
 
 
 def _keys_from_jwks(jwks: Mapping[str, Any], origin: str) -> dict[str, dict[str, Any]]:
@@ -121,19 +89,32 @@ def _configured_keys(name: str, issuer: IssuerSettings) -> dict[str, dict[str, A
 
 
 class ClientAuthenticator:
-    """Verifies CDS client JWTs against the configured issuers."""
+    """Verifies CDS client JWTs against the configured issuers.
+
+    ``replay_file`` is the `ReplayTable` file the service's workers share
+    (`Settings.jti_replay_file`). With authentication on it is opened (created)
+    here, so a data directory it cannot live in is a `ConfigError` at start,
+    not a failure of every call.
+    """
 
     def __init__(
         self,
         settings: AuthSettings,
         *,
+        replay_file: Path,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._http = http
         self._clock = clock
-        self._replay = ReplayCache(settings.jti_cache_size, clock)
+        self._replay = ReplayTable(replay_file, settings.jti_cache_size, clock=clock)
+        if settings.enabled:
+            try:
+                self._replay.open()
+            except OSError as exc:
+                raise ConfigError(f"cannot open the jti replay table {replay_file}: {exc.strerror or exc}; "
+                                  "data_dir must be a writable directory on a local file system") from exc
         self._static = {name: _configured_keys(name, issuer) for name, issuer in settings.issuers.items()}
         self._jku_cache: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
 

@@ -51,6 +51,8 @@ __all__ = [
 BUNDLED_RULES_DIR = bundled.RULES_DIR
 BUNDLED_MODEL_DIR = bundled.MODEL_DIR
 PSEUDONYM_KEY_FILE = "pseudonym.key"
+#: The jti replay table the workers share (`cds.service.replay`), in the data directory.
+JTI_REPLAY_FILE = "jti-replay.bin"
 CONFIG_FILE_ENV = "CDS_CONFIG_FILE"
 
 #: Asymmetric JWS algorithms a client may sign with (never ``none`` or HS*).
@@ -76,6 +78,7 @@ class AuthSettings(BaseModel):
     algorithms: list[str] = Field(default_factory=lambda: list(ASYMMETRIC_ALGORITHMS))
     leeway_seconds: int = Field(default=30, ge=0, le=300)
     max_token_lifetime_seconds: int = Field(default=300, ge=1, le=3600)
+    #: live client tokens the shared jti replay table is sized for (48 bytes of file each; cds.service.replay)
     jti_cache_size: int = Field(default=100_000, ge=100)
     jwks_cache_seconds: int = Field(default=3600, ge=0)
     jwks_fetch_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -172,6 +175,11 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """The audit store URL: ``database_url`` or an SQLite file in the data directory."""
         return self.database_url or sqlite_url(self.data_dir)
+
+    @property
+    def jti_replay_file(self) -> Path:
+        """The file of the client JWT replay table, shared by the workers (`cds.service.replay`)."""
+        return self.data_dir / JTI_REPLAY_FILE
 
     def check_bind(self, host: str | None = None) -> None:
         """Refuse to listen on a non-loopback address without authentication."""
