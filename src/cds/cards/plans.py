@@ -60,7 +60,7 @@ class SuggestionPlan:
     recommended: bool | None  # True or None (the wire leaves out false)
     context_names: tuple[str, ...]  # call-context names its templates read, sorted
     label: Renderer
-    actions: tuple[tuple[str, Renderer, Renderer], ...]  # (type, description, resource) per action
+    actions: tuple[tuple[str, Renderer, Renderer], ...]  # (type, description, resource) per action; resources pruned
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def _suggestion_plan(spec: Any, templates: Mapping[str, CompiledTemplate], langu
                 a.type,
                 compile_value(getattr(a.description, language), templates),
                 # constants as the wire carries them (a YAML date as its ISO text); templated strings stay as they are
-                compile_value(to_jsonable_python(a.resource), templates),
+                compile_value(to_jsonable_python(a.resource), templates, prune=True),
             )
             for a in spec.actions
         ),

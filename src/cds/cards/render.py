@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import TemplateError
 
 from cds.cards.helpers import LABELS_KEY
-from cds.cards.ids import derived_uuid, namespace_bytes, random_uuid
+from cds.cards.ids import derived_uuid, namespace_bytes, random_uuid, random_uuids
 from cds.cards.plans import OVERRIDE_REASON_SYSTEM, CardPlan, RulesetCards, fit_summary, ruleset_cards
 from cds.cards.templates import environment
 from cds.facts.snapshot import PatientSnapshot
@@ -115,8 +115,8 @@ def _suggestions(
             actions = []
             for kind, description, resource in suggestion.actions:
                 text = description(context, strict)
-                body = wire_object(resource(context, strict))
-                if not text or body is None:
+                body = resource(context, strict)  # without null or empty members (see `SuggestionPlan`)
+                if not text or not body:
                     raise _Unfit("an action description or resource is empty")
                 actions.append({"type": kind, "description": text, "resource": body})
             label = suggestion.label(context, strict)
@@ -163,7 +163,8 @@ def render_card(
         return None
     all_derived = derived if derived is not None else dict(finding.derived)
     call = _CallContext(snapshot, all_derived, ruleset, patient_id, strict)
-    return _card(plan, finding, ruleset, snapshot, call, all_derived, language, card_uuid, strict)
+    uuid_and_bytes = (card_uuid, None) if card_uuid else random_uuid()
+    return _card(plan, finding, ruleset, snapshot, call, all_derived, language, uuid_and_bytes, strict)
 
 
 def _card(
@@ -174,13 +175,12 @@ def _card(
     call: _CallContext,
     all_derived: dict[str, Any],
     language: str,
-    card_uuid: str | None,
+    uuid_and_bytes: tuple[str, bytes | None],
     strict: bool,
 ) -> WireCard:
+    """``uuid_and_bytes``: the card uuid, and its 16 bytes when they are known (else they are read from it)."""
     context = call.for_card(finding.parameters, language)
-    namespace: bytes | None = None
-    if not card_uuid:
-        card_uuid, namespace = random_uuid()
+    card_uuid, namespace = uuid_and_bytes
     try:
         summary = fit_summary(plan.summary.render_prepared(context, strict))
         detail = plan.detail.render_prepared(context, strict).strip() if plan.detail else None
@@ -235,12 +235,12 @@ def render_cards(
     for finding in findings:
         derived.update(finding.derived)
     plans: RulesetCards = ruleset_cards(ruleset)
-    call: _CallContext | None = None  # made for the first card
-    cards = []
-    for finding in findings:
-        plan = plans.plan(finding.rule_id, finding.variant, language)
-        if plan is None:
-            continue
-        call = call or _CallContext(snapshot, derived, ruleset, patient_id, False)
-        cards.append(_card(plan, finding, ruleset, snapshot, call, derived, language, None, False))
-    return cards
+    planned = [(f, plan) for f in findings if (plan := plans.plan(f.rule_id, f.variant, language)) is not None]
+    if not planned:
+        return []
+    call = _CallContext(snapshot, derived, ruleset, patient_id, False)
+    uuids = random_uuids(len(planned))  # one read of the random source per call
+    return [
+        _card(plan, finding, ruleset, snapshot, call, derived, language, uuid_and_bytes, False)
+        for (finding, plan), uuid_and_bytes in zip(planned, uuids, strict=True)
+    ]
