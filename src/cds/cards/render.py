@@ -151,8 +151,9 @@ def render_card(
 
     Serving (``strict`` False) never fails on card text: an unknown value prints
     as "ukjent"/"unknown", a summary over 139 characters is shortened, a text
-    that still cannot render (or renders empty) falls back to the rule title, and
-    a suggestion that cannot render (or renders an empty text or resource) is left out (each logged without patient data). ``strict``
+    that still cannot render (or renders an empty summary) falls back to the
+    rule title, and a suggestion that cannot render (or renders an empty text
+    or resource) is left out, each logged without patient data. ``strict``
     (embedded tests) raises instead.
     """
     if language not in LANGUAGES:
