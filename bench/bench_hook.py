@@ -44,12 +44,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from cds.cards import render_cards
 from cds.evaluation import EvaluationCall, Evaluator
 from cds.facts import build_snapshot
 from cds.fhir.prefetch import resolve_prefetch
 from cds.fhir.resources import ResourceSet, clear_parse_cache
-from cds.hooks.models import HookResponse, to_json_dict
 from cds.hooks.services import SERVICES, ServiceDefinition
 from cds.hooks.wire import decode_hook_request
 from cds.scores import score_all
@@ -137,7 +138,7 @@ async def stage_breakdown(
         cards = stage(
             "cards", lambda f=findings, s=full: render_cards(f, ruleset, s, language="nb", patient_id=call.patient_id)
         )
-        stage("response JSON", lambda c=cards: to_json_dict(HookResponse(cards=list(c))))
+        stage("response JSON (bytes)", lambda c=cards: orjson.dumps({"cards": list(c)}))  # as the service answers
         stage("Evaluator.evaluate (all of the above)", lambda c=call: evaluator.evaluate(c))
     return stages
 

@@ -43,9 +43,11 @@ def _normalise(response: Any) -> Any:
 
 
 def _cards_json(cards: list[Any]) -> dict[str, Any]:
-    from cds.hooks.models import HookResponse, to_json_dict
+    """The cards as a response carries them: CDS Hooks JSON dicts, or (older versions) `Card` models."""
+    from cds.hooks.models import to_json_dict
 
-    return _normalise(json.loads(json.dumps(to_json_dict(HookResponse(cards=list(cards))), default=str)))
+    wire = [card if isinstance(card, dict) else to_json_dict(card) for card in cards]
+    return _normalise(json.loads(json.dumps({"cards": wire}, default=str)))
 
 
 def _findings(findings: list[Any]) -> list[Any]:

@@ -8,7 +8,7 @@ set, model and pseudonym key are loaded once when the `Evaluator` is built.
 
 >>> evaluator = Evaluator.from_paths(rules_dir=Path("rules"), model_dir=None, pseudonym_key=b"0" * 32)  # doctest: +SKIP
 >>> evaluation = evaluator.evaluate(EvaluationCall(...))  # doctest: +SKIP
->>> [card.summary for card in evaluation.cards]  # doctest: +SKIP
+>>> [card["summary"] for card in evaluation.cards]  # CDS Hooks JSON  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from cds.cards import render_cards
+from cds.cards import WireCard, render_cards
 from cds.facts import build_snapshot
 from cds.facts.snapshot import PatientSnapshot
 from cds.fhir.resources import ResourceIssue, ResourceSet
-from cds.hooks.models import Card
 from cds.model import ReadmissionModel
 from cds.pseudonym import Pseudonymizer
 from cds.rules import Finding, RuleSet, RuleSetHolder
@@ -55,7 +54,7 @@ class EvaluationCall:
 class Evaluation:
     """What one evaluation produced, and what it was based on."""
 
-    cards: list[Card]
+    cards: list[WireCard]  # CDS Hooks JSON, as served
     findings: list[Finding]
     snapshot: PatientSnapshot
     ruleset_digest: str

@@ -111,7 +111,7 @@ def test_a_card_uses_the_rule_sets_labels_and_cfs_level(tmp_path: Path) -> None:
     ruleset = RuleSet.load(_rules(tmp_path, RULE))
     snap = PatientSnapshot(patient_key="k", now=datetime(2025, 1, 15, tzinfo=UTC), age=84, cfs=CfsFact(score=6), scores={"lace": ScoreResult(name="lace", points=12, band="high")})
     (card,) = render_cards(ruleset.evaluate("encounter-start", snap), ruleset, snap)
-    assert card.summary == "CFS 6: Lever med moderat skrøpelighet (høy)"
+    assert card["summary"] == "CFS 6: Lever med moderat skrøpelighet (høy)"
 
 
 def test_an_unknown_label_group_is_a_load_error(tmp_path: Path) -> None:

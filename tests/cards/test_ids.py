@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from cds.cards.ids import derived_uuid, namespace_bytes, random_uuid
+from cds.cards.ids import derived_uuid, namespace_bytes, random_uuid, random_uuids
 
 
 @pytest.mark.parametrize("name", ["record-cfs", "book-follow-up", "", "æøå-ÆØÅ", "x" * 300])
@@ -22,6 +22,15 @@ def test_a_random_uuid_is_a_version_4_uuid_in_canonical_form_with_its_bytes() ->
     for text, raw in made:
         parsed = uuid.UUID(text)
         assert (parsed.version, parsed.variant, str(parsed), parsed.bytes) == (4, uuid.RFC_4122, text, raw)
+
+
+def test_random_uuids_made_together_are_distinct_version_4_uuids_with_their_bytes() -> None:
+    made = [pair for _ in range(400) for pair in random_uuids(5)]
+    assert len({text for text, _ in made}) == len(made) == 2000
+    for text, raw in made:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed), parsed.bytes) == (4, uuid.RFC_4122, text, raw)
+    assert random_uuids(0) == []
 
 
 def test_a_card_uuid_is_read_in_every_form_uuid_reads_and_refused_otherwise() -> None:

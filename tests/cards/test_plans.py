@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import shutil
 import threading
@@ -70,9 +71,9 @@ def test_each_rule_set_renders_its_own_code_systems(two_rulesets: tuple[RuleSet,
     a, b = two_rulesets
     for _ in range(2):  # first call makes the plans, the second uses them
         ((card_a,), (card_b,)) = _cards(a), _cards(b)
-        assert card_a.source.topic is not None and card_b.source.topic is not None
-        assert (card_a.source.topic.display, card_b.source.topic.display) == ("Frailty status A", "Frailty status B")
-        assert card_a.extension != card_b.extension  # each names its own rule set digest
+        topics = (card_a["source"]["topic"], card_b["source"]["topic"])
+        assert (topics[0]["display"], topics[1]["display"]) == ("Frailty status A", "Frailty status B")
+        assert card_a["extension"] != card_b["extension"]  # each names its own rule set digest
 
 
 def test_a_plan_is_made_once_per_rule_and_language(two_rulesets: tuple[RuleSet, RuleSet]) -> None:
@@ -82,19 +83,43 @@ def test_a_plan_is_made_once_per_rule_and_language(two_rulesets: tuple[RuleSet, 
     nb, en = plans.plan("old", None, "nb"), plans.plan("old", None, "en")
     assert nb is not None and en is not None
     assert nb is plans.plan("old", None, "nb") and nb is not en
-    assert (nb.source.label, en.source.label) == ("Eldre pasient", "Older patient")
+    assert (nb.source["label"], en.source["label"]) == ("Eldre pasient", "Older patient")
     assert plans.plan("no-such-rule", None, "nb") is None
 
 
-def test_cards_share_the_fixed_parts_which_cannot_be_changed(two_rulesets: tuple[RuleSet, RuleSet]) -> None:
+def test_cards_share_the_fixed_parts_of_their_plan_and_make_their_own_parts_new(
+    two_rulesets: tuple[RuleSet, RuleSet],
+) -> None:
     ruleset, _ = two_rulesets
     (first,), (second,) = _cards(ruleset), _cards(ruleset)
-    assert first.uuid != second.uuid and first.source is second.source
-    assert first.overrideReasons == second.overrideReasons and first.overrideReasons is not second.overrideReasons
-    with pytest.raises(ValidationError):
-        first.source.label = "changed"
-    with pytest.raises(ValidationError):
-        (first.links or [])[0].label = "changed"
+    plan = ruleset_cards(ruleset).plan("old", None, "en")
+    assert plan is not None
+    assert first["source"] is second["source"] is plan.source
+    assert first["overrideReasons"] is plan.override_reasons and first["links"] is plan.links
+    assert first["uuid"] != second["uuid"] and first["suggestions"] is not second["suggestions"]
+    assert first["extension"] is not second["extension"]
+
+
+def test_a_plan_is_checked_against_the_card_model_with_all_its_suggestions(two_rulesets: tuple[RuleSet, RuleSet]) -> None:
+    """The spec's structural rules (here: at most one recommended suggestion with at-most-one) hold for
+    every card of a plan, because the plan's card with every suggestion is validated when the plan is made."""
+    from cds.cards.plans import _card_plan
+
+    ruleset, _ = two_rulesets
+    plans = ruleset_cards(ruleset)
+    rule = plans.rule("old", None)
+    assert rule is not None and rule.card is not None
+    spec = rule.card.spec
+    one = spec.suggestions[0]
+    two = spec.model_copy(
+        update={
+            "selection_behavior": "at-most-one",
+            "suggestions": [one.model_copy(update={"recommended": True}), one.model_copy(update={"id": "b", "recommended": True})],
+        }
+    )
+    broken = dataclasses.replace(rule, card=dataclasses.replace(rule.card, spec=two))
+    with pytest.raises(ValidationError, match="at most one suggestion may be recommended"):
+        _card_plan(broken, "en", ruleset.topic_system, ruleset.topics)
 
 
 def test_the_plans_of_a_rule_set_go_with_the_rule_set(tmp_path: Path) -> None:

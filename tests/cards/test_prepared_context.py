@@ -76,6 +76,33 @@ def test_a_compiled_suggestion_resource_renders_like_render_value_and_builds_fre
     assert first is not second and first["for"] is not second["for"]
 
 
+
+@pytest.mark.parametrize("y", ["p-1", "", None])
+def test_a_pruned_suggestion_resource_is_the_wire_object_of_the_rendered_resource(y: str | None) -> None:
+    from cds.cards.templates import compile_value, render_value
+    from cds.hooks.models import wire_object
+
+    resource = {
+        "resourceType": "Task",
+        "for": {"reference": "{{ y }}"},
+        "note": [{"text": "{{ y }}"}, {"text": "  plain  "}, "", None],
+        "code": {"coding": [{"code": "{{ y }}"}]},
+        "status": None,
+        "priority": 0,
+        "doNotPerform": False,
+        "input": [],
+    }
+    sources = ("Task", "{{ y }}", "  plain  ", "")
+    templates = {text: _compiled(text, None) for text in sources}
+    values = {"y": y}
+    context = prepared_context(values, None, False)
+    expected = wire_object(render_value(resource, lambda text: str(templates[text].render(**values)).strip()))
+    assert compile_value(resource, templates, prune=True)(context, False) == expected
+    only_empty = {"note": ["{{ y }}"], "code": {"text": "{{ y }}"}}
+    assert (compile_value(only_empty, templates, prune=True)(context, False) or None) == wire_object(
+        render_value(only_empty, lambda text: str(templates[text].render(**values)).strip())
+    )
+
 # -- substitution templates (text and names only) render without Jinja's machinery, to the same text
 
 VALUES: list[object] = [None, "", "p-1", 0, 14, 0.1, -0.0, True, False, date(2025, 1, 2), [1, 2], {"score": 6}, CfsFact(score=6)]

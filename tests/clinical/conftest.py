@@ -3,7 +3,10 @@
 `Clinic.evaluate(hook, **facts)` builds a `PatientSnapshot` from inline facts
 (``now`` defaults to 15 January 2025, noon UTC), runs the rule set through the
 durable-rules engine and renders every card in nb and en, so each test reads
-as "this patient, at this moment, gets these cards".
+as "this patient, at this moment, gets these cards". The cards are served as
+CDS Hooks JSON; each is validated against the spec's `Card` model here (so
+every scenario checks that what would be served is a valid card), and the
+tests read that model.
 """
 
 from __future__ import annotations
@@ -70,7 +73,10 @@ class Clinic:
     def run(self, hook: str, snapshot: PatientSnapshot) -> Result:
         outcome = self.ruleset.run(hook, snapshot)
         cards = {
-            lang: render_cards(outcome.findings, self.ruleset, snapshot, language=lang, patient_id="p-test")
+            lang: [
+                Card.model_validate(card)
+                for card in render_cards(outcome.findings, self.ruleset, snapshot, language=lang, patient_id="p-test")
+            ]
             for lang in ("nb", "en")
         }
         return Result(findings=outcome.findings, cards=cards, derived=dict(outcome.derived))

@@ -16,13 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from cds.rules.holder import RuleSetHolder  # noqa: I001 - rules before cards (import cycle)
 from cds.cards.render import PROVENANCE
-from cds.evaluation import EvaluationCall, Evaluator
+from cds.evaluation import Evaluation, EvaluationCall, Evaluator
 from cds.fhir.resources import ResourceSet
-from cds.hooks.models import SUMMARY_MAX
+from cds.hooks.models import SUMMARY_MAX, Card, to_json_dict
 from cds.pseudonym import Pseudonymizer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,6 +103,11 @@ def evaluate(evaluator: Evaluator, key: str, hook: str, language: str = "nb") ->
     return evaluator.evaluate(call)
 
 
+def served(evaluation: Evaluation) -> list[Card]:
+    """The cards of an evaluation (CDS Hooks JSON, as served), each validated against the spec's `Card` model."""
+    return [Card.model_validate(card) for card in evaluation.cards]
+
+
 def test_every_story_names_a_persona_and_hook_that_exist() -> None:
     for story in STORIES:
         assert story.hook in PERSONAS[story.persona]["requests"], (story.persona, story.hook)
@@ -113,25 +119,25 @@ def test_persona_cards_match_the_readme_story(evaluator: Evaluator, story: Story
     fired = {f.rule_id for f in evaluation.findings}
     assert set(story.fires) <= fired, f"missing: {sorted(set(story.fires) - fired)}; got {sorted(fired)}"
     assert not (set(story.never) & fired), f"should not fire: {sorted(set(story.never) & fired)}"
-    indicators = {c.extension[PROVENANCE]["ruleId"]: c.indicator for c in evaluation.cards if c.extension}
+    indicators = {c.extension[PROVENANCE]["ruleId"]: c.indicator for c in served(evaluation) if c.extension}
     for rule_id in story.warnings:
         assert indicators.get(rule_id) == "warning", (rule_id, indicators.get(rule_id))
 
 
 def test_marit_selection_names_both_falls_and_delirium(evaluator: Evaluator) -> None:
-    cards = evaluate(evaluator, "e", "encounter-start").cards
+    cards = served(evaluate(evaluator, "e", "encounter-start"))
     (card,) = [c for c in cards if c.source.topic and c.source.topic.code == "geriatric-selection"]
     assert "nyoppstått falltendens" in card.summary and "mistanke om delirium" in card.summary
 
 
 def test_bjorn_pathway_a_card_says_no_municipal_services_before_or_after(evaluator: Evaluator) -> None:
-    cards = evaluate(evaluator, "g", "encounter-discharge").cards
+    cards = served(evaluate(evaluator, "g", "encounter-discharge"))
     (card,) = [c for c in cards if c.source.topic and c.source.topic.code == "pathway-a"]
     assert "hadde ikke kommunale tjenester før innleggelsen" in (card.detail or "")
 
 
 def test_ingrid_pathway_c_card_names_frailty_and_multimorbidity(evaluator: Evaluator) -> None:
-    cards = evaluate(evaluator, "a", "encounter-discharge").cards
+    cards = served(evaluate(evaluator, "a", "encounter-discharge"))
     (card,) = [c for c in cards if c.source.topic and c.source.topic.code == "pathway-c"]
     assert "flere kroniske sykdommer" in (card.detail or "")
     assert "skrøpelig (CFS 6)" in (card.detail or "")
@@ -143,19 +149,29 @@ def test_persona_cards_have_short_summaries_and_one_pathway_at_discharge(evaluat
     for hook in PERSONAS[key]["requests"]:
         for language in ("nb", "en"):
             evaluation = evaluate(evaluator, key, hook, language)
-            assert all(len(c.summary) < SUMMARY_MAX for c in evaluation.cards)
+            assert all(len(c.summary) < SUMMARY_MAX for c in served(evaluation))
             if hook == "encounter-discharge":
                 pathways = {
                     c.source.topic.code
-                    for c in evaluation.cards
+                    for c in served(evaluation)
                     if c.source.topic and c.source.topic.code.startswith("pathway-")
                 }
                 assert len(pathways) == 1, pathways
 
 
+@pytest.mark.parametrize("key", sorted(PERSONAS))
+def test_persona_cards_are_served_exactly_as_the_card_model_serialises_them(evaluator: Evaluator, key: str) -> None:
+    """The renderer builds cards as JSON without the models: each must be a valid `Card` whose own
+    serialisation (no nulls or empty values, the spec's member order) gives the same bytes."""
+    for hook in PERSONAS[key]["requests"]:
+        for language in ("nb", "en"):
+            for card in evaluate(evaluator, key, hook, language).cards:
+                assert orjson.dumps(card) == orjson.dumps(to_json_dict(Card.model_validate(card))), card["summary"]
+
+
 def test_ingrid_gets_one_click_cga_referral_and_coordinator_suggestions(evaluator: Evaluator) -> None:
     """The story says "suggest CGA referral and a coordinator": the cards carry the FHIR resources."""
-    cards = {c.source.topic.code: c for c in evaluate(evaluator, "a", "encounter-discharge").cards if c.source.topic}
+    cards = {c.source.topic.code: c for c in served(evaluate(evaluator, "a", "encounter-discharge")) if c.source.topic}
     cga = [s.actions[0].resource for s in cards["cga-referral"].suggestions or []]
     coordinator = [s.actions[0].resource for s in cards["coordinator"].suggestions or []]
     assert [r["resourceType"] for r in cga] == ["ServiceRequest"]
@@ -165,7 +181,7 @@ def test_ingrid_gets_one_click_cga_referral_and_coordinator_suggestions(evaluato
 
 def test_lise_status_card_carries_both_validity_caveats(evaluator: Evaluator) -> None:
     """Story (h): frailty status with the caveat: not validated under 65 / for stable single-system disability."""
-    cards = evaluate(evaluator, "h", "patient-view").cards
+    cards = served(evaluate(evaluator, "h", "patient-view"))
     (card,) = [c for c in cards if c.source.topic and c.source.topic.code == "frailty-status"]
     assert "ikke validert under 65 år" in card.summary
     assert "stabil funksjonshemning i ett organsystem" in (card.detail or "")

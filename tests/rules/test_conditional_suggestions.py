@@ -66,7 +66,7 @@ def ruleset(make_rules: Callable[..., Path]) -> RuleSet:
 def _labels(ruleset: RuleSet, snap: PatientSnapshot) -> list[str]:
     findings = ruleset.evaluate("encounter-discharge", snap)
     (card,) = render_cards(findings, ruleset, snap, language="en", patient_id="olav")
-    return [s.label for s in card.suggestions or []]
+    return [s["label"] for s in card.get("suggestions", [])]
 
 
 def test_follow_up_is_offered_while_none_is_booked(ruleset: RuleSet, patient) -> None:  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from cds.hooks.models import Card
+from cds.hooks.models import Card, to_json_dict
 from cds.service.app import create_app
 from cds.service.settings import Settings
 from cds.store import AuditStore
@@ -50,7 +50,7 @@ def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class FakeEvaluation:
-    cards: list[Card]
+    cards: list[dict[str, Any]]  # CDS Hooks JSON, as `cds.cards` renders them
     ruleset_digest: str = "sha256:fake"
     patient_key: str = "p_fake"
     issues: list[str] = field(default_factory=list)
@@ -66,7 +66,7 @@ class FakeEvaluator:
         self.calls.append(call)
         if call.hook == "patient-view":
             return FakeEvaluation(cards=[])
-        card = Card(
+        card = to_json_dict(Card(
             summary=("Skrøpelig pasient: vurder forløp B" if call.language == "nb"
                      else "Frail patient: consider pathway B"),
             indicator="warning",
@@ -74,7 +74,7 @@ class FakeEvaluator:
             suggestions=[{"label": "Henvis til geriatrisk vurdering", "uuid": "sugg-cga"}],
             selectionBehavior="at-most-one",
             extension={"no.cds.rule": {"ruleId": "discharge.pathway-b", "ruleVersion": "1.0.0"}},
-        )
+        ))
         return FakeEvaluation(cards=[card])
 
 

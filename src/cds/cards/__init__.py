@@ -1,6 +1,6 @@
-"""Findings -> CDS Hooks cards (nb/en), suggestions as FHIR resources, card topics."""
+"""Findings -> CDS Hooks cards (nb/en, as CDS Hooks JSON), suggestions as FHIR resources, card topics."""
 
-from cds.cards.render import render_card, render_cards
+from cds.cards.render import WireCard, render_card, render_cards
 from cds.cards.topics import TOPIC_SYSTEM
 
-__all__ = ["TOPIC_SYSTEM", "render_card", "render_cards"]
+__all__ = ["TOPIC_SYSTEM", "WireCard", "render_card", "render_cards"]

@@ -23,9 +23,18 @@ def _formatted(raw: bytearray, version: int) -> str:
 
 def random_uuid() -> tuple[str, bytes]:
     """A new random uuid (version 4) as ``str(uuid.uuid4())`` gives it, and its 16 bytes (see `derived_uuid`)."""
-    raw = bytearray(os.urandom(16))
-    text = _formatted(raw, 4)
-    return text, bytes(raw)
+    return random_uuids(1)[0]
+
+
+def random_uuids(count: int) -> list[tuple[str, bytes]]:
+    """``count`` new random uuids as `random_uuid` gives them, from one read of the system's random source."""
+    raw = os.urandom(16 * count)
+    made = []
+    for start in range(0, 16 * count, 16):
+        chunk = bytearray(raw[start : start + 16])
+        text = _formatted(chunk, 4)
+        made.append((text, bytes(chunk)))
+    return made
 
 
 def namespace_bytes(card_uuid: str) -> bytes:

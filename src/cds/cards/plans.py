@@ -3,9 +3,15 @@
 A card's fixed parts - indicator, source and topic, override reasons, links,
 the suggestions' compiled renderers - depend only on the rule, the rule set's
 code systems and the language. `card_plan` builds them the first time a rule
-variant's card is rendered in a language and keeps them with the rule set: the
-fixed parts as validated (frozen, shareable) wire models, so a card of a call
-validates only what the patient changes (texts, suggestions, uuids).
+variant's card is rendered in a language and keeps them with the rule set, in
+their wire form (JSON dicts and lists, shared by every card of the plan: never
+change them). The plan is checked against the CDS Hooks models
+(`cds.hooks.models.Card`) when it is made: the fixed parts, and a card with
+every suggestion of the plan, so what the spec requires of a card's structure
+(enums, ``selectionBehavior`` with suggestions, at most one recommended
+suggestion with ``at-most-one``) holds for every card made from it, whichever
+suggestions a call leaves out. A card of a call then checks only what the
+patient changes (texts, suggestion resources), see `cds.cards.render`.
 
 The plans of a rule set live as long as the rule set does (a weak-keyed
 table, so a hot-reloaded rule set takes its plans with it); a plan is never
@@ -15,21 +21,35 @@ equal ones.
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_jsonable_python
+
 from cds.cards.templates import CONTEXT_NAMES, CompiledTemplate, Renderer, compile_value, strings_in
 from cds.cards.topics import Topic
-from cds.hooks.models import Coding, Indicator, Link, OverrideReason, SelectionBehavior, Source
+from cds.hooks.models import SUMMARY_MAX, Action, Card, Coding, Link, OverrideReason, Source, Suggestion, to_json_dict
 
 if TYPE_CHECKING:
     from cds.rules.model import Rule
     from cds.rules.ruleset import RuleSet
 
 OVERRIDE_REASON_SYSTEM = "https://fhir.cds-frailty.no/CodeSystem/override-reason"
+
+log = logging.getLogger(__name__)
+
+
+def fit_summary(text: str) -> str:
+    """A card summary on one line and under `SUMMARY_MAX` characters (shortened with "…", logged)."""
+    text = " ".join(text.split())
+    if len(text) < SUMMARY_MAX:
+        return text
+    log.warning("card summary longer than %d characters was shortened", SUMMARY_MAX - 1)
+    return text[: SUMMARY_MAX - 2].rstrip() + "…"
 
 
 @dataclass(frozen=True)
@@ -40,7 +60,7 @@ class SuggestionPlan:
     recommended: bool | None  # True or None (the wire leaves out false)
     context_names: tuple[str, ...]  # call-context names its templates read, sorted
     label: Renderer
-    actions: tuple[tuple[str, Renderer, Renderer], ...]  # (type, description, resource) per action
+    actions: tuple[tuple[str, Renderer, Renderer], ...]  # (type, description, resource) per action; resources pruned
 
 
 @dataclass(frozen=True)
@@ -50,12 +70,12 @@ class CardPlan:
     rule: Rule
     summary: CompiledTemplate
     detail: CompiledTemplate | None
-    title: str  # shown as the summary when the card text cannot render
-    indicator: Indicator
-    source: Source
-    override_reasons: tuple[OverrideReason, ...]
-    links: tuple[Link, ...]
-    selection_behavior: SelectionBehavior | None
+    title: str  # the summary when the card text cannot render (fitted, checked)
+    indicator: str  # the wire forms below are shared by every card of the plan
+    source: dict[str, Any]
+    override_reasons: list[dict[str, Any]] | None
+    links: list[dict[str, Any]] | None
+    selection_behavior: str | None
     suggestions: tuple[SuggestionPlan, ...]
 
 
@@ -70,7 +90,12 @@ def _suggestion_plan(spec: Any, templates: Mapping[str, CompiledTemplate], langu
         context_names=tuple(sorted(n for n in names if n in CONTEXT_NAMES)),
         label=compile_value(getattr(spec.label, language), templates),
         actions=tuple(
-            (a.type, compile_value(getattr(a.description, language), templates), compile_value(a.resource, templates))
+            (
+                a.type,
+                compile_value(getattr(a.description, language), templates),
+                # constants as the wire carries them (a YAML date as its ISO text); templated strings stay as they are
+                compile_value(to_jsonable_python(a.resource), templates, prune=True),
+            )
             for a in spec.actions
         ),
     )
@@ -81,22 +106,46 @@ def _card_plan(rule: Rule, language: str, topic_system: str, topics: Mapping[str
     assert card is not None
     spec = card.spec
     title = spec.source_label or rule.definition.title
+    source = Source(
+        label=getattr(title, language),
+        topic=Coding(system=topic_system, code=spec.topic, display=topics[spec.topic].display(language)),
+    )
+    override_reasons = [
+        OverrideReason(system=OVERRIDE_REASON_SYSTEM, code=r.code, display=getattr(r.display, language))
+        for r in spec.override_reasons
+    ]
+    links = [Link(label=getattr(link.label, language), url=link.url, type=link.type) for link in spec.links]
+    fallback = fit_summary(getattr(rule.definition.title, language))
+    fixed = Card(  # the card's structure, with every suggestion; raises ValidationError when it breaks the spec
+        uuid="plan",
+        summary=fallback,
+        indicator=spec.indicator,
+        source=source,
+        suggestions=[
+            Suggestion(
+                label=s.id,
+                uuid=s.id,
+                isRecommended=s.recommended or None,
+                actions=[Action(type=a.type, description=s.id, resource={"resourceType": "plan"}) for a in s.actions],
+            )
+            for s in spec.suggestions
+        ]
+        or None,
+        selectionBehavior=spec.selection_behavior,
+        overrideReasons=override_reasons or None,
+        links=links or None,
+    )
+    wire = to_json_dict(fixed)
     return CardPlan(
         rule=rule,
         summary=card.summary[language],
         detail=card.detail.get(language),
-        title=getattr(rule.definition.title, language),
-        indicator=Indicator(spec.indicator),
-        source=Source(
-            label=getattr(title, language),
-            topic=Coding(system=topic_system, code=spec.topic, display=topics[spec.topic].display(language)),
-        ),
-        override_reasons=tuple(
-            OverrideReason(system=OVERRIDE_REASON_SYSTEM, code=r.code, display=getattr(r.display, language))
-            for r in spec.override_reasons
-        ),
-        links=tuple(Link(label=getattr(link.label, language), url=link.url, type=link.type) for link in spec.links),
-        selection_behavior=SelectionBehavior(spec.selection_behavior) if spec.selection_behavior else None,
+        title=fallback,
+        indicator=wire["indicator"],
+        source=wire["source"],
+        override_reasons=wire.get("overrideReasons"),
+        links=wire.get("links"),
+        selection_behavior=wire.get("selectionBehavior"),
         suggestions=tuple(_suggestion_plan(s, card.suggestion_templates, language) for s in spec.suggestions),
     )
 

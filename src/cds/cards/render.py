@@ -10,9 +10,16 @@ not have (e.g. no encounter in a patient-view call) is left out rather than
 sent half-filled, and a suggestion with a ``when`` is offered only when that
 condition is true for the patient.
 
-A card's fixed parts come from its `cds.cards.plans.CardPlan` (made once per
-rule set and language); per card, only the texts, the suggestions and the
-uuids are made, and the card is validated once, when it is built.
+A card is its CDS Hooks JSON object (a dict, served as it is). Its fixed parts
+come from its `cds.cards.plans.CardPlan`, made and checked against the CDS
+Hooks models once per rule set and language; per card, only the texts, the
+suggestions and the uuids are made, and checked here for what the spec asks
+of them: a summary of 1 to 139 characters, no empty detail, label or action
+description, a suggestion resource without null or empty members (pruned, as
+`cds.hooks.models.wire_object` does; a suggestion whose resource is left
+empty is left out), ``selectionBehavior`` exactly when there are suggestions.
+The tests validate every card the bundled rules render against
+`cds.hooks.models.Card`.
 """
 
 from __future__ import annotations
@@ -21,33 +28,28 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateError
-from pydantic import ValidationError
 
 from cds.cards.helpers import LABELS_KEY
-from cds.cards.ids import derived_uuid, namespace_bytes, random_uuid
-from cds.cards.plans import OVERRIDE_REASON_SYSTEM, CardPlan, RulesetCards, ruleset_cards
+from cds.cards.ids import derived_uuid, namespace_bytes, random_uuid, random_uuids
+from cds.cards.plans import OVERRIDE_REASON_SYSTEM, CardPlan, RulesetCards, fit_summary, ruleset_cards
 from cds.cards.templates import environment
 from cds.facts.snapshot import PatientSnapshot
-from cds.hooks.models import SUMMARY_MAX, Card, Suggestion
+from cds.hooks.models import wire_object
 
 if TYPE_CHECKING:
     from cds.rules.model import Finding
     from cds.rules.ruleset import RuleSet
 
-__all__ = ["LANGUAGES", "OVERRIDE_REASON_SYSTEM", "PROVENANCE", "render_card", "render_cards"]
+__all__ = ["LANGUAGES", "OVERRIDE_REASON_SYSTEM", "PROVENANCE", "WireCard", "render_card", "render_cards"]
 
 log = logging.getLogger(__name__)
 
 LANGUAGES = ("nb", "en")
 PROVENANCE = "no.cds-frailty.provenance"
 
-
-def _fit_summary(text: str) -> str:
-    text = " ".join(text.split())
-    if len(text) < SUMMARY_MAX:
-        return text
-    log.warning("card summary longer than %d characters was shortened", SUMMARY_MAX - 1)
-    return text[: SUMMARY_MAX - 2].rstrip() + "…"
+# A card as CDS Hooks JSON: ``uuid``, ``summary``, ``indicator``, ``source`` ... (see `cds.hooks.models.Card`).
+# Its ``source``, ``overrideReasons`` and ``links`` are shared with its plan: read a card, never change it.
+WireCard = dict[str, Any]
 
 
 _TEMPLATE_ERRORS = (TemplateError, TypeError, ValueError, AttributeError, ArithmeticError, LookupError)
@@ -86,6 +88,10 @@ class _CallContext:
         return {**merged, **parameters, **self._call}
 
 
+class _Unfit(ValueError):
+    """A rendered suggestion text or resource that the spec does not allow (empty)."""
+
+
 def _suggestions(
     plan: CardPlan,
     card_uuid: str,
@@ -93,11 +99,11 @@ def _suggestions(
     context: dict[str, Any],
     strict: bool,
     offered: dict[str, bool | None],
-) -> list[Suggestion]:
+) -> list[dict[str, Any]]:
     """``context`` is prepared for suggestion templates (language None); ``namespace`` holds the
     bytes of ``card_uuid`` when they are known (else they are read from it)."""
     rule = plan.rule
-    out: list[Suggestion] = []
+    out: list[dict[str, Any]] = []
     for suggestion in plan.suggestions:
         if offered.get(suggestion.id, True) is not True:  # its `when` is false or unknown
             continue
@@ -106,23 +112,27 @@ def _suggestions(
             log.info("suggestion %s of %s left out: no %s in this call", suggestion.id, rule.id, ", ".join(missing))
             continue
         try:
-            actions = [
-                {"type": kind, "description": description(context, strict), "resource": resource(context, strict)}
-                for kind, description, resource in suggestion.actions
-            ]
+            actions = []
+            for kind, description, resource in suggestion.actions:
+                text = description(context, strict)
+                body = resource(context, strict)  # without null or empty members (see `SuggestionPlan`)
+                if not text or not body:
+                    raise _Unfit("an action description or resource is empty")
+                actions.append({"type": kind, "description": text, "resource": body})
+            label = suggestion.label(context, strict)
+            if not label:
+                raise _Unfit("the label is empty")
             namespace = namespace or namespace_bytes(card_uuid)
-            out.append(
-                Suggestion(
-                    label=suggestion.label(context, strict),
-                    uuid=derived_uuid(namespace, suggestion.id),
-                    isRecommended=suggestion.recommended,
-                    actions=actions,
-                )
-            )
-        except (*_TEMPLATE_ERRORS, ValidationError) as error:
+        except _TEMPLATE_ERRORS as error:
             if strict:
                 raise
             log.warning("suggestion %s of rule %s left out: %s", suggestion.id, rule.id, type(error).__name__)
+            continue
+        wire: dict[str, Any] = {"label": label, "uuid": derived_uuid(namespace, suggestion.id)}
+        if suggestion.recommended:
+            wire["isRecommended"] = True
+        wire["actions"] = actions
+        out.append(wire)
     return out
 
 
@@ -136,13 +146,14 @@ def render_card(
     derived: dict[str, Any] | None = None,
     card_uuid: str | None = None,
     strict: bool = False,
-) -> Card | None:
+) -> WireCard | None:
     """The card of one finding (None when the rule has no card).
 
     Serving (``strict`` False) never fails on card text: an unknown value prints
     as "ukjent"/"unknown", a summary over 139 characters is shortened, a text
-    that still cannot render falls back to the rule title, and a suggestion that
-    cannot render is left out (each logged without patient data). ``strict``
+    that still cannot render (or renders an empty summary) falls back to the
+    rule title, and a suggestion that cannot render (or renders an empty text
+    or resource) is left out, each logged without patient data. ``strict``
     (embedded tests) raises instead.
     """
     if language not in LANGUAGES:
@@ -153,7 +164,8 @@ def render_card(
         return None
     all_derived = derived if derived is not None else dict(finding.derived)
     call = _CallContext(snapshot, all_derived, ruleset, patient_id, strict)
-    return _card(plan, finding, ruleset, snapshot, call, all_derived, language, card_uuid, strict)
+    uuid_and_bytes = (card_uuid, None) if card_uuid else random_uuid()
+    return _card(plan, finding, ruleset, snapshot, call, all_derived, language, uuid_and_bytes, strict)
 
 
 def _card(
@@ -164,40 +176,44 @@ def _card(
     call: _CallContext,
     all_derived: dict[str, Any],
     language: str,
-    card_uuid: str | None,
+    uuid_and_bytes: tuple[str, bytes | None],
     strict: bool,
-) -> Card:
+) -> WireCard:
+    """``uuid_and_bytes``: the card uuid, and its 16 bytes when they are known (else they are read from it)."""
     context = call.for_card(finding.parameters, language)
-    namespace: bytes | None = None
-    if not card_uuid:
-        card_uuid, namespace = random_uuid()
+    card_uuid, namespace = uuid_and_bytes
     try:
-        summary = plan.summary.render_prepared(context, strict)
+        summary = fit_summary(plan.summary.render_prepared(context, strict))
         detail = plan.detail.render_prepared(context, strict).strip() if plan.detail else None
+        if not summary:
+            raise _Unfit("the summary is empty")
     except _TEMPLATE_ERRORS as error:
         if strict:
             raise
         log.warning("card text of rule %s did not render (%s); showing its title", plan.rule.id, type(error).__name__)
         summary, detail = plan.title, None
-    suggestions: list[Suggestion] = []
+    card: WireCard = {"uuid": card_uuid, "summary": summary}
+    if detail:
+        card["detail"] = detail
+    card["indicator"] = plan.indicator
+    card["source"] = plan.source
     if plan.suggestions:
         offered = ruleset.suggestions_offered(plan.rule, snapshot, all_derived)
         suggestion_context = call.for_card(finding.parameters, None)
         suggestions = _suggestions(plan, card_uuid, namespace, suggestion_context, strict, offered)
-    return Card(
-        uuid=card_uuid,
-        summary=_fit_summary(summary),
-        detail=detail or None,
-        indicator=plan.indicator,
-        source=plan.source,
-        suggestions=suggestions or None,
-        selectionBehavior=plan.selection_behavior if suggestions else None,
-        overrideReasons=plan.override_reasons or None,
-        links=plan.links or None,
-        extension={
-            PROVENANCE: {"ruleId": finding.rule_id, "ruleVersion": finding.rule_version, "rulesetDigest": ruleset.digest}
-        },
+        if suggestions:
+            card["suggestions"] = suggestions
+            card["selectionBehavior"] = plan.selection_behavior
+    if plan.override_reasons:
+        card["overrideReasons"] = plan.override_reasons
+    if plan.links:
+        card["links"] = plan.links
+    extension = wire_object(
+        {PROVENANCE: {"ruleId": finding.rule_id, "ruleVersion": finding.rule_version, "rulesetDigest": ruleset.digest}}
     )
+    if extension:
+        card["extension"] = extension
+    return card
 
 
 def render_cards(
@@ -207,7 +223,7 @@ def render_cards(
     *,
     language: str = "nb",
     patient_id: str | None = None,
-) -> list[Card]:
+) -> list[WireCard]:
     """Cards for the findings that have one, in finding order.
 
     ``patient_id`` is the FHIR Patient id of the call, used only inside
@@ -220,12 +236,12 @@ def render_cards(
     for finding in findings:
         derived.update(finding.derived)
     plans: RulesetCards = ruleset_cards(ruleset)
-    call: _CallContext | None = None  # made for the first card
-    cards = []
-    for finding in findings:
-        plan = plans.plan(finding.rule_id, finding.variant, language)
-        if plan is None:
-            continue
-        call = call or _CallContext(snapshot, derived, ruleset, patient_id, False)
-        cards.append(_card(plan, finding, ruleset, snapshot, call, derived, language, None, False))
-    return cards
+    planned = [(f, plan) for f in findings if (plan := plans.plan(f.rule_id, f.variant, language)) is not None]
+    if not planned:
+        return []
+    call = _CallContext(snapshot, derived, ruleset, patient_id, False)
+    uuids = random_uuids(len(planned))  # one read of the random source per call
+    return [
+        _card(plan, finding, ruleset, snapshot, call, derived, language, uuid_and_bytes, False)
+        for (finding, plan), uuid_and_bytes in zip(planned, uuids, strict=True)
+    ]

@@ -325,10 +325,14 @@ def check_template(
 Renderer = Callable[[Mapping[str, Any], bool], Any]
 
 
-def compile_value(value: Any, templates: Mapping[str, CompiledTemplate]) -> Renderer:
+def compile_value(value: Any, templates: Mapping[str, CompiledTemplate], *, prune: bool = False) -> Renderer:
     """``render_value(value, render)`` with ``render = lambda t: str(templates[t].render_prepared(context, strict)).strip()``,
     worked out once: plain strings are stripped here, and only templated strings render per call.
-    Returns ``renderer(context, strict)``; every call builds fresh dicts and lists."""
+    Returns ``renderer(context, strict)``; every call builds fresh dicts and lists.
+
+    With ``prune``, a dict or list leaves out its null and empty members (``None``, ``""``, ``[]``,
+    ``{}``) at every depth as it is rendered: the result is `cds.hooks.models.wire_object` of the
+    rendered value (an empty dict where that gives None), without a second walk over it."""
     if isinstance(value, str):
         template = templates[value]
         if template.lenient_template is None:
@@ -336,12 +340,25 @@ def compile_value(value: Any, templates: Mapping[str, CompiledTemplate]) -> Rend
             return lambda context, strict: text
         return lambda context, strict: str(template.render_prepared(context, strict)).strip()
     if isinstance(value, dict):
-        items = [(key, compile_value(v, templates)) for key, v in value.items()]
+        items = [(key, compile_value(v, templates, prune=prune)) for key, v in value.items() if not (prune and v is None)]
+        if prune:
+            return lambda context, strict: {
+                key: part for key, render in items if not _empty_json(part := render(context, strict))
+            }
         return lambda context, strict: {key: render(context, strict) for key, render in items}
     if isinstance(value, list):
-        parts = [compile_value(v, templates) for v in value]
+        parts = [compile_value(v, templates, prune=prune) for v in value if not (prune and v is None)]
+        if prune:
+            return lambda context, strict: [
+                part for render in parts if not _empty_json(part := render(context, strict))
+            ]
         return lambda context, strict: [render(context, strict) for render in parts]
     return lambda context, strict: value
+
+
+def _empty_json(value: Any) -> bool:
+    """Whether a JSON value is one the CDS Hooks wire leaves out: null, or an empty string, array or object."""
+    return value is None or value == "" or value == [] or value == {}
 
 
 def render_value(value: Any, render: Callable[[Any], Any]) -> Any:

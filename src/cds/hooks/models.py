@@ -9,10 +9,16 @@ A response model holds its wire form from construction on, so serialising it
 is one pass of pydantic's (Rust) serialiser and no walk over the result:
 strings and arrays are refused when empty (``min_length``), and a free-form
 JSON object (`WireObject`: a suggestion's FHIR resource, an ``extension``) is
-stored without its null and empty members, or as None when nothing is left.
-Treat the models as immutable once built (the shared leaves - `Coding`,
-`OverrideReason`, `Source`, `Link` - are frozen, so one validated instance can
-serve every card of a rule).
+stored without its null and empty members (`wire_object`), or as None when
+nothing is left. Treat the models as immutable once built (the shared leaves -
+`Coding`, `OverrideReason`, `Source`, `Link` - are frozen).
+
+The cards a hook call serves are not built through these models on every
+call: `cds.cards` validates each card's fixed structure with them once per
+rule set and language, and checks what a call fills in (texts, suggestions)
+itself, building the wire dicts directly (see `cds.cards.render`). The models
+remain the specification of a card: the tests validate every card the
+bundled rules render against `Card`, and the OpenAPI document is made from them.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ def _prune(value: Any) -> Any:
     return value
 
 
-def _wire_object(value: dict[str, Any] | None) -> dict[str, Any] | None:
+def wire_object(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """A free-form JSON object as the wire carries it: no null or empty members, None when nothing is left.
 
     Objects we build are usually clean already; they are checked, and copied
@@ -64,7 +70,7 @@ def _wire_object(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 # A free-form JSON object in a response (FHIR resource, extension): kept pruned, see the module docstring.
-WireObject = Annotated[dict[str, Any] | None, AfterValidator(_wire_object)]
+WireObject = Annotated[dict[str, Any] | None, AfterValidator(wire_object)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
 
@@ -207,7 +213,7 @@ class ServiceDescription(_Wire):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-.]+$")
     title: str | None = Field(default=None, min_length=1)
     description: str = Field(min_length=1)
-    prefetch: Annotated[dict[str, str] | None, AfterValidator(_wire_object)] = None  # pruned like `WireObject`
+    prefetch: Annotated[dict[str, str] | None, AfterValidator(wire_object)] = None  # pruned like `WireObject`
     usageRequirements: str | None = Field(default=None, min_length=1)
     extension: WireObject = None
 

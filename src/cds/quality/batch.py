@@ -203,14 +203,16 @@ def as_of(resources: Sequence[Mapping[str, Any]], now: datetime) -> list[Mapping
     return kept
 
 
-def _card_line(card: Any) -> dict[str, Any]:
-    provenance = next(iter((card.extension or {}).values()), {}) if card.extension else {}
+def _card_line(card: dict[str, Any]) -> dict[str, Any]:
+    """What the batch report keeps of a card (CDS Hooks JSON)."""
+    provenance = next(iter(card.get("extension", {}).values()), {})
+    topic = card["source"].get("topic")
     return {
         "rule": provenance.get("ruleId"),
         "version": provenance.get("ruleVersion"),
-        "topic": card.source.topic.code if card.source.topic else None,
-        "indicator": str(card.indicator.value if hasattr(card.indicator, "value") else card.indicator),
-        "summary": card.summary,
+        "topic": topic["code"] if topic else None,
+        "indicator": card["indicator"],
+        "summary": card["summary"],
     }
 
 

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from cds.fhir.client import FhirClient, FhirSource
 from cds.fhir.prefetch import PrefetchInvalid, PrefetchResult, PrefetchUnavailable, resolve_prefetch
 from cds.fhir.resources import JsonBytes, ResourceSet
-from cds.hooks.models import HookRequest, HookResponse, to_json_dict
+from cds.hooks.models import HookRequest
 from cds.hooks.services import ServiceDefinition
 from cds.service.errors import ServiceError, validation_messages
 from cds.evaluation import EvaluationCall
@@ -221,7 +221,7 @@ def _evaluate(
     resources.searched.update(resolved.searched)
     _check_subject(resources, request.context["patientId"])
     evaluation = evaluator.evaluate(_make_call(service, request, resources, now, language))
-    return evaluation, to_json_dict(HookResponse(cards=list(evaluation.cards)))
+    return evaluation, {"cards": list(evaluation.cards)}  # the cards are CDS Hooks JSON already (`cds.cards`)
 
 
 def fhir_sources(settings: Settings, http: httpx.AsyncClient) -> SourceFactory:

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
-from cds.hooks.models import Card, FeedbackRequest, HookRequest, to_json_dict
+from cds.hooks.models import FeedbackRequest, HookRequest, to_json_dict
 from cds.hooks.services import SERVICES_BY_ID, ServiceDefinition, discovery
 from cds.hooks.wire import decode_hook_request
 from cds.service.auth import check_admin_token
@@ -143,21 +143,22 @@ def _extension_value(extension: dict[str, Any] | None, *names: str) -> str | Non
     return None
 
 
-def card_records(cards: list[Card]) -> tuple[Any, ...]:
-    """Audit records for the cards served (uuid, rule, indicator, topic, suggestion ids)."""
+def card_records(cards: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """Audit records for the cards served (CDS Hooks JSON): uuid, rule, indicator, topic, suggestion ids."""
     from cds.store import CardRecord
 
     records = []
     for card in cards:
-        topic = card.source.topic.code if card.source.topic else ""
+        topic = card["source"].get("topic")
+        extension = card.get("extension")
         records.append(
             CardRecord(
-                uuid=card.uuid,
-                rule_id=_extension_value(card.extension, "ruleId", "rule_id", "rule") or "",
-                rule_version=_extension_value(card.extension, "ruleVersion", "rule_version", "version") or "",
-                indicator=card.indicator.value,
-                topic=topic,
-                suggestion_ids=tuple(s.uuid for s in card.suggestions or () if s.uuid),
+                uuid=card["uuid"],
+                rule_id=_extension_value(extension, "ruleId", "rule_id", "rule") or "",
+                rule_version=_extension_value(extension, "ruleVersion", "rule_version", "version") or "",
+                indicator=card["indicator"],
+                topic=topic["code"] if topic else "",
+                suggestion_ids=tuple(s["uuid"] for s in card.get("suggestions", ()) if s.get("uuid")),
             )
         )
     return tuple(records)
