@@ -122,7 +122,7 @@ def check_case(ruleset: RuleSet, case: TestCase, repo: Path) -> list[str]:
                         failures.append(f"{finding.rule_id} summary ({language}) has {len(summary)} characters; keep it under {SUMMARY_MAX}")
                 card = render_card(finding, ruleset, snapshot, language=language, patient_id="test-patient", derived=derived, strict=True)
                 if card is not None:
-                    texts[language].append(f"{card.summary}\n{card.detail or ''}")
+                    texts[language].append(f"{card['summary']}\n{card.get('detail', '')}")
             except Exception as error:  # noqa: BLE001 - reported as a test failure
                 failures.append(f"{finding.rule_id} card ({language}) does not render: {error}")
     for language, wanted in expect.text.items():
