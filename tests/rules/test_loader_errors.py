@@ -142,3 +142,21 @@ def test_override_with_unknown_parameter_is_refused(
         RuleSet.load(d, [override])
     (error,) = [str(e) for e in caught.value.errors]
     assert error.startswith("oslo.yaml:5: rule 'screening' has no parameter 'min_years' (known: min_age)") or ":5: rule 'screening' has no parameter" in error
+
+
+def test_a_suggestion_resource_member_without_value_is_refused_with_its_line(make_rules: Callable[..., Path]) -> None:
+    body = "when: {fact: age, op: '>=', value: 70}\n" + CARD + (
+        "  selection_behavior: any\n"
+        "  suggestions:\n"
+        "    - id: task\n"
+        "      label: {nb: Oppgave, en: Task}\n"
+        "      actions:\n"
+        "        - type: create\n"
+        "          description: {nb: Oppgave, en: Task}\n"
+        "          resource:\n"
+        "            resourceType: Task\n"
+        "            code: {text: Oppnevne koordinator (sammensatte behov, forløp C)}\n"
+    )
+    (error,) = errors_of(make_rules({"a.yaml": rule("a", body)}))
+    assert error.startswith("rules/a.yaml:21: suggestion resource member 'code.forløp C)' has no value")
+    assert "must be quoted" in error

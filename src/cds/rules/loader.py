@@ -611,6 +611,14 @@ def _compile_card(
         for j, action in enumerate(suggestion.actions):
             texts += [action.description.nb, action.description.en]
             loc = ("card", "suggestions", i, "actions", j, "resource")
+            for member in _members_without_value(action.resource):
+                errors.add(
+                    parsed.file,
+                    parsed.doc.line((*loc, *member)),
+                    f"suggestion resource member {'.'.join(map(str, member))!r} has no value",
+                    "give it a value or remove it; a text with a comma inside { } must be quoted (YAML splits it there)",
+                )
+                ok = False
             for text in strings_in(action.resource):
                 if text not in suggestion_templates:
                     suggestion_templates[text] = compile_one(text, loc)
@@ -628,6 +636,17 @@ def _compile_card(
     if not ok or any(t is None for t in templates):
         return None
     return CompiledCard(spec=card, summary=summary, detail=detail, suggestion_templates=suggestion_templates)
+
+
+def _members_without_value(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Paths of the members of a resource template whose value is null (``key:`` with nothing after it)."""
+    if isinstance(value, dict):
+        return [found for k, v in value.items()
+                for found in ([(*path, k)] if v is None else _members_without_value(v, (*path, k)))]
+    if isinstance(value, list):
+        return [found for i, v in enumerate(value)
+                for found in ([(*path, i)] if v is None else _members_without_value(v, (*path, i)))]
+    return []
 
 
 def _check_tests(
