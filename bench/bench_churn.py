@@ -22,8 +22,9 @@ Until the parse cache reaches its bound and for ``--steady`` calls after that,
 it records every generation-2 collection (``gc.callbacks``: wall and thread
 CPU time of each pause; wall time suffers from a loaded machine, CPU time much
 less), per-call wall time, the CPU time of the steady-state calls and the
-process's RSS. At the end it unfreezes and collects once: the objects found
-then are garbage the frozen generation had kept. Prints one line per ``--window`` calls and a
+process's RSS. At the end it counts the GC-tracked objects the memos alone
+and the parse cache hold (by clearing them), then unfreezes and collects once:
+the objects found then are garbage the frozen generation had kept. Prints one line per ``--window`` calls and a
 steady-state summary; ``--json FILE`` writes the figures for comparing two
 versions of the code (run each with its own ``PYTHONPATH`` in the same period).
 
@@ -114,6 +115,20 @@ class GcPauses:
             self.cpu.append((time.thread_time() - self._start[1]) * 1000)
             self.collected += info["collected"]
             self._start = None
+
+
+def held_objects() -> int:
+    return gc.get_freeze_count() + len(gc.get_objects())
+
+
+def items_memos() -> list[Any]:
+    """The facts and scores memos that hold parsed models (`cds.facts.memo.ItemsMemo` at module level)."""
+    from cds.facts import context
+    from cds.facts.memo import ItemsMemo
+    from cds.scores import comorbidity, labs
+
+    return [value for module in (context, comorbidity, labs) for value in vars(module).values()
+            if isinstance(value, ItemsMemo)]
 
 
 def cache_state() -> dict[str, int]:
@@ -251,6 +266,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"objects scanned per full collection: max {max(pauses.sizes)}, median {statistics.median(pauses.sizes)}")
         worst = sorted(zip(pauses.cpu, pauses.sizes, strict=True))[-5:]
         print("the 5 longest (CPU ms, objects):", [(round(c, 1), n) for c, n in worst])
+    # What the caches hold, in GC-tracked objects (frozen or not): the memos' own share first (what
+    # they keep beyond the parse cache), then the parse cache's.
+    held = held_objects()
+    for memo in items_memos():
+        memo.clear()
+    summary["objects_held_by_memos_alone"] = held - (held := held_objects())
+    fhir_resources.clear_parse_cache()
+    summary["objects_held_by_parse_cache"] = held - held_objects()
     # Garbage the frozen generation kept (reference cycles that died after they were frozen).
     if freezer is not None:
         freezer.stop()
@@ -258,7 +281,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     summary["cycles_found_after_unfreeze"] = gc.collect()
     print("\nsummary (steady state: the calls after the parse cache reached its bound):")
     for key, value in summary.items():
-        print(f"  {key:<26}{value:>12.1f}" if isinstance(value, float) else f"  {key:<26}{value:>12}")
+        print(f"  {key:<32}{value:>12.1f}" if isinstance(value, float) else f"  {key:<32}{value:>12}")
     return {"summary": summary, "windows": windows}
 
 

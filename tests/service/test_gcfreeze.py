@@ -7,6 +7,8 @@ unfreezes and restores the thresholds) before it ends.
 from __future__ import annotations
 
 import gc
+import logging
+import re
 import subprocess
 import sys
 import weakref
@@ -121,17 +123,22 @@ def test_a_dropped_frozen_parse_cache_entry_is_freed_without_a_collection(
     assert model() is None
 
 
-def test_a_due_rescan_unfreezes_once_then_freezing_resumes() -> None:
-    now = [0.0]
+def test_a_due_rescan_unfreezes_once_then_freezing_resumes_and_logs_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="cds.service")
+    now = [5000.0]
     f = GcFreezer(thresholds=(700, 2, 1), rescan_seconds=60.0, clock=lambda: now[0])
     f.start()
     try:
         kept = Node()
-        now[0] = 61.0
+        gc.collect()
+        assert f.rescans == 0 and gc.get_freeze_count() > 0  # not due yet
+        now[0] += 61.0
         gc.collect()  # due: everything unfrozen, for the next full collection to scan
         assert gc.get_freeze_count() == 0 and f.rescans == 0
         gc.collect()  # the full-heap collection, then frozen again
         assert f.rescans == 1
+        logged = [r.getMessage() for r in caplog.records if "full-heap" in r.getMessage()]
+        assert len(logged) == 1 and re.fullmatch(r"full-heap garbage collection: \d+ unreachable objects found", logged[0])
         assert is_frozen(kept)
         gc.collect()  # not due again for another 60 s
         assert f.rescans == 1 and gc.get_freeze_count() > 0

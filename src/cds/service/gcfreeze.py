@@ -86,13 +86,13 @@ class GcFreezer:
         if self.running:
             raise RuntimeError("GcFreezer already started")
         self._saved_thresholds = gc.get_threshold()
+        self._last_rescan = self._clock()  # the startup collection scans the whole heap
         gc.set_threshold(*self.thresholds)
         gc.callbacks.append(self._after_collection)
         gc.collect()  # the startup heap, frozen by the callback
         # A second pass over the (now empty) unfrozen heap: CPython defers a full collection until
         # a quarter of the last one's survivors have been added, and the last one was the whole heap.
         gc.collect()
-        self._last_rescan = self._clock()
 
     def stop(self) -> None:
         """Stop freezing, unfreeze everything and restore the thresholds."""
