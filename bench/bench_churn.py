@@ -24,9 +24,11 @@ CPU time of each pause; wall time suffers from a loaded machine, CPU time much
 less), per-call wall time, the CPU time of the steady-state calls and the
 process's RSS. At the end it counts the GC-tracked objects the memos alone
 and the parse cache hold (by clearing them), then unfreezes and collects once:
-the objects found then are garbage the frozen generation had kept. Prints one line per ``--window`` calls and a
-steady-state summary; ``--json FILE`` writes the figures for comparing two
-versions of the code (run each with its own ``PYTHONPATH`` in the same period).
+the objects found then are garbage the frozen generation had kept. Prints one
+line per ``--window`` calls and a steady-state summary; ``--json FILE`` writes
+the figures for comparing two versions of the code (run each with its own
+``PYTHONPATH`` in the same period: wall-clock figures follow the machine's
+load, so compare CPU times).
 
     python bench/bench_churn.py [--steady 3000] [--repeat 0.5] [--seed 1] [--count-objects] [--json out.json]
 """

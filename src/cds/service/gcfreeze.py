@@ -2,10 +2,10 @@
 
 A worker keeps millions of long-lived container objects: the rule set and
 model, and above all the parse cache's R4B models (up to 50,000 resources,
-~100 GC-tracked objects each) and the facts/scores memos holding the same
+~47 GC-tracked objects each) and the facts/scores memos holding the same
 models. CPython's generation-2 ("full") collection scans every tracked object
 that is not frozen, so under patient churn, with the caches full, each one took
-1-4 s and came every few hundred calls (``bench/bench_churn.py``).
+up to 2.4-2.8 s of CPU and came every ~250 calls (``bench/bench_churn.py``).
 
 `GcFreezer` keeps the frozen part growing instead: after every full collection
 (a ``gc.callbacks`` hook) it calls ``gc.freeze()``, which moves the survivors
@@ -23,12 +23,13 @@ Why this does not leak:
   end of a call) is still freed by reference counting. Only a reference cycle
   through a frozen object that becomes garbage afterwards stays: the service's
   call path creates none (no cyclic garbage over the persona calls, through
-  ``process_call`` or the HTTP app, in ``tests/service/test_gcfreeze.py``);
-* ``rescan_seconds`` (default one day) bounds what such cycles could hold
-  anyway: when it has passed, the next full collection runs over the whole
-  heap again (unfrozen first; one long pause, 1-2 s of CPU with full caches)
-  and logs how many objects it found unreachable (a count only), then
-  freezing resumes.
+  ``process_call`` or the HTTP app: ``tests/service/gc_cycles_check.py``);
+* a rule set replaced by a reload is such a cycle (~5,000 objects, a few
+  MiB), and ``rescan_seconds`` (default one day) bounds what these hold: when
+  it has passed, the next full collection runs over the whole heap again
+  (unfrozen first; one long pause, 2-3 s of CPU with full caches here) and
+  logs how many objects it found unreachable (a count only), then freezing
+  resumes.
 
 The freezer is process-wide state (``gc`` thresholds and callbacks): the
 service starts one per worker in its lifespan and stops it at shutdown

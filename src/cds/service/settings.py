@@ -127,7 +127,7 @@ class GcSettings(BaseModel):
     #: per middle one, middle ones per full one (low values: frequent, short full collections)
     thresholds: tuple[int, int, int] = (700, 2, 1)
     #: a full collection over the whole heap (unfrozen first) this often, for any reference cycle
-    #: that became garbage after it was frozen; one pause of ~1-2 s with full caches. None: never
+    #: that became garbage after it was frozen; one pause of ~2-3 s with full caches. None: never
     rescan_seconds: float | None = Field(default=86_400.0, gt=0)
 
     @field_validator("thresholds")
