@@ -24,6 +24,12 @@ Why this does not leak:
   through a frozen object that becomes garbage afterwards stays: the service's
   call path creates none (no cyclic garbage over the persona calls, through
   ``process_call`` or the HTTP app: ``tests/service/gc_cycles_check.py``);
+* the connections: on uvloop (what ``cds serve`` runs, uvicorn's default with
+  uvloop installed) a closed connection leaves nothing; on the standard
+  library's asyncio loop each one leaves a small cycle (its transport, socket
+  and a bound method, ~7 objects), kept if the connection was open at a
+  freeze (measured: ~470 objects over 510 churn calls with a new connection
+  per call; ~0 with keep-alive);
 * a rule set replaced by a reload is such a cycle (~5,000 objects, a few
   MiB), and ``rescan_seconds`` (default one day) bounds what these hold: when
   it has passed, the next full collection runs over the whole heap again
