@@ -41,6 +41,7 @@ __all__ = [
     "ConfigError",
     "DashboardSettings",
     "FhirClientSettings",
+    "GcSettings",
     "IssuerSettings",
     "Settings",
     "is_loopback",
@@ -119,6 +120,27 @@ class DashboardSettings(BaseModel):
     reports_dir: Path | None = None
 
 
+class GcSettings(BaseModel):
+    """The worker's garbage collector (`cds.service.gcfreeze.GcFreezer`); operational, no effect on output."""
+
+    #: freeze the survivors of every full collection, so that full collections scan only what is new
+    #: since the last one (short pauses with large caches); off: Python's own collector settings
+    freeze: bool = True
+    #: ``gc.set_threshold`` while freezing: allocations per young collection, young collections
+    #: per middle one, middle ones per full one (low values: frequent, short full collections)
+    thresholds: tuple[int, int, int] = (700, 2, 1)
+    #: a full collection over the whole heap (unfrozen first) this often, for any reference cycle
+    #: that became garbage after it was frozen; one pause of ~2-3 s with full caches. None: never
+    rescan_seconds: float | None = Field(default=86_400.0, gt=0)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _positive(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if min(value) < 1:
+            raise ValueError("gc thresholds are positive (0 would turn collection off)")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything the service and the command line need to start."""
 
@@ -144,6 +166,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     fhir: FhirClientSettings = Field(default_factory=FhirClientSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    gc: GcSettings = Field(default_factory=GcSettings)
 
     @field_validator("model_dir", mode="before")
     @classmethod
