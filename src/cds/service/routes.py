@@ -6,6 +6,10 @@ content type, 413 for an oversized body, 400 for JSON that is malformed or
 breaks the spec. Every call to a known service is queued for the audit store
 after the response is sent and written in batches by the runtime's
 `cds.store.writer.AuditWriter` (never tokens, never resources).
+
+Hook calls, the requests that come hundreds of times a second, are answered
+by `HookCallShortcut` before FastAPI's routing; the FastAPI route documents the
+endpoint and answers when the shortcut steps aside, both through `answer_call`.
 """
 
 from __future__ import annotations
