@@ -151,13 +151,3 @@ def test_feedback_waits_for_the_call_it_answers_to_be_written(make_client, store
     finally:
         released.set()
     assert answer["unknown_cards"] == 0
-
-
-def test_the_rule_of_a_card_is_read_wherever_its_extension_holds_it():
-    from cds.service.routes import _rule_of
-
-    assert _rule_of({"no.cds.rule": {"ruleId": "discharge.pathway-b", "ruleVersion": "1.0.0"}}) == (
-        "discharge.pathway-b", "1.0.0")
-    assert _rule_of({"rule": "r1", "deeper": {"provenance": {"rule_version": 2}}}) == ("r1", "2")
-    assert _rule_of({"a": {"ruleId": True, "version": None}, "b": {"ruleId": "r2"}}) == ("r2", "")
-    assert _rule_of(None) == ("", "") and _rule_of({}) == ("", "")

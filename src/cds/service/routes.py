@@ -132,36 +132,19 @@ def _service(service_id: str) -> ServiceDefinition:
     return service
 
 
-_RULE_ID_KEYS = ("ruleId", "rule_id", "rule")
-_RULE_VERSION_KEYS = ("ruleVersion", "rule_version", "version")
-
-
-def _rule_of(extension: dict[str, Any] | None) -> tuple[str, str]:
-    """A card's rule id and version from its extension, wherever the cards module put them ("" when absent).
-
-    The extension is walked depth first once; each of the two is the first
-    string or integer found under one of its keys.
-    """
-    rule_id: str | None = None
-    version: str | None = None
-    stack: list[Any] = [extension] if extension else []
-    while stack and (rule_id is None or version is None):
+def _extension_value(extension: dict[str, Any] | None, *names: str) -> str | None:
+    """A rule id/version from a card's extension, wherever the cards module put it."""
+    if not extension:
+        return None
+    stack: list[Any] = [extension]
+    while stack:
         current = stack.pop()
-        if not isinstance(current, dict):
-            continue
-        if rule_id is None:
-            rule_id = _first_value(current, _RULE_ID_KEYS)
-        if version is None:
-            version = _first_value(current, _RULE_VERSION_KEYS)
-        stack.extend(v for v in current.values() if isinstance(v, dict))
-    return rule_id or "", version or ""
-
-
-def _first_value(mapping: dict[str, Any], names: tuple[str, ...]) -> str | None:
-    for name in names:
-        value = mapping.get(name)
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            return str(value)
+        if isinstance(current, dict):
+            for name in names:
+                value = current.get(name)
+                if isinstance(value, (str, int)) and not isinstance(value, bool):
+                    return str(value)
+            stack.extend(v for v in current.values() if isinstance(v, dict))
     return None
 
 
@@ -171,15 +154,14 @@ def card_records(cards: Sequence[Card]) -> tuple[Any, ...]:
 
     records = []
     for card in cards:
-        topic = card.source.topic
-        rule_id, rule_version = _rule_of(card.extension)
+        topic = card.source.topic.code if card.source.topic else ""
         records.append(
             CardRecord(
                 uuid=card.uuid,
-                rule_id=rule_id,
-                rule_version=rule_version,
+                rule_id=_extension_value(card.extension, "ruleId", "rule_id", "rule") or "",
+                rule_version=_extension_value(card.extension, "ruleVersion", "rule_version", "version") or "",
                 indicator=card.indicator.value,
-                topic=topic.code if topic else "",
+                topic=topic,
                 suggestion_ids=tuple(s.uuid for s in card.suggestions or () if s.uuid),
             )
         )
