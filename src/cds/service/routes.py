@@ -293,11 +293,10 @@ class HookCallShortcut:
     route lookup, FastAPI's parameter resolution and the inner exception
     middleware cost it ~350,000 instructions (~0.07 ms of CPU) and add nothing
     (`answer_call` reads the body and turns every refusal into an
-    OperationOutcome itself). It sits
-    inside the app's outer middleware (the last-resort 500 handler, CORS when
-    configured), so a call gets the same headers and errors either way.
-    Everything else, including ``.../feedback`` and any request under a
-    ``root_path``, goes on to FastAPI.
+    OperationOutcome itself). It sits inside the app's outer middleware (the
+    last-resort 500 handler, CORS when configured), so a call gets the same
+    headers and errors either way. Everything else, including ``.../feedback``
+    and any request under a ``root_path``, goes on to FastAPI.
     """
 
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
