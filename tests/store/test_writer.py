@@ -216,3 +216,36 @@ def test_calls_arriving_while_a_batch_gathers_share_its_transaction_and_a_flush_
     assert gate.batches == [3]
     assert len(stored(store, "hook-")) == 3
     writer.close()
+
+
+def test_a_flush_does_not_wait_out_the_linger(store, now):
+    writer = AuditWriter(store, linger=3600)
+    writer.submit(call(now, 0))
+    flushing = threading.Thread(target=writer.flush)
+    flushing.start()
+    flushing.join(60)
+    assert not flushing.is_alive(), "flush waited for the writer's linger"
+    assert [row[0] for row in stored(store, "hook-")] == ["0000"]
+    writer.close()
+
+
+def test_a_full_batch_is_written_without_waiting_out_the_linger(store, now, monkeypatch):
+    gate = Gate(store, monkeypatch)
+    gate.open.set()
+    writer = AuditWriter(store, max_batch=3, linger=3600)
+    for n in range(3):
+        writer.submit(call(now, n))
+    assert gate.entered.wait(60), "a full batch waited for the writer's linger"
+    assert gate.batches == [3]
+    writer.close()
+
+
+def test_calls_submitted_while_the_writer_lingers_are_written_in_one_batch(store, now, monkeypatch):
+    gate = Gate(store, monkeypatch)
+    gate.open.set()
+    writer = AuditWriter(store, max_batch=200, linger=3600)
+    for n in range(10):
+        writer.submit(call(now, n))
+    writer.flush()
+    assert gate.batches == [10]
+    writer.close()

@@ -33,7 +33,7 @@ from cds.service.errors import (
     unexpected_error_handler,
 )
 from cds.service.gcfreeze import GcFreezer
-from cds.service.routes import reload_body, router
+from cds.service.routes import HookCallShortcut, reload_body, router
 from cds.service.runtime import Runtime, build_evaluator, build_store, utc_now
 from cds.service.settings import Settings, load_settings
 from cds.store.writer import AuditWriter
@@ -154,6 +154,7 @@ def create_app(
                 clock=clock,
             )
         )
+    app.add_middleware(HookCallShortcut, runtime=runtime)  # added first: CORS, when on, wraps it too
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

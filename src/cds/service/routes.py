@@ -6,6 +6,10 @@ content type, 413 for an oversized body, 400 for JSON that is malformed or
 breaks the spec. Every call to a known service is queued for the audit store
 after the response is sent and written in batches by the runtime's
 `cds.store.writer.AuditWriter` (never tokens, never resources).
+
+Hook calls, the requests that come hundreds of times a second, are answered
+by `HookCallShortcut` before FastAPI's routing; the FastAPI route documents the
+endpoint and answers when the shortcut steps aside, both through `answer_call`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cds.hooks.models import FeedbackRequest, HookRequest, to_json_dict
 from cds.hooks.services import SERVICES_BY_ID, ServiceDefinition, discovery
@@ -33,7 +38,7 @@ from cds.service.calls import fhir_sources, process_call
 from cds.service.errors import ServiceError, validation_messages
 from cds.service.runtime import Runtime
 
-__all__ = ["JSON", "router"]
+__all__ = ["JSON", "HookCallShortcut", "answer_call", "router"]
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +235,21 @@ async def get_discovery(request: Request) -> Response:
     responses={200: _ok("HookResponse"), **_errors(400, 401, 404, 412, 413, 415)},
 )
 async def call_service(service_id: str, request: Request) -> Response:
-    runtime = runtime_of(request)
-    service = _service(service_id)
+    # Calls are normally answered by `HookCallShortcut` before FastAPI routes them;
+    # this route documents the endpoint and answers when the shortcut steps aside.
+    return await answer_call(runtime_of(request), service_id, request)
+
+
+async def answer_call(runtime: Runtime, service_id: str, request: Request) -> Response:
+    """The response to a call of ``service_id``, its audit record queued as a background task.
+
+    Every refusal is an OperationOutcome response; anything unexpected is
+    recorded as an ``error`` call and raised (the app's last-resort handler answers 500).
+    """
+    try:
+        service = _service(service_id)
+    except ServiceError as exc:
+        return exc.response()  # no such service: nothing to audit
     started = time.perf_counter()
     at = runtime.clock()
     draft = _AuditDraft(service)
@@ -253,7 +271,7 @@ async def call_service(service_id: str, request: Request) -> Response:
         )
         response = _json_response(result.response)
         digest = result.evaluation.ruleset_digest
-        cards = card_records(list(result.evaluation.cards))
+        cards = card_records(result.evaluation.cards)
         outcome, status = ("ok" if cards else "no-cards"), 200
     except ServiceError as exc:
         response, outcome, status = exc.response(), exc.outcome, exc.status
@@ -264,6 +282,38 @@ async def call_service(service_id: str, request: Request) -> Response:
         _record, runtime, draft, started=started, at=at, outcome=outcome, status=status, digest=digest, cards=cards
     )
     return response
+
+
+_CALL_PREFIX = "/cds-services/"
+
+
+class HookCallShortcut:
+    """ASGI middleware answering ``POST /cds-services/{service_id}`` without FastAPI's routing.
+
+    A hook call is the one request that comes hundreds of times a second; the
+    route lookup, FastAPI's parameter resolution and the inner exception
+    middleware cost it ~350,000 instructions (~0.07 ms of CPU) and add nothing
+    (`answer_call` reads the body and turns every refusal into an
+    OperationOutcome itself). It sits inside the app's outer middleware (the
+    last-resort 500 handler, CORS when configured), so a call gets the same
+    headers and errors either way. Everything else, including ``.../feedback``
+    and any request under a ``root_path``, goes on to FastAPI.
+    """
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            path: str = scope["path"]
+            if path.startswith(_CALL_PREFIX) and len(path) > len(_CALL_PREFIX):
+                service_id = path[len(_CALL_PREFIX):]
+                if "/" not in service_id:
+                    response = await answer_call(self.runtime, service_id, Request(scope, receive))
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 @router.post(

@@ -32,7 +32,6 @@ import yaml
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-import cds
 from cds import bundled
 from cds.store.engine import sqlite_url
 

@@ -8,6 +8,10 @@ writes them in one transaction per batch (`AuditStore.record_calls`: one
 multi-row insert for the calls, one for their cards). A batch is what has
 accumulated, plus whatever arrives within ``linger`` (50 ms) of its first call:
 at a few dozen calls per second that still makes batches of several calls.
+While it lingers the thread sleeps and takes the calls from the queue at the
+end, so queueing a call does not wake it (a wake-up per call cost the worker a
+thread switch and a turn of the GIL per call); a flush, `close`, or a full batch
+ends the wait early.
 
 Guarantees:
 
@@ -41,7 +45,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -88,6 +91,9 @@ class AuditWriter:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._wake = threading.Event()  # ends the thread's linger early (flush, close, a full batch)
+        # Calls in the queue that end the linger: with the one the thread holds, a full batch (or a full queue).
+        self._enough = max(1, min(max_batch - 1, max_pending))
 
     @property
     def store(self) -> AuditStore:
@@ -100,7 +106,10 @@ class AuditWriter:
         """Queue ``record`` for writing; wait while the queue is full. Refused after `close`."""
         with self._lock:  # held while waiting for room: the thread never takes it, and close() must wait
             self._start()
+            if self._queue.full():
+                self._wake.set()  # make room now rather than at the end of the linger
             self._queue.put(record)
+            self._wake_if_enough()
 
     async def submit_async(self, record: CallRecord) -> None:
         """`submit` for the event loop: queue at once when there is room, else wait in a worker thread."""
@@ -108,6 +117,7 @@ class AuditWriter:
             try:
                 self._start()
                 self._queue.put_nowait(record)
+                self._wake_if_enough()
                 return
             except queue.Full:
                 pass
@@ -122,6 +132,7 @@ class AuditWriter:
             if self._thread is None or self._closed:
                 return  # nothing was ever queued, or close() already wrote everything
             self._queue.put(marker)
+        self._wake.set()
         marker.done.wait()
 
     def close(self) -> None:
@@ -133,8 +144,13 @@ class AuditWriter:
             thread = self._thread
             if thread is not None:
                 self._queue.put(_STOP)  # the last item ever queued: submissions are refused from now on
+                self._wake.set()
         if thread is not None:
             thread.join()
+
+    def _wake_if_enough(self) -> None:
+        if self._queue.qsize() >= self._enough:
+            self._wake.set()
 
     def _start(self) -> None:
         """Refuse when closed; start the thread on first use. Called with the lock held."""
@@ -150,12 +166,14 @@ class AuditWriter:
         stop = False
         while not stop:
             items = [self._queue.get()]
-            # Gather more calls for up to `linger` seconds (a transaction costs about as much as
-            # several rows); a flush or close marker ends the wait at once.
-            deadline = time.monotonic() + self._linger
+            # Let more calls gather for up to `linger` seconds (a transaction costs about as much
+            # as several rows), then take them; a flush, close or a full batch ends the wait at once.
+            if isinstance(items[0], CallRecord) and self._queue.qsize() < self._enough:
+                self._wake.wait(self._linger)
+            self._wake.clear()  # before taking: a wake-up set after this finds its marker in the queue
             while len(items) < self._max_batch and isinstance(items[-1], CallRecord):
                 try:
-                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                    items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
             records: list[CallRecord] = []
