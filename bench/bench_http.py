@@ -34,8 +34,12 @@ It prints requests/s, p50/p99 latency, the error count, the ratio to the
 baseline, worker CPU per call, and the resident memory (RSS) of the workers
 after warm-up and at the end; then the fixed-rate phase's achieved rate,
 p50/p99/max latency from the scheduled send times, errors, and worker CPU per
-call. Targets (docs/architecture.md): >= 300 requests/s, p99 <= 50 ms (at
-300 requests/s offered), zero errors, RSS growth < 10 % over 100,000 calls.
+call, and the workers' RSS. Targets (docs/architecture.md): >= 300
+requests/s (the closed loop's throughput: what the two workers can serve),
+p99 <= 50 ms at 300 requests/s (the fixed-rate phase: latency at the target
+load; the closed loop runs at saturation, where every connection queues behind
+the others, so its p99 is printed but is not the target's), zero errors, RSS
+growth < 10 % over 100,000 calls.
 
     python bench/bench_http.py                       # 100,000 calls (several minutes)
     python bench/bench_http.py --calls 5000          # a quick look
@@ -427,6 +431,7 @@ def main() -> int:
                 fixed_cpu_start = workers_cpu_seconds(server)
                 fixed = run_fixed_rate(HOST, port, discharge, body, args.rate, args.rate_seconds)
                 fixed_cpu_end = workers_cpu_seconds(server)
+                fixed_rss_end = workers_rss(server)
             log_lines = log_path.read_text(errors="replace").splitlines()
             problems = [i for i, line in enumerate(log_lines)
                         if line.startswith(("ERROR", "WARNING", "Traceback")) and "development mode" not in line]
@@ -454,18 +459,20 @@ def main() -> int:
     print(f"memory     workers RSS {rss_start / 1024:.1f} MiB after warm-up -> {rss_end / 1024:.1f} MiB after "
           f"{int(run['calls'])} calls ({growth:+.1f} %)")
     checks = {
-        ">= 300 req/s": run["rps"] >= 300,
-        "p99 <= 50 ms (closed loop)": run["p99_ms"] <= 50,
+        ">= 300 req/s (closed loop)": run["rps"] >= 300,
         "zero errors": run["errors"] == 0,
         "RSS growth < 10 %": growth < 10,
     }
+    if fixed is None:  # no open-loop phase: the closed loop's p99 is all there is
+        checks["p99 <= 50 ms (closed loop, at saturation)"] = run["p99_ms"] <= 50
     if fixed is not None:
         fixed_cpu = sum(fixed_cpu_end[pid] - fixed_cpu_start.get(pid, 0.0) for pid in fixed_cpu_end)
         print(f"fixed rate {int(fixed['calls'])} calls offered at {args.rate:.0f}/s, achieved {fixed['rps']:.1f} req/s; "
               f"from the scheduled send: p50 {fixed['p50_ms']:.2f} ms  p99 {fixed['p99_ms']:.2f} ms  "
               f"max {fixed['max_ms']:.2f} ms  errors {int(fixed['errors'])}")
         print(f"           client send lag max {fixed['max_send_lag_ms']:.2f} ms; "
-              f"{fixed_cpu / max(fixed['calls'], 1) * 1000:.1f} ms of worker CPU per call")
+              f"{fixed_cpu / max(fixed['calls'], 1) * 1000:.1f} ms of worker CPU per call; workers RSS "
+              f"{fixed_rss_end / 1024:.1f} MiB ({(fixed_rss_end - rss_start) / rss_start * 100:+.1f} % since warm-up)")
         checks[f"p99 <= 50 ms at {args.rate:.0f}/s offered"] = fixed["p99_ms"] <= 50
         checks["zero errors"] = checks["zero errors"] and fixed["errors"] == 0
     print("targets    " + ", ".join(f"{name}: {'ok' if ok else 'MISSED'}" for name, ok in checks.items()))
