@@ -129,3 +129,16 @@ def test_an_appointment_belongs_to_its_patient_participant() -> None:
     from cds.quality.export import patient_of
 
     assert patient_of({"resourceType": "Appointment", "participant": [{"actor": {"reference": "Patient/p1"}}]}) == "p1"
+
+
+def test_screen_prints_each_rule_set_warning_once_before_it_starts(small_cohort: Path, tmp_path: Path) -> None:
+    override = tmp_path / "cga-from-6.yaml"
+    override.write_text(
+        "override: cga-from-6\ndescription: CGA referral from CFS 6\napplies_to: {site: haukeland}\nparameters:\n  cga-referral: {frail_min_cfs: 6}\n",
+        encoding="utf-8",
+    )
+    result = _cds("screen", str(small_cohort), "--hook", "encounter-discharge", "--override", str(override),
+                  "--out", str(tmp_path / "x.jsonl"), "--workers", "2", "--quiet")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "decides at CFS 6, which is not a decision cut point" in warnings[0]

@@ -71,7 +71,8 @@ def screen(
 
 
 def _check_rules(options: object) -> None:
-    """Load each rule set once in this process so a broken one is a one-line error before any work starts."""
+    """Load each rule set once in this process: a broken one is a one-line error before any work starts,
+    and its warnings are printed once (as `cds rules check` prints them), not once per worker."""
     from cds.quality.batch import BatchOptions
     from cds.rules import RuleSet
     from cds.rules.errors import RuleSetError
@@ -79,11 +80,13 @@ def _check_rules(options: object) -> None:
     assert isinstance(options, BatchOptions)
     for spec in options.evaluators:
         try:
-            RuleSet.load(spec.rules_dir, list(spec.overrides))
+            ruleset = RuleSet.load(spec.rules_dir, list(spec.overrides))
         except RuleSetError as exc:
             first = str(exc.errors[0]) if exc.errors else "invalid"
             more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
             raise UserError(f"rule set {spec.rules_dir} does not load: {first}{more}") from None
+        for warning in ruleset.warnings:
+            typer.echo(f"warning: {warning}", err=True)
 
 
 def register(app: typer.Typer) -> None:
