@@ -13,21 +13,8 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
-class RuleError:
-    """One problem in one rule file: ``file:line: message — hint``."""
-
-    file: str
-    line: int | None
-    message: str
-    hint: str = ""
-
-    def __str__(self) -> str:
-        return f"{_where(self.file, self.line)}: {self.message}" + (f" — {self.hint}" if self.hint else "")
-
-
-@dataclass(frozen=True)
-class RuleWarning:
-    """Something a rule set loads with but its authors should see: ``file:line: message (hint)``."""
+class _Located:
+    """A message about one place in one rule file."""
 
     file: str
     line: int | None
@@ -36,15 +23,24 @@ class RuleWarning:
 
     @property
     def located(self) -> str:
-        """``file:line: message``, without the hint (what the service logs)."""
-        return f"{_where(self.file, self.line)}: {self.message}"
+        """``file:line: message``, without the hint (what the service logs of a warning)."""
+        return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
+
+
+@dataclass(frozen=True)
+class RuleError(_Located):
+    """One problem in one rule file: ``file:line: message — hint``."""
+
+    def __str__(self) -> str:
+        return self.located + (f" — {self.hint}" if self.hint else "")
+
+
+@dataclass(frozen=True)
+class RuleWarning(_Located):
+    """Something a rule set loads with but its authors should see: ``file:line: message (hint)``."""
 
     def __str__(self) -> str:
         return self.located + (f" ({self.hint})" if self.hint else "")
-
-
-def _where(file: str, line: int | None) -> str:
-    return f"{file}:{line}" if line else file
 
 
 class RuleSetError(Exception):

@@ -52,7 +52,7 @@ from cds.rules.expressions import (
 )
 from cds.rules.model import CompiledCard, Rule
 from cds.rules.yamlsource import YamlDocument, YamlSyntaxError, load_yaml
-from cds.scores.cfs import cfs_cut_points
+from cds.scores.cfs import cfs_cut_points, cfs_levels
 from cds.terminology import Terminology, TerminologyError
 
 RESERVED_DIRS = frozenset({"valuesets", "codesystems", "overrides", "schema"})
@@ -475,9 +475,10 @@ class _RuleCompiler:
 
 
 def cfs_splits(compare: Compare) -> list[int]:
-    """The CFS levels ``at`` (2-9) where a comparison on the score turns: true at at - 1 and false at at, or the reverse."""
-    truth = [compare.test(level) for level in range(1, 10)]
-    return [level for level in range(2, 10) if truth[level - 2] != truth[level - 1]]
+    """The CFS levels ``at`` where a comparison on the score turns: its truth at ``at`` differs from the level below."""
+    levels = cfs_levels()
+    truth = [compare.test(level) for level in levels]
+    return [levels[i] for i in range(1, len(levels)) if truth[i] != truth[i - 1]]
 
 
 def _suggestion_conditions(compiler: _RuleCompiler, parsed: ParsedRule) -> dict[str, Cond]:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cds.scores._data import DataTableError, load_yaml
 
-__all__ = ["CfsCutPoint", "CfsInterpretation", "cfs_cut_points", "cfs_uncertainty_levels", "interpret_cfs"]
+__all__ = ["CfsCutPoint", "CfsInterpretation", "cfs_cut_points", "cfs_levels", "cfs_uncertainty_levels", "interpret_cfs"]
 
 
 class CfsCutPoint(BaseModel):
@@ -31,7 +31,7 @@ class CfsCutPoint(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
-    at: int = Field(ge=2, le=9)
+    at: int  # a level of the scale above its lowest (checked against ``levels`` by `cfs_cut_points`)
     en: str
     nb: str
     source: str
@@ -78,10 +78,19 @@ def cfs_cut_points() -> tuple[CfsCutPoint, ...]:
         )
         for c in _table()["cut_points"]
     )
-    levels = [c.at for c in cuts]
-    if levels != sorted(set(levels)) or not all(c.source for c in cuts):
-        raise DataTableError("cfs.yaml: cut points must be ascending, distinct and each name its source")
+    at = [c.at for c in cuts]
+    scale = cfs_levels()
+    if at != sorted(set(at)) or not all(c.source for c in cuts) or not set(at) <= set(scale[1:]):
+        raise DataTableError(
+            "cfs.yaml: cut points must be ascending, distinct, levels of the scale above its lowest, "
+            "and each name its source"
+        )
     return cuts
+
+
+def cfs_levels() -> tuple[int, ...]:
+    """The levels of the scale (``levels`` of ``data/cfs.yaml``), ascending."""
+    return tuple(sorted(int(level) for level in _table()["levels"]))
 
 
 def cfs_uncertainty_levels() -> int:
