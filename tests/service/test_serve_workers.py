@@ -7,6 +7,7 @@ tests/service/test_replay.py the shared jti replay table.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -57,63 +58,85 @@ def established_by_worker(port: int, pids: set[int]) -> list[int]:
     return sorted(counts)
 
 
-def open_and_ask(port: int, n: int) -> list[socket.socket]:
-    """``n`` connections opened at once, each then answered a ``GET /health``."""
-    clients = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(n)]
-    for sock in clients:
-        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-    for sock in clients:
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
-    return clients
+def open_and_ask(port: int, n: int) -> list[http.client.HTTPConnection]:
+    """``n`` keep-alive connections opened at once, each then answered a ``GET /health``."""
+    opened = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(n)]
+    for connection in opened:
+        connection.connect()
+    for connection in opened:
+        connection.request("GET", "/health")
+        assert connection.getresponse().read() == b'{"status":"ok"}'
+    return opened
 
 
-def wait_for(condition, what: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while not condition():
-        if server.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"waiting for {what}: {log.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
+class TwoWorkers:
+    """A real ``cds serve --workers 2`` on a free port; connections opened through it are closed at the end."""
+
+    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.log = tmp_path / "serve.log"
+        environment = dict(os.environ) | {"CDS_DATA_DIR": str(tmp_path / "data"), "CDS_MODEL_DIR": "none"} | (env or {})
+        with self.log.open("w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", "from cds.cli import main; main()", "serve", *args, "--port", str(self.port),
+                 "--workers", "2"], stdout=subprocess.DEVNULL, stderr=err, env=environment)
+        self.clients: list[http.client.HTTPConnection] = []
+
+    def workers(self) -> set[int]:
+        return worker_pids(self.process.pid)
+
+    def started(self, n: int) -> bool:
+        """At least ``n`` workers have started since the service did (restarts count)."""
+        return self.log.read_text(errors="replace").count("Application startup complete") >= n
+
+    def wait_for(self, condition, what: str) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not condition():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"waiting for {what}: {self.log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.2)
+
+    def connect(self, n: int) -> list[http.client.HTTPConnection]:
+        """`open_and_ask` ``n`` new connections, after closing the ones opened before."""
+        for connection in self.clients:
+            connection.close()
+        self.clients = open_and_ask(self.port, n)
+        return self.clients
+
+    def replace_workers(self, old: set[int]) -> set[int]:
+        """SIGHUP: uvicorn brings up a new worker for each and stops the old; the new workers' pids."""
+        self.process.send_signal(signal.SIGHUP)
+        self.wait_for(lambda: self.started(4) and len(self.workers() - old) == 2, "two new workers")
+        self.wait_for(lambda: not self.workers() & old, "the old workers to exit")
+        return self.workers()
+
+    def __enter__(self) -> TwoWorkers:
+        self.wait_for(lambda: self.started(2), "two workers")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for connection in self.clients:
+            connection.close()
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        assert "Traceback" not in self.log.read_text(errors="replace")
 
 
 def test_two_workers_each_take_half_of_the_connections_opened_at_once_also_after_sighup(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path / "serve.log"
-    env = dict(os.environ) | {"CDS_DATA_DIR": str(tmp_path / "data"), "CDS_MODEL_DIR": "none"}
-    with log.open("w") as err:
-        server = subprocess.Popen([sys.executable, "-c", "from cds.cli import main; main()", "serve", "--port",
-                                   str(port), "--workers", "2"], stdout=subprocess.DEVNULL, stderr=err, env=env)
-    clients: list[socket.socket] = []
-    try:
-        def started(n: int):
-            return lambda: log.read_text(errors="replace").count("Application startup complete") >= n
-
-        wait_for(started(2), "two workers", server, log)
-        first = worker_pids(server.pid)
-        clients = open_and_ask(port, 8)
-        assert len(first) == 2 and established_by_worker(port, first) == [4, 4]
+    with TwoWorkers(tmp_path) as served:
+        first = served.workers()
+        served.connect(8)
+        assert len(first) == 2 and established_by_worker(served.port, first) == [4, 4]
         assert all(b"/cds-connections-" in _read(Path(f"/proc/{pid}/maps")) for pid in first)  # the shared table
-        for sock in clients:
-            sock.close()
 
-        server.send_signal(signal.SIGHUP)  # uvicorn replaces each worker: new rows in the shared table
-        wait_for(lambda: started(4)() and len(worker_pids(server.pid) - first) == 2, "two new workers", server,
-                 log)
-        wait_for(lambda: not worker_pids(server.pid) & first, "the old workers to exit", server, log)
-        second = worker_pids(server.pid)
-        clients = open_and_ask(port, 8)
-        assert established_by_worker(port, second) == [4, 4]
-    finally:
-        for sock in clients:
-            sock.close()
-        server.terminate()
-        server.wait(timeout=60)
-    assert "Traceback" not in log.read_text(errors="replace")
+        second = served.replace_workers(first)  # new rows in the shared table
+        served.connect(8)
+        assert established_by_worker(served.port, second) == [4, 4]
 
 
 def test_a_client_jwt_replayed_to_the_other_worker_or_after_a_restart_is_refused(tmp_path):
-    import http.client
     import json
     import uuid
 
@@ -132,54 +155,20 @@ def test_a_client_jwt_replayed_to_the_other_worker_or_after_a_restart_is_refused
     token = jwt.encode({"iss": issuer, "aud": "http://cds.test/cds-services", "iat": now, "exp": now + 240,
                         "jti": str(uuid.uuid4())}, key, algorithm="ES384", headers={"kid": "arena-1"})
 
-    def connections(n: int) -> list[http.client.HTTPConnection]:
-        """``n`` keep-alive connections opened at once, each then answered a ``GET /health``."""
-        opened = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(n)]
-        for connection in opened:
-            connection.connect()
-        for connection in opened:
-            connection.request("GET", "/health")
-            assert connection.getresponse().read() == b'{"status":"ok"}'
-        return opened
-
     def discover(connection: http.client.HTTPConnection) -> int:
         connection.request("GET", "/cds-services", headers={"Host": "cds.test", "Authorization": f"Bearer {token}"})
         response = connection.getresponse()
         response.read()
         return response.status
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path / "serve.log"
-    env = dict(os.environ) | {"CDS_DATA_DIR": str(tmp_path / "data"), "CDS_MODEL_DIR": "none",
-                              "CDS_PSEUDONYM_KEY": "test-pseudonym-key-0123456789"}
-    with log.open("w") as err:
-        server = subprocess.Popen([sys.executable, "-c", "from cds.cli import main; main()", "serve", "--config",
-                                   str(tmp_path / "cds.toml"), "--port", str(port), "--workers", "2"],
-                                  stdout=subprocess.DEVNULL, stderr=err, env=env)
-    clients: list[http.client.HTTPConnection] = []
-    try:
-        def started(n: int):
-            return lambda: log.read_text(errors="replace").count("Application startup complete") >= n
-
-        wait_for(started(2), "two workers", server, log)
-        workers = worker_pids(server.pid)
-        clients = connections(8)
-        assert established_by_worker(port, workers) == [4, 4]  # so some of clients[1:] are on the other worker
+    with TwoWorkers(tmp_path, "--config", str(tmp_path / "cds.toml"),
+                    env={"CDS_PSEUDONYM_KEY": "test-pseudonym-key-0123456789"}) as served:
+        workers = served.workers()
+        clients = served.connect(8)
+        assert established_by_worker(served.port, workers) == [4, 4]  # so some of clients[1:] are on the other worker
         assert discover(clients[0]) == 200
         assert [discover(connection) for connection in clients[1:]] == [401] * 7
-        for connection in clients:
-            connection.close()
 
-        server.send_signal(signal.SIGHUP)  # uvicorn replaces both workers
-        wait_for(lambda: started(4)() and not worker_pids(server.pid) & workers, "two new workers", server, log)
-        clients = connections(2)
-        assert [discover(connection) for connection in clients] == [401] * 2
-    finally:
-        for connection in clients:
-            connection.close()
-        server.terminate()
-        server.wait(timeout=60)
-    assert "Traceback" not in log.read_text(errors="replace")
+        served.replace_workers(workers)
+        assert [discover(connection) for connection in served.connect(2)] == [401] * 2
     assert token.encode() not in (tmp_path / "data" / "jti-replay.bin").read_bytes()
