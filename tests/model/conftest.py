@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DEV_DATA = (REPO / "../shared/data/readmission/readmission_dev.csv").resolve()
+DEV_DATA = REPO / "data" / "readmission" / "readmission_dev.csv.gz"
 COMMITTED_MODEL = REPO / "models" / "readmission"
 
 COLUMNS = [

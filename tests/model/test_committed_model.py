@@ -1,6 +1,6 @@
 """The committed artefact in models/readmission: loads verified, is reproducible, beats both baselines.
 
-Uses the development data at ../shared/data/readmission/ (beside the clone, as in CI).
+Uses the development data shipped in data/readmission/.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def committed() -> ReadmissionModel:
 
 @pytest.fixture(scope="module")
 def dev():  # noqa: ANN201
-    assert DEV_DATA.is_file(), f"development data expected at {DEV_DATA} (shared/ beside the clone)"
+    assert DEV_DATA.is_file(), f"development data expected at {DEV_DATA} (shipped in the repository)"
     return read_readmission_csv(DEV_DATA)
 
 

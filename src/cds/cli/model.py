@@ -3,7 +3,7 @@
 Paths default relative to the repository root (the nearest folder upwards from
 the current directory holding ``pyproject.toml`` and ``models/``; else the
 checkout the package runs from): training data
-``../shared/data/readmission/readmission_dev.csv``, artefact ``models/readmission``.
+``data/readmission/readmission_dev.csv.gz`` (shipped in the repository), artefact ``models/readmission``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from cds.cli import UserError
 
 __all__ = ["register"]
 
-DEFAULT_DATA = Path("../shared/data/readmission/readmission_dev.csv")
+DEFAULT_DATA = Path("data/readmission/readmission_dev.csv.gz")
 DEFAULT_MODEL = Path("models/readmission")
 _LABELS = {"model": "model", "lace_style": "LACE-style", "hospital_style": "HOSPITAL-style"}
 _GROUP_LABELS = {"all": "all rows", "age_70_plus": "age 70+"}
@@ -155,7 +155,7 @@ def register(app: typer.Typer) -> None:
     @group.command("train")
     def train_command(
         data: Annotated[
-            Path | None, typer.Option(help="readmission CSV (default: ../shared/data/readmission/readmission_dev.csv from the repo root)")
+            Path | None, typer.Option(help="readmission CSV, may be gzipped (default: data/readmission/readmission_dev.csv.gz in the repo root)")
         ] = None,
         out: Annotated[Path | None, typer.Option(help="artefact directory (default: models/readmission)")] = None,
         seed: Annotated[int, typer.Option(help="seed for the split and the models")] = 2026,

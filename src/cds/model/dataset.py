@@ -3,11 +3,15 @@
 A row's fingerprint is a 64-bit prefix of the SHA-256 of its canonical content
 (the outcome and the feature source columns, numbers normalised), so a file can
 be checked for rows the model was trained on without keeping the rows.
+A file may be gzipped (``.csv.gz``, as the development data ships); its
+checksum is that of the CSV inside, so compressing a file does not change it.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,8 +60,10 @@ def read_readmission_csv(path: Path) -> ReadmissionData:
         raise DatasetError(f"data file not found: {path}")
     raw_bytes = path.read_bytes()
     try:
-        frame = pd.read_csv(path, keep_default_na=False, dtype=str)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        if path.suffix == ".gz":
+            raw_bytes = gzip.decompress(raw_bytes)
+        frame = pd.read_csv(io.BytesIO(raw_bytes), keep_default_na=False, dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
         raise DatasetError(f"{path}: not a readable CSV ({type(exc).__name__})") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
