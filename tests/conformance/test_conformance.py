@@ -1,4 +1,4 @@
-"""CDS Hooks conformance checklist (shared/domain/cds-hooks.md), item by item, against the real engine.
+"""CDS Hooks 2.0 conformance checklist (CDS-HOOKS-2.0 in docs/sources.md), item by item, against the real engine.
 
 Every persona request in fhir_examples/requests/ is sent to its service; every
 card that comes back is checked against the spec's card rules.
