@@ -35,6 +35,7 @@ from cds.hooks.services import SERVICES_BY_ID, ServiceDefinition, discovery
 from cds.hooks.wire import decode_hook_request
 from cds.service.auth import check_admin_token
 from cds.service.calls import fhir_sources, process_call
+from cds.service.devclock import evaluation_time
 from cds.service.errors import ServiceError, validation_messages
 from cds.service.runtime import Runtime
 
@@ -257,13 +258,14 @@ async def answer_call(runtime: Runtime, service_id: str, request: Request) -> Re
     cards: tuple[Any, ...] = ()
     try:
         await _authenticate(request, runtime)
+        now = evaluation_time(request.headers, development=runtime.settings.development, received=at)
         payload = await read_json(request, runtime.settings.max_body_bytes, decode_hook_request)
         result = await process_call(
             service,
             payload,
             evaluator=runtime.evaluator,
             sources=fhir_sources(runtime.settings, runtime.http),
-            now=at,
+            now=now,
             language=pick_language(request.headers.get("accept-language"), runtime.settings.language),
             max_concurrency=runtime.settings.fhir.max_concurrency,
             fetch_timeout_seconds=runtime.settings.fhir.total_timeout_seconds,
