@@ -837,7 +837,9 @@ CFS as the HL7 Norway `vkp-Observation-CFSscore` (SNOMED CT 763264000). Local co
 **Evaluation time.** Rules use the injected `now`, never the wall clock. Evaluate each request at
 the persona's evaluation time below (e.g. `--now 2026-11-20T11:00:00+01:00`); all dates in the
 bundle are consistent with it. At `encounter-discharge` the current encounter's `period.end` is
-the discharge moment (= the evaluation time).
+the discharge moment (= the evaluation time). Over HTTP, a development-mode service takes the
+evaluation time from the `CDS-Dev-Now` header (`-H 'CDS-Dev-Now: 2026-11-20T11:00:00+01:00'`), so the
+requests answer their cards on any date.
 
 | Key | Persona | Age | Evaluate at | Hooks | Resources |
 |---|---|---|---|---|---|
