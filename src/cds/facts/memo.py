@@ -74,8 +74,8 @@ class ItemsMemo:
     """``memo.get(items, key, compute, *args)``: ``compute(*args)`` once per (the same objects in the same order, key).
 
     Entries are found by ``key``, the number of items and the identities of the
-    first and the last (a few ``id`` calls whatever the length: a tuple of every
-    ``id`` cost more than the rest of a lookup), then checked item by item for
+    first and the last (a few ``id`` calls whatever the length, where a tuple of
+    every ``id`` would dominate the lookup), then checked item by item for
     identity (``is``). Each entry keeps its items, so while it lives no other
     object can take one of their identities; it also keeps them alive, so the
     memo is bounded by the number of items its entries hold (``max_items``,

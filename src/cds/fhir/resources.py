@@ -11,10 +11,10 @@ are skipped and counted in ``ignored``.
 Bundles (searchset, collection, transaction, batch, history, document and
 their responses) are followed wherever they appear, including nested ones.
 
-Performance: validating a resource with the R4B pydantic models costs about
-0.1-0.2 ms (Python-level validators in ``fhir_core``), i.e. ~35 ms for a
-realistic patient of 200 resources. Parse results are therefore cached, keyed
-by exact JSON content (``orjson`` serialisation), at two levels:
+Validating a resource with the R4B pydantic models is the costly step (the
+Python-level validators in ``fhir_core``; figures in docs/performance.md), so
+parse results are cached, keyed by exact JSON content (``orjson``
+serialisation), at two levels:
 
 * per Bundle (a prefetch value, a fetched search page): the Bundle's JSON
   finds everything it contributes to a set (its models in order, its issues,
@@ -32,8 +32,7 @@ Invalid resources are cached with their issue, so they are still reported
 every time. Two dicts with the same content in a different key order are
 validated separately (correct, just slower). Both caches are thread-safe LRUs
 bounded by entries and by the size of the JSON they stand for. Models from the
-cache are shared between calls: treat them as read-only. See
-``bench/bench_facts.py`` for the figures.
+cache are shared between calls: treat them as read-only.
 
 Example::
 

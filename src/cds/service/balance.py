@@ -4,9 +4,8 @@ uvicorn's workers share one listening socket, and a worker that wakes up
 accepts every connection pending at that moment (libuv accepts until the queue
 is empty). A pool of keep-alive connections opened at once, which is what an
 EPJ's HTTP client or a reverse proxy holds, can therefore all land on one
-worker while the other idles. Measured here with 8 connections from wrk: in 5
-runs of 10 all 8 went to one worker, which then served 140-190 requests/s
-instead of 290-370.
+worker while the other idles, which then serves about half the requests per
+second the two could (docs/performance.md has the measurement).
 
 With more than one worker, ``cds serve`` runs each worker on `BalancedLoop`.
 Its server accepts one connection at a time, and only while no other live

@@ -4,8 +4,8 @@ A worker keeps millions of long-lived container objects: the rule set and
 model, and above all the parse cache's R4B models (up to 50,000 resources,
 ~47 GC-tracked objects each) and the facts/scores memos holding the same
 models. CPython's generation-2 ("full") collection scans every tracked object
-that is not frozen, so under patient churn, with the caches full, each one took
-up to 2.4-2.8 s of CPU and came every ~250 calls (``bench/bench_churn.py``).
+that is not frozen, so under patient churn, with the caches full, each one
+takes seconds of CPU (``bench/bench_churn.py``; figures in docs/performance.md).
 
 `GcFreezer` keeps the frozen part growing instead: after every full collection
 (a ``gc.callbacks`` hook) it calls ``gc.freeze()``, which moves the survivors
@@ -28,12 +28,11 @@ Why this does not leak:
   uvloop installed) a closed connection leaves nothing; on the standard
   library's asyncio loop each one leaves a small cycle (its transport, socket
   and a bound method, ~7 objects), kept if the connection was open at a
-  freeze (measured: ~470 objects over 510 churn calls with a new connection
-  per call; ~0 with keep-alive);
+  freeze (a few objects per new connection; none with keep-alive);
 * a rule set replaced by a reload is such a cycle (~5,000 objects, a few
   MiB), and ``rescan_seconds`` (default one day) bounds what these hold: when
   it has passed, the next full collection runs over the whole heap again
-  (unfrozen first; one long pause, 2-3 s of CPU with full caches here) and
+  (unfrozen first; one long pause, seconds of CPU with full caches) and
   logs how many objects it found unreachable (a count only), then freezing
   resumes.
 

@@ -1,8 +1,8 @@
 """`AuditWriter`: write-behind recording of hook calls, in batches, off the request path.
 
 The service answers a hook call first and records it afterwards. Writing each
-call in its own transaction costs a worker ~1.5 ms of CPU (begin, two inserts,
-commit, on a pooled connection); the writer instead takes the calls a worker
+call in its own transaction costs a worker a begin, two inserts and a commit per
+call (docs/performance.md); the writer instead takes the calls a worker
 serves into a bounded in-memory queue, and one background thread per process
 writes them in one transaction per batch (`AuditStore.record_calls`: one
 multi-row insert for the calls, one for their cards). A batch is what has
