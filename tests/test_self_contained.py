@@ -73,3 +73,12 @@ def test_every_seed_citation_names_a_defined_seed_and_lines_inside_its_text_copy
                 problems.append(f"{where}: lines outside 1-{seeds[seed]}")
     assert not problems, "; ".join(problems)
     assert {"000", "001", "004"} <= cited  # the check reads the files the citations are in
+
+
+def test_the_readme_test_command_installs_no_system_packages() -> None:
+    """scripts/test.sh may name an install command in a message, never run one."""
+    commands = [
+        line.strip() for line in (REPO / "scripts" / "test.sh").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.strip().startswith("#") and not line.strip().startswith("echo")
+    ]
+    assert not [c for c in commands if re.search(r"\b(apt-get|apt|dnf|yum|apk|brew)\b\s+(-\S+\s+)*install", c)]
