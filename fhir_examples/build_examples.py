@@ -70,8 +70,11 @@ def persona_a() -> Persona:
         ),
         expect=(
             "Discharge pathway C (frail, several chronic conditions, increased need for municipal services); "
-            "suggest CGA referral and a coordinator; high readmission risk (LACE/HOSPITAL high). "
-            "GP notice, early notice and admission report are in place."
+            "suggest CGA referral; ask the team to consider whether she is entitled to a coordinator (the card no "
+            "longer states the legal duty as certain: pathway C alone does not show long-term coordinated needs, "
+            "spesialisthelsetjenesteloven § 2-5a, 000:5310-5314); high readmission risk (LACE 15 high; HOSPITAL 6 "
+            "intermediate: her only procedure, the medication reconciliation, is not a procedure the HOSPITAL score "
+            "counts, so it no longer adds a point). GP notice, early notice and admission report are in place."
         ),
     )
     p.patient(
@@ -707,8 +710,12 @@ def persona_j() -> Persona:
             "12 months she was discharged home and came back."
         ),
         expect=(
-            "CFS outdated: re-score; repeated readmissions from home in 12 months (a pathway C criterion) and "
-            "a higher readmission risk."
+            "CFS outdated: re-score; a higher readmission risk (her repeated admissions count in LACE and HOSPITAL; "
+            "LACE counts her emergency admission of 1 September, which had no separate ED encounter, as "
+            "emergency-department use: LACE 11); at discharge pathway B (the same practical help continues). "
+            "Repeated admissions from home are no longer a pathway C criterion on their own (the source passage, "
+            "000:2799-2805, describes a disagreement between hospital and municipality, not a criterion), so she no "
+            "longer gets pathway C or a coordinator card."
         ),
     )
     p.patient(

@@ -27,10 +27,23 @@ def test_no_municipal_services_is_pathway_a(clinic: Clinic) -> None:
     assert pathway(clinic.evaluate("encounter-discharge", service_need="none", **DISCHARGE)) == ["pathway-a"]
 
 
-def test_unknown_service_need_is_pathway_a_and_the_card_says_to_check_it(clinic: Clinic) -> None:
+def test_unknown_service_need_is_no_pathway_and_the_card_says_not_recorded(clinic: Clinic) -> None:
+    """000:4779-4805 categorises from the patient's needs; an unknown need is not 'no services' (pathway A)."""
     result = clinic.evaluate("encounter-discharge", **DISCHARGE)
-    assert pathway(result) == ["pathway-a"]
-    assert "ikke dokumentert" in (result.card("pathway-a").detail or "")
+    assert pathway(result) == ["pathway-undetermined"]
+    assert "pathway" not in result.derived or result.derived["pathway"] is None
+    card = result.card("pathway-undetermined")
+    assert "ikke registrert" in card.summary
+    assert "Kommunale tjenester før innleggelsen: ikke registrert" in (card.detail or "")
+
+
+def test_services_before_and_an_empty_after_list_is_not_a_decreased_need(clinic: Clinic) -> None:
+    result = clinic.evaluate(
+        "encounter-discharge", municipal_services_before=["home-help"], municipal_services_after=[], **DISCHARGE
+    )
+    assert pathway(result) == ["pathway-undetermined"]
+    texts = " ".join((c.summary + (c.detail or "")) for lang in ("nb", "en") for c in result.cards[lang])
+    assert "mindre enn før" not in texts and "færre" not in texts and "fewer" not in texts
 
 
 def test_unchanged_need_for_existing_services_is_pathway_b(clinic: Clinic) -> None:
@@ -49,7 +62,8 @@ def test_one_chronic_condition_with_new_need_is_not_pathway_c(clinic: Clinic) ->
     result = clinic.evaluate(
         "encounter-discharge", service_need="new", conditions=[HEART_FAILURE, PNEUMONIA], **DISCHARGE
     )
-    assert pathway(result) == ["pathway-a"]
+    assert pathway(result) == ["pathway-undetermined"]
+    assert "vurder B eller C" in result.card("pathway-undetermined").summary
 
 
 def test_frail_cut_point_for_pathway_c_is_cfs_5(clinic: Clinic) -> None:
@@ -57,25 +71,30 @@ def test_frail_cut_point_for_pathway_c_is_cfs_5(clinic: Clinic) -> None:
         "pathway-c"
     ]
     assert pathway(clinic.evaluate("encounter-discharge", cfs={"score": 4}, service_need="increased", **DISCHARGE)) == [
-        "pathway-a"
+        "pathway-undetermined"
     ]
 
 
-def test_repeated_admissions_from_home_window_boundary(clinic: Clinic) -> None:
+def test_repeated_admissions_from_home_alone_are_not_a_pathway_c_criterion(clinic: Clinic) -> None:
+    """000:2799-2805 describes a hospital-municipality disagreement, not a criterion (issue #16)."""
     now = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
-    inside = [{"start": datetime(2024, 6, 30, 12, 0, tzinfo=UTC)}, {"start": datetime(2025, 5, 1, tzinfo=UTC)}]
-    outside = [{"start": datetime(2024, 6, 30, 11, 59, tzinfo=UTC)}, {"start": datetime(2025, 5, 1, tzinfo=UTC)}]
+    admissions = [{"start": datetime(2025, 3, 1, tzinfo=UTC)}, {"start": datetime(2025, 5, 1, tzinfo=UTC)}]
     facts = {"now": now, "home_dwelling": True, "service_need": "unchanged", **DISCHARGE}
-    assert pathway(clinic.evaluate("encounter-discharge", admissions=inside, **facts)) == ["pathway-c"]
-    assert pathway(clinic.evaluate("encounter-discharge", admissions=outside, **facts)) == ["pathway-b"]
+    result = clinic.evaluate("encounter-discharge", admissions=admissions, **facts)
+    assert pathway(result) == ["pathway-b"]
+    assert not result.fired("coordinator")
 
 
-def test_new_need_with_discharge_to_a_nursing_home_is_pathway_c(clinic: Clinic) -> None:
+def test_new_need_with_discharge_to_a_nursing_home_alone_is_not_pathway_c(clinic: Clinic) -> None:
+    """A new need for round-the-clock care is not a seed criterion (000:2799-2805); C needs a C1-C5 criterion."""
     result = clinic.evaluate(
         "encounter-discharge", service_need="new", discharge_destination="nursing-home", **DISCHARGE
     )
-    assert pathway(result) == ["pathway-c"]
-    assert "heldøgns omsorg" in (result.card("pathway-c").detail or "")
+    assert pathway(result) == ["pathway-undetermined"]
+    frail = clinic.evaluate(
+        "encounter-discharge", service_need="new", discharge_destination="nursing-home", cfs={"score": 6}, **DISCHARGE
+    )
+    assert pathway(frail) == ["pathway-c"]
 
 
 def test_pathway_cards_suggest_a_board_flag(clinic: Clinic) -> None:
@@ -93,7 +112,11 @@ def test_pathway_c_without_coordinator_offers_one_even_when_ip_declined(clinic: 
         "encounter-discharge", cfs={"score": 7}, service_need="new", individual_plan="declined", **DISCHARGE
     )
     card = result.card("coordinator")
-    assert "koordinator skal likevel tilbys" in (card.detail or "")
+    assert card.summary.startswith("Vurder om pasienten har rett til koordinator")
+    assert "det fjerner ikke retten til koordinator" in (card.detail or "")
+    assert "spesialisthelsetjenesteloven § 2-5a" in (card.detail or "")
+    assert "Sykehuset skal tilby" not in (card.detail or "")
+    assert any(str(link.url).startswith("https://lovdata.no/dokument/NL/lov/1999-07-02-61") for link in card.links or [])
     kinds = [s.actions[0].resource["resourceType"] for s in card.suggestions or []]
     assert kinds == ["Task", "CommunicationRequest"]
 
@@ -271,7 +294,7 @@ def test_every_model_feature_has_a_name_in_both_card_languages(clinic: Clinic) -
         assert f"- {feature} (" not in (result.card("readmission-risk", "en").detail or ""), feature
 
 
-# -- pathway C: several municipal services, new need for round-the-clock care (from the service lists) ----------
+# -- pathway C: several municipal services (from the service lists) ------------------------------------------------
 
 
 def test_several_municipal_services_with_one_new_is_pathway_c_and_the_card_says_why(clinic: Clinic) -> None:
@@ -306,34 +329,10 @@ def test_the_same_several_services_as_before_stay_pathway_b(clinic: Clinic) -> N
     assert pathway(result) == ["pathway-b"]
 
 
-def test_a_new_long_term_stay_is_a_new_need_for_round_the_clock_care(clinic: Clinic) -> None:
-    result = clinic.evaluate(
-        "encounter-discharge",
-        municipal_services_before=["home-nursing"],
-        municipal_services_after=["long-term-stay"],
-        **DISCHARGE,
-    )
-    assert result.derived["c_round_the_clock_care"] is True
-    assert pathway(result) == ["pathway-c"]
-    assert result.fired("coordinator")
-
-
-def test_a_long_term_stay_the_patient_already_had_is_not_a_new_need(clinic: Clinic) -> None:
-    result = clinic.evaluate(
-        "encounter-discharge",
-        municipal_services_before=["long-term-stay"],
-        municipal_services_after=["long-term-stay"],
-        service_need="unchanged",
-        **DISCHARGE,
-    )
-    assert result.derived["c_round_the_clock_care"] is False
-
-
 def test_unknown_services_before_never_make_a_new_need(clinic: Clinic) -> None:
     result = clinic.evaluate(
         "encounter-discharge", municipal_services_after=["long-term-stay", "home-help"], **DISCHARGE
     )
-    assert result.derived["c_round_the_clock_care"] is False
     assert result.derived["c_several_services"] is False
 
 

@@ -77,7 +77,14 @@ STORIES = [
         ("medication-reconciliation", "medication-review", "follow-up-missing", "gp-check-up", "unresolved-findings"),
     ),
     Story("j", "patient-view", ("cfs-screening-due",), warnings=("readmission-risk-high",)),
-    Story("j", "encounter-discharge", ("pathway-c", "readmission-risk-high"), never=("pathway-a", "pathway-b")),
+    # repeated admissions are not a pathway C criterion (000:2799-2805 is a disagreement passage): the same help as
+    # before is pathway B, and no coordinator card
+    Story(
+        "j",
+        "encounter-discharge",
+        ("pathway-b", "readmission-risk-high"),
+        never=("pathway-a", "pathway-c", "coordinator"),
+    ),
 ]
 
 
@@ -130,10 +137,13 @@ def test_marit_selection_names_both_falls_and_delirium(evaluator: Evaluator) -> 
     assert "nyoppstått falltendens" in card.summary and "mistanke om delirium" in card.summary
 
 
-def test_bjorn_pathway_a_card_says_no_municipal_services_before_or_after(evaluator: Evaluator) -> None:
+def test_bjorn_pathway_a_card_says_none_recorded_before_and_none_requested_after(evaluator: Evaluator) -> None:
     cards = served(evaluate(evaluator, "g", "encounter-discharge"))
     (card,) = [c for c in cards if c.source.topic and c.source.topic.code == "pathway-a"]
-    assert "hadde ikke kommunale tjenester før innleggelsen" in (card.detail or "")
+    detail = " ".join((card.detail or "").split())
+    assert "ingen registrerte kommunale tjenester før innleggelsen" in detail
+    assert "ingen kommunale tjenester er bestilt for tiden etter utskriving" in detail
+    assert "ventes ikke" not in detail
 
 
 def test_ingrid_pathway_c_card_names_frailty_and_multimorbidity(evaluator: Evaluator) -> None:

@@ -73,7 +73,7 @@ DISCHARGING = encounter(hospitalization={"dischargeDisposition": concept(DISPOSI
         (("home-help",), ("home-help", "home-nursing"), ServiceNeed.increased),
         (("home-help",), ("home-nursing",), ServiceNeed.increased),
         (("home-help", "home-nursing"), ("home-help",), ServiceNeed.decreased),
-        (("home-help",), (), ServiceNeed.decreased),
+        (("home-help",), (), None),  # services before, none requested after: not recorded, not "decreased"
         (None, ("home-help",), None),
         (("home-help",), None, None),
     ],

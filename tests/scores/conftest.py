@@ -79,8 +79,23 @@ def _visit(days_before: float, *, of: datetime, emergency: bool = True, eid: str
     return EventFact(start=start, end=start + timedelta(hours=4), emergency=emergency, encounter_id=eid)
 
 
-def _procedure(code: str = "JFB00", *, current: bool = True) -> ProcedureFact:
-    return ProcedureFact(codings=(Coding(system="urn:oid:2.16.578.1.12.4.1.1.7275", code=code),), in_current_encounter=current)
+def _procedure(
+    code: str = "JFB00",
+    *,
+    current: bool = True,
+    system: str = "urn:oid:2.16.578.1.12.4.1.1.7275",
+    value_sets: tuple[str, ...] | None = None,
+) -> ProcedureFact:
+    """A procedure; its value sets are those the bundled terminology gives its coding (as the facts layer does)."""
+    coding = Coding(system=system, code=code)
+    if value_sets is None:
+        value_sets = tuple(sorted(_terminology().memberships_of(system, code)))
+    return ProcedureFact(codings=(coding,), in_current_encounter=current, value_sets=value_sets)
+
+
+@cache
+def _terminology() -> Terminology:
+    return Terminology.load(Path(__file__).resolve().parents[2] / "rules" / "valuesets")
 
 
 @pytest.fixture

@@ -99,6 +99,51 @@ def test_procedure_during_the_stay_scores_one(make) -> None:
     assert item(HOSPITAL.score(full(make, procedures=(make.procedure(),))), "procedure").points == 1
 
 
+def test_medication_reconciliation_is_not_a_donze_procedure(make) -> None:
+    """Donzé 2013 counts coded procedures; SNOMED 430193006 medication reconciliation (a care process the
+    engine's own card asks for) scores 0, so complying with that card never raises the readmission score."""
+    reconciliation = make.procedure("430193006", system="http://snomed.info/sct")
+    assert "procedure.medication-reconciliation" in reconciliation.value_sets
+    p = item(HOSPITAL.score(full(make, procedures=(reconciliation,))), "procedure")
+    assert (p.points, p.unknown) == (0, False)
+    assert p.used == ("not counted (care process): 430193006",)
+
+
+def test_an_ncsp_procedure_counts_next_to_a_reconciliation(make) -> None:
+    reconciliation = make.procedure("430193006", system="http://snomed.info/sct")
+    p = item(HOSPITAL.score(full(make, procedures=(reconciliation, make.procedure("JFB00")))), "procedure")
+    assert (p.points, p.value, p.used) == (1, 1, ("procedure JFB00",))
+
+
+def test_a_procedure_outside_every_value_set_leaves_the_item_unknown_not_zero(make) -> None:
+    """SNOMED 52734007 total hip replacement is surgical, but the engine cannot check the SNOMED CT hierarchy:
+    unknown (max 1 point), never 0, until a site adds its SNOMED codes to score.hospital-procedure."""
+    hip = make.procedure("52734007", system="http://snomed.info/sct")
+    result = HOSPITAL.score(full(make, procedures=(hip,)))
+    p = item(result, "procedure")
+    assert (p.points, p.unknown, p.max_points) == (None, True, 1)
+    assert "procedure" in result.unknown_items
+
+
+def test_ingrid_hospital_by_hand_without_the_reconciliation(make) -> None:
+    """Ingrid (persona a) by hand: H 1 (Hb 11.3) + O 0 + S 0 (Na 135) + P 0 (only medication reconciliation)
+    + IT 1 + A 2 (3 admissions) + L 2 (7 days) = 6, intermediate (it was 7, high, when any Procedure counted)."""
+    start = make.now - timedelta(days=7)
+    snapshot = full(
+        make,
+        encounter_start=start,
+        length_of_stay_days=7,
+        admission_emergent=True,
+        oncology_discharge=False,
+        procedures=(make.procedure("430193006", system="http://snomed.info/sct"),),
+        admissions=tuple(make.visit(d, of=start, emergency=True) for d in (60, 150, 300)),
+        labs=(make.lab("haemoglobin", 11.3, "g/dL"), make.lab("sodium", 135, "mmol/L")),
+    )
+    result = HOSPITAL.score(snapshot)
+    assert [i.points for i in result.items] == [1, 0, 0, 0, 1, 2, 2]
+    assert (result.points, result.band) == (6, "intermediate")
+
+
 def test_procedure_from_an_earlier_stay_scores_nothing(make) -> None:
     assert item(HOSPITAL.score(full(make, procedures=(make.procedure(current=False),))), "procedure").points == 0
 

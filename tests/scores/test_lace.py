@@ -115,6 +115,34 @@ def test_ed_visit_more_than_six_months_before_admission_is_not_counted(make) -> 
     assert item(LACE.score(full(make, encounter_start=start, ed_visits=ed)), "ed_visits").value == 1
 
 
+def test_an_emergency_admission_without_an_ed_encounter_counts_as_an_ed_visit(make) -> None:
+    """Norwegian stays often begin in akuttmottak inside the inpatient encounter: the acute admission itself is
+    the emergency-department use (Astrid, persona j: emergency admission 2026-09-01, no ED encounter -> E 1)."""
+    start = make.now - timedelta(days=2)
+    admissions = (make.visit(80, of=start, emergency=True), make.visit(120, of=start, emergency=False))
+    e = item(LACE.score(full(make, encounter_start=start, ed_visits=(), admissions=admissions)), "ed_visits")
+    assert (e.value, e.points) == (1, 1)
+    assert any("no ED visit of its own" in u for u in e.used)
+
+
+def test_an_ed_visit_that_led_to_an_earlier_admission_is_counted_once(make) -> None:
+    """By hand: ED visit 60.1 days before + the emergency admission it led to 60 days before = 1 visit;
+    a second emergency admission 100 days before with no ED encounter = 1; an ED visit 30 days before
+    that was not admitted = 1. E = 3."""
+    start = make.now - timedelta(days=2)
+    ed = (make.visit(60.1, of=start), make.visit(30, of=start))
+    admissions = (make.visit(60, of=start, emergency=True), make.visit(100, of=start, emergency=True))
+    e = item(LACE.score(full(make, encounter_start=start, ed_visits=ed, admissions=admissions)), "ed_visits")
+    assert (e.value, e.points) == (3, 3)
+
+
+def test_an_emergency_admission_outside_six_months_is_not_counted(make) -> None:
+    start = make.now - timedelta(days=2)
+    admissions = (make.visit(190, of=start, emergency=True),)
+    e = item(LACE.score(full(make, encounter_start=start, ed_visits=(), admissions=admissions)), "ed_visits")
+    assert e.value == 0
+
+
 def test_ed_visit_that_led_to_this_admission_is_not_counted(make) -> None:
     start = make.now - timedelta(days=2)
     ed = (make.visit(0.2, of=start), make.visit(30, of=start))

@@ -52,14 +52,16 @@ def test_ingrid_lace_is_15_high() -> None:
     assert (scored("a").scores["lace"].points, scored("a").scores["lace"].band) == (15, "high")
 
 
-def test_ingrid_hospital_is_7_high() -> None:
-    """Last Hb of the stay 11.3 g/dL -> 1; cardiology, not oncology -> 0; last Na 135 -> 0; procedure 2026-11-14 -> 1;
-    emergent -> 1; admissions 2026-01, 2026-04, 2026-08 (2025-06 is older) = 3 -> 2; LOS 7 -> 2."""
+def test_ingrid_hospital_is_6_intermediate() -> None:
+    """Last Hb of the stay 11.3 g/dL -> 1; cardiology, not oncology -> 0; last Na 135 -> 0; her only procedure is
+    medication reconciliation (SNOMED 430193006), not a Donzé procedure -> 0; emergent -> 1; admissions 2026-01,
+    2026-04, 2026-08 (2025-06 is older) = 3 -> 2; LOS 7 -> 2. Total 6, intermediate (7, high, while any
+    Procedure counted)."""
     assert points("a", "hospital") == {
-        "haemoglobin": 1, "oncology": 0, "sodium": 0, "procedure": 1,
+        "haemoglobin": 1, "oncology": 0, "sodium": 0, "procedure": 0,
         "index_admission_type": 1, "admissions": 2, "length_of_stay": 2,
     }
-    assert scored("a").scores["hospital"].band == "high"
+    assert scored("a").scores["hospital"].band == "intermediate"
 
 
 def test_ingrid_simplified_hospital_is_6_likely_readmission() -> None:
@@ -82,10 +84,11 @@ def test_ingrid_charlson_is_4() -> None:
 # -- Solveig Dahl, 91: lung cancer with bone metastases, oncology ward ---------------------------
 
 
-def test_solveig_hospital_is_8_high() -> None:
-    """Hb 10.1 -> 1; oncology ward -> 2; Na 131 -> 1; procedure -> 1; emergent -> 1; no admissions -> 0; LOS 7 -> 2."""
+def test_solveig_hospital_is_7_high() -> None:
+    """Hb 10.1 -> 1; oncology ward -> 2; Na 131 -> 1; medication reconciliation only -> 0; emergent -> 1;
+    no admissions -> 0; LOS 7 -> 2."""
     assert points("c", "hospital") == {
-        "haemoglobin": 1, "oncology": 2, "sodium": 1, "procedure": 1,
+        "haemoglobin": 1, "oncology": 2, "sodium": 1, "procedure": 0,
         "index_admission_type": 1, "admissions": 0, "length_of_stay": 2,
     }
 
@@ -138,3 +141,14 @@ def test_lise_missing_sodium_could_move_hospital_to_intermediate() -> None:
     assert (result.points, result.band) == (1, "low")
     assert set(result.unknown_items) == {"oncology", "sodium", "procedure"}
     assert result.band_could_change is True
+
+
+# -- Astrid Larsen, 79: repeated emergency admissions, no separate ED encounter ---------------------
+
+
+def test_astrid_lace_counts_her_emergency_admission_without_an_ed_encounter() -> None:
+    """L 4 days -> 4; A emergent 3; C heart failure 2 + diabetes 1 = 3 -> 3; E: no ED encounter in the six months
+    before 2026-11-16, but the emergency admission of 2026-09-01 (akuttmottak inside the stay) -> 1. Total 11, high
+    (10 while only ED-class encounters counted)."""
+    assert points("j", "lace") == {"length_of_stay": 4, "acute_admission": 3, "comorbidity": 3, "ed_visits": 1}
+    assert (scored("j").scores["lace"].points, scored("j").scores["lace"].band) == (11, "high")

@@ -103,6 +103,7 @@ def _procedure_fact(ctx: BuildContext, procedure: Any, in_current: bool) -> Proc
         codings=ctx.codings(procedure, "code"),
         performed=as_date(procedure_date(procedure)),
         in_current_encounter=in_current,
+        value_sets=tuple(sorted(ctx.valuesets(procedure, "code"))),
     )
 
 

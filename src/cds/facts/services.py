@@ -20,7 +20,12 @@ _PLAN_ACTIVE = frozenset({"draft", "active", "on-hold"})
 
 
 def service_need(before: tuple[str, ...] | None, after: tuple[str, ...] | None) -> ServiceNeed | None:
-    """Compare services before and after; None when either side is unknown."""
+    """Compare services before and after; None when either side is unknown.
+
+    Also None when the patient had services and none is requested for after
+    discharge: running services usually continue without a new request, so an
+    empty after-list says nothing about the need (it is not a decreased need).
+    """
     if before is None or after is None:
         return None
     had, will = set(before), set(after)
@@ -29,7 +34,7 @@ def service_need(before: tuple[str, ...] | None, after: tuple[str, ...] | None) 
     if not had:
         return ServiceNeed.new
     if not will:
-        return ServiceNeed.decreased
+        return None
     if had == will:
         return ServiceNeed.unchanged
     if will < had:

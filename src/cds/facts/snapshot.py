@@ -124,6 +124,9 @@ class ProcedureFact(_Frozen):
     codings: tuple[Coding, ...]
     performed: date | None = None
     in_current_encounter: bool = False
+    value_sets: tuple[str, ...] = Field(
+        default=(), description="ids of the value sets the procedure's codes are in (e.g. score.hospital-procedure)"
+    )
 
 
 class LabFact(_Frozen):

@@ -143,11 +143,31 @@ def _within_stay(when: date | None, snapshot: PatientSnapshot) -> bool:
 
 
 def procedure_item(snapshot: PatientSnapshot, points: float) -> ScoreItem:
+    """P: a procedure of the kind Donzé 2013 counts (value set ``procedure.counted`` of data/hospital.yaml).
+
+    Care processes (``procedure.not_counted``, e.g. medication reconciliation)
+    never count; a procedure of the stay in neither list cannot be classified,
+    so the item is unknown rather than 0.
+    """
     if snapshot.procedures is None:
         return unknown("procedure", "procedures unknown", max_points=points)
-    done = [p for p in snapshot.procedures if p.in_current_encounter or _within_stay(p.performed, snapshot)]
-    used = [f"procedure {c.code}" for p in done for c in p.codings[:1]] or ["no procedure recorded in this stay"]
-    return known("procedure", points if done else 0.0, len(done), used, max_points=points)
+    spec = hospital_table()["procedure"]
+    counted_set, not_counted = spec["counted"], frozenset(spec["not_counted"])
+    in_stay = [p for p in snapshot.procedures if p.in_current_encounter or _within_stay(p.performed, snapshot)]
+    counted = [p for p in in_stay if counted_set in p.value_sets]
+    if counted:
+        used = [f"procedure {c.code}" for p in counted for c in p.codings[:1]]
+        return known("procedure", points, len(counted), used, max_points=points)
+    unclassified = [p for p in in_stay if not (not_counted & set(p.value_sets))]
+    if unclassified:
+        codes = ", ".join(c.code for p in unclassified for c in p.codings[:1]) or "uncoded"
+        return unknown(
+            "procedure",
+            f"procedure {codes} is in neither {counted_set} nor a not-counted value set",
+            max_points=points,
+        )
+    skipped = [f"not counted (care process): {c.code}" for p in in_stay for c in p.codings[:1]]
+    return known("procedure", 0.0, 0, skipped or ["no procedure recorded in this stay"], max_points=points)
 
 
 def admission_type_item(snapshot: PatientSnapshot, points: float) -> ScoreItem:

@@ -2,7 +2,9 @@
 
 Tables in ``data/lace.yaml``; the comorbidity item uses the Charlson conditions
 (Quan 2005 ICD-10 coding) with the LACE weights, summed and then mapped to
-0-5 points. Each item is unknown when its data is not in the snapshot.
+0-5 points. "E" counts emergency department use: ED encounters and emergency
+admissions without an ED encounter of their own, each once. Each item is
+unknown when its data is not in the snapshot.
 """
 
 from __future__ import annotations
@@ -72,28 +74,46 @@ def _tables() -> _Tables:
 
 
 def count_prior_ed_visits(snapshot: PatientSnapshot) -> tuple[int, list[str]] | None:
-    """ED visits in the look-back before the admission, not counting the one that led to it.
+    """Emergency visits in the look-back before the admission, not counting the one that led to it.
 
-    None when the visits or the admission start are unknown. Also returns what was used, in words.
+    Counted: ED encounters, and emergency admissions that had no ED encounter of
+    their own (a Norwegian stay often starts in akuttmottak within the inpatient
+    encounter, with the acute admission coded on Encounter.priority or
+    hospitalization.admitSource). An emergency admission that an ED visit led
+    to (the visit started at most ``index_ed_visit_window_hours`` before it) is
+    that visit, counted once. None when the visits or the admission start are
+    unknown. Also returns what was used, in words.
     """
     tables = _tables()
     if snapshot.ed_visits is None or snapshot.encounter_start is None:
         return None
     admitted = snapshot.encounter_start
     since = months_before(admitted, tables.ed_lookback_months)
-    window = [
-        v
-        for v in snapshot.ed_visits
-        if since <= v.start < admitted and (v.encounter_id is None or v.encounter_id != snapshot.encounter_id)
-    ]
-    used = [f"ED visits from {since.date()} to admission {admitted.date()}"]
     index_window = tables.index_ed_visit_window
-    leading: list[EventFact] = [v for v in window if admitted - v.start <= index_window]
+
+    def in_window(event: EventFact) -> bool:
+        return since <= event.start < admitted and (event.encounter_id is None or event.encounter_id != snapshot.encounter_id)
+
+    visits = [v for v in snapshot.ed_visits if in_window(v)]
+    used = [f"ED visits from {since.date()} to admission {admitted.date()}"]
+    leading: list[EventFact] = [v for v in visits if admitted - v.start <= index_window]
     if leading:
         index_visit = max(leading, key=lambda v: v.start)
-        window = [v for v in window if v is not index_visit]
+        visits = [v for v in visits if v is not index_visit]
         used.append(f"not counted: the ED visit at {index_visit.start.isoformat()} that led to this admission")
-    return len(window), used
+    if snapshot.admissions is None:
+        used.append("emergency admissions without an ED visit unknown (earlier admissions not in the record)")
+        return len(visits), used
+    ed_starts = [v.start for v in snapshot.ed_visits]
+    direct = [
+        a
+        for a in snapshot.admissions
+        if a.emergency is True
+        and in_window(a)
+        and not any(timedelta(0) <= a.start - start <= index_window for start in ed_starts)
+    ]
+    used += [f"emergency admission at {a.start.isoformat()} with no ED visit of its own" for a in direct]
+    return len(visits) + len(direct), used
 
 
 class Lace:
@@ -165,4 +185,6 @@ class Lace:
             why = "ED visits unknown" if snapshot.ed_visits is None else "admission start unknown"
             return unknown("ed_visits", why, max_points=top)
         n, used = counted
-        return known("ed_visits", points_for(n, tables.ed_visits), n, [f"{n} ED visits", *used], max_points=top)
+        return known(
+            "ed_visits", points_for(n, tables.ed_visits), n, [f"{n} ED visits or emergency admissions", *used], max_points=top
+        )
