@@ -284,3 +284,18 @@ def test_screening_card_names_the_stale_score_its_level_and_age(clinic: Clinic) 
     assert "Latest CFS: 4 (Living with very mild frailty) – without a date, not used for decisions." in (
         undated.detail or ""
     )
+
+
+def test_geriatric_selection_is_not_offered_under_65_or_at_unknown_age(clinic: Clinic) -> None:
+    ed = {
+        "encounter_class": "emergency",
+        "home_dwelling": True,
+        "expected_to_live_at_home": True,
+        "cfs": {"score": 5},
+        "new_falls": True,
+    }
+    young = clinic.evaluate("encounter-start", age=45, **ed)
+    assert not young.fired("geriatric-selection")
+    assert young.fired("frailty-status")  # the status card carries the "not validated under 65" caveat
+    assert not clinic.evaluate("encounter-start", **ed).fired("geriatric-selection")
+    assert clinic.evaluate("encounter-start", age=65, **ed).fired("geriatric-selection")
