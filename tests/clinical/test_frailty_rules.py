@@ -10,7 +10,7 @@ import pytest
 
 if TYPE_CHECKING:
     from conftest import Clinic
-    from cds.rules.ruleset import RuleSet
+
 
 
 # -- cfs-screening-due (reference rule; boundaries of its parameters) ----------------------------

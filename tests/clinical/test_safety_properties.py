@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ class Seen:
     snapshot: Any
     rule_ids: tuple[str, ...]
     cards: list[dict[str, Any]]
+    ed: bool = False  # evaluated in the ``ed_contact`` variant's emergency department contact
 
     @property
     def alive(self) -> bool:
@@ -53,8 +55,16 @@ def _parse(resources: list[dict[str, Any]]) -> ResourceSet:
     return parsed
 
 
-def _evaluate(evaluator: Evaluator, parsed: ResourceSet, resources: list[dict[str, Any]], pid: str, hook: str) -> Any:
-    encounter_id, now = choose_moment(resources, hook, None)
+def _evaluate(
+    evaluator: Evaluator,
+    parsed: ResourceSet,
+    resources: list[dict[str, Any]],
+    pid: str,
+    hook: str,
+    at: tuple[str, datetime] | None = None,
+) -> Any:
+    """Evaluate at the latest inpatient stay (`choose_moment`), or in the ED contact ``at`` (id, start) + 30 min."""
+    encounter_id, now = (at[0], at[1] + timedelta(minutes=30)) if at else choose_moment(resources, hook, None)
     if now is None:
         return None
     call = EvaluationCall(
@@ -92,6 +102,10 @@ def seen(evaluator: Evaluator) -> list[Seen]:
                 continue
             rule_ids = tuple(sorted(f.rule_id for f in evaluation.findings))
             out.append(Seen(case, hook, evaluation.snapshot, rule_ids, evaluation.cards))
+        if case.ed_contact is not None:
+            evaluation = _evaluate(evaluator, parsed, case.resources, case.patient_id, "encounter-start", case.ed_contact)
+            rule_ids = tuple(sorted(f.rule_id for f in evaluation.findings))
+            out.append(Seen(case, "encounter-start", evaluation.snapshot, rule_ids, evaluation.cards, ed=True))
     return out
 
 
@@ -181,7 +195,7 @@ def test_cfs_8_with_unknown_signs_never_gets_cga_and_is_asked_to_clarify(seen: l
 
 
 def test_a_stale_cfs_gives_the_same_decisions_as_no_cfs(seen: list[Seen], evaluator: Evaluator) -> None:
-    stale = [s for s in seen if s.alive and s.case.variants & {"stale_cfs", "stale_cfs_9"}]
+    stale = [s for s in seen if s.alive and not s.ed and s.case.variants & {"stale_cfs", "stale_cfs_9"}]
     assert len(stale) >= PATIENTS // 4
     assert sum(1 for s in stale if "stale_cfs_9" in s.case.variants) >= PATIENTS // 80
     differ = []
@@ -196,7 +210,11 @@ def test_a_stale_cfs_gives_the_same_decisions_as_no_cfs(seen: list[Seen], evalua
 
 
 def test_the_screening_card_names_a_stale_score_and_its_date(seen: list[Seen]) -> None:
-    screened = [s for s in seen if s.case.variants & {"stale_cfs", "stale_cfs_9"} and "cfs-screening-due" in s.rule_ids]
+    screened = [
+        s
+        for s in seen
+        if not s.ed and s.case.variants & {"stale_cfs", "stale_cfs_9"} and "cfs-screening-due" in s.rule_ids
+    ]
     assert len(screened) >= PATIENTS // 20
     for s in screened:
         (card,) = [c for c in s.cards if _rule_of(c) == "cfs-screening-due"]
@@ -223,7 +241,10 @@ def test_an_accepted_or_earlier_cga_referral_stops_the_cga_card(seen: list[Seen]
 
 
 def test_geriatric_selection_needs_a_current_cfs_and_age_65_or_more(seen: list[Seen]) -> None:
+    ed = [s for s in seen if s.ed and s.alive and s.snapshot.home_dwelling is True and s.snapshot.cfs is not None]
+    assert sum(1 for s in ed if s.snapshot.age is not None and s.snapshot.age < 65) >= PATIENTS // 100
     selected = [s for s in seen if "geriatric-selection" in s.rule_ids]
+    assert len(selected) >= PATIENTS // 40
     assert [
         (s.case.index, s.snapshot.age)
         for s in selected

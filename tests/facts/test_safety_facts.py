@@ -8,9 +8,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from factkit import (
+    ADMITTED,
+    LOCAL,
+    NO_ICD10,
+    NOW,
+    SNOMED,
+    build,
+    concept,
+    condition,
+    encounter,
+    observation,
+    patient,
+)
 
 from cds.scores import cfs as cfs_table
-from factkit import ADMITTED, LOCAL, NO_ICD10, NOW, SNOMED, build, concept, condition, encounter, observation, patient
 
 CFS = concept(SNOMED, "763264000")
 ACTIVE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]}

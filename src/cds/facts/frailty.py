@@ -12,7 +12,7 @@ from cds.facts.conventions import RECORD_SOURCE
 from cds.facts.snapshot import CfsFact
 from cds.scores.cfs import cfs_max_age_days
 
-__all__ = ["frailty_facts", "cfs_value"]
+__all__ = ["cfs_value", "frailty_facts"]
 
 _CFS_MIN, _CFS_MAX = 1, 9  # the scale's own range (Rockwood & Theou 2020)
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from cds.facts.context import BuildContext, as_datetime
 from cds.facts.clinical import procedure_date
+from cds.facts.context import BuildContext, as_datetime
 
 __all__ = ["cga_facts"]
 

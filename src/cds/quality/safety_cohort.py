@@ -15,7 +15,10 @@ tested (docs/clinical-safety.md):
 * ``metastatic``: active metastatic cancer (ICD-10 C78.0) from before the stay;
 * ``cga_accepted``: the cga-referral card's own ServiceRequest (draft or
   active, undated, as the EHR stores an accepted suggestion), or a completed
-  CGA referral dated in an earlier stay within the card's look-back.
+  CGA referral dated in an earlier stay within the card's look-back;
+* ``ed_contact``: a later emergency department contact (in progress) with
+  new-onset falls and a CFS 3-6 scored in the ED, at any age (the geriatric
+  selection guard); `SafetyCase.ed_contact` names it and its start.
 
 The calibrated draw is untouched (a cohort written by `generate_cohort` is
 byte-identical with or without this module); each variant is independent and
@@ -44,6 +47,7 @@ SAFETY_VARIANT_SHARES: Mapping[str, float] = {
     "palliative": 0.10,
     "metastatic": 0.10,
     "cga_accepted": 0.15,
+    "ed_contact": 0.25,
 }
 
 SAFETY_CFS_SHARE = 0.8
@@ -65,6 +69,7 @@ class SafetyCase:
     index: int
     resources: list[dict[str, Any]]
     variants: set[str] = field(default_factory=set)
+    ed_contact: tuple[str, datetime] | None = None  # (Encounter id, start) of the ``ed_contact`` variant
 
     @property
     def patient_id(self) -> str:
@@ -75,7 +80,7 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def _latest_stay(resources: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+def _latest_stay(resources: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     stays = [r for r in resources if r["resourceType"] == "Encounter" and r.get("class", {}).get("code") == "IMP"]
     return max(stays, key=lambda r: r["period"]["start"]) if stays else None
 
@@ -100,7 +105,7 @@ def safety_case(
     stay = _latest_stay(resources)
     if stay is None:
         return case
-    start, end = _instant(stay["period"]["start"]), _instant(stay["period"]["end"])
+    start = _instant(stay["period"]["start"])
     pid, eid = case.patient_id, stay["id"]
     draws = {name: rng.random() < share for name, share in SAFETY_VARIANT_SHARES.items()}
     cfs = [r for r in resources if _is_cfs(r)]
@@ -135,7 +140,46 @@ def safety_case(
     if draws["cga_accepted"]:
         case.variants.add("cga_accepted")
         resources.append(_cga_request(rng, pid, eid, start))
+    died = "deceased" in case.variants or any(
+        c.get("code") == EXPIRED["code"]
+        for c in stay.get("hospitalization", {}).get("dischargeDisposition", {}).get("coding", [])
+    )
+    if draws["ed_contact"] and not died:  # no contact after death
+        case.variants.add("ed_contact")
+        # 20+ days after the stay, so the ED's CFS baseline (start - 14 d) is after every other evaluation moment
+        ed_start = _instant(stay["period"]["end"]) + timedelta(days=rng.randint(20, 80), hours=rng.randint(0, 12))
+        case.ed_contact = _ed_contact(rng, resources, pid, ed_start)
     return case
+
+
+def _ed_contact(rng: random.Random, resources: list[dict[str, Any]], pid: str, start: datetime) -> tuple[str, datetime]:
+    """An emergency department contact in progress, with new-onset falls and a CFS scored in the ED."""
+    eid = f"safety-ed-{rng.getrandbits(64):016x}"
+    resources.append(
+        {
+            "resourceType": "Encounter",
+            "id": eid,
+            "status": "in-progress",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"},
+            "subject": {"reference": f"Patient/{pid}"},
+            "period": {"start": start.isoformat()},
+        }
+    )
+    resources.append(_condition(rng, pid, "R29.6", "Repeated falls", start + timedelta(minutes=5), encounter=eid))
+    resources.append(
+        {
+            "resourceType": "Observation",
+            "id": f"safety-{rng.getrandbits(64):016x}",
+            "status": "final",
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": CFS_CODE}]},
+            "subject": {"reference": f"Patient/{pid}"},
+            "encounter": {"reference": f"Encounter/{eid}"},
+            "effectiveDateTime": (start - timedelta(days=14)).date().isoformat(),
+            "issued": (start + timedelta(minutes=20)).isoformat(),
+            "valueInteger": rng.randint(3, 6),
+        }
+    )
+    return eid, start
 
 
 def _condition(
