@@ -708,7 +708,10 @@ def persona_j() -> Persona:
         ),
         expect=(
             "CFS outdated: re-score; repeated readmissions from home in 12 months (a pathway C criterion) and "
-            "a higher readmission risk."
+            "a higher readmission risk. Changed with the CFS validity window (issue #12, docs/clinical-safety.md "
+            "HAZ-02): the two-year-old CFS 4 is no longer shown as her current frailty status (no frailty-status "
+            "card) and decides nothing; the screening card names it as history, with its date, and asks for a new "
+            "score."
         ),
     )
     p.patient(

@@ -2,7 +2,8 @@
 
 The patients are the calibrated cohort (`cds.quality.cohort`) with the safety
 variants of `cds.quality.safety_cohort` (deceased, stale CFS, CFS 8/9,
-palliative care, metastatic cancer, an accepted CGA referral), each through the
+palliative care, metastatic cancer, an accepted CGA referral, an emergency
+department contact at any age), each through the
 whole pipeline (FHIR -> snapshot -> scores -> rules -> cards) as the service
 runs it. They are generated and evaluated once per module; every property
 below reads the same evaluations, and checks that its situation occurred often
