@@ -715,7 +715,10 @@ def persona_j() -> Persona:
             "emergency-department use: LACE 11); at discharge pathway B (the same practical help continues). "
             "Repeated admissions from home are no longer a pathway C criterion on their own (the source passage, "
             "000:2799-2805, describes a disagreement between hospital and municipality, not a criterion), so she no "
-            "longer gets pathway C or a coordinator card."
+            "longer gets pathway C or a coordinator card. Changed with the CFS validity window (issue #12, "
+            "docs/clinical-safety.md HAZ-02): the two-year-old CFS 4 is no longer shown as her current frailty "
+            "status (no frailty-status card) and decides nothing; the screening card names it as history, with its "
+            "date, and asks for a new score."
         ),
     )
     p.patient(

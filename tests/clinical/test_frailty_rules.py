@@ -10,7 +10,7 @@ import pytest
 
 if TYPE_CHECKING:
     from conftest import Clinic
-    from cds.rules.ruleset import RuleSet
+
 
 
 # -- cfs-screening-due (reference rule; boundaries of its parameters) ----------------------------
@@ -24,11 +24,13 @@ def test_a_69_year_old_is_below_the_screening_age(clinic: Clinic) -> None:
     assert not clinic.evaluate("encounter-start", age=69).fired("cfs-screening-due")
 
 
-def test_a_cfs_exactly_at_the_staleness_limit_still_counts(clinic: Clinic, ruleset: RuleSet) -> None:
-    limit = ruleset.rule("cfs-screening-due").parameters["max_score_age_days"]
-    cfs = {"score": 4, "baseline_date": date(2024, 10, 1)}
-    assert not clinic.evaluate("patient-view", age=80, cfs=cfs, cfs_age_days=limit).fired("cfs-screening-due")
-    assert clinic.evaluate("patient-view", age=80, cfs=cfs, cfs_age_days=limit + 1).fired("cfs-screening-due")
+def test_only_a_current_cfs_stops_the_screening_card(clinic: Clinic) -> None:
+    """`cfs` holds a current score only (the facts apply the CFS table's window); `cfs_latest` is history."""
+    old = {"score": 4, "baseline_date": date(2024, 10, 1)}
+    assert not clinic.evaluate("patient-view", age=80, cfs=old, cfs_latest=old, cfs_age_days=90).fired(
+        "cfs-screening-due"
+    )
+    assert clinic.evaluate("patient-view", age=80, cfs_latest=old, cfs_age_days=91).fired("cfs-screening-due")
 
 
 def test_no_screening_card_for_a_patient_recorded_as_deceased(clinic: Clinic) -> None:
@@ -74,19 +76,23 @@ def test_cga_needs_the_validated_age_of_65(clinic: Clinic) -> None:
     assert not clinic.evaluate("encounter-discharge", age=64, cfs={"score": 6}).fired("cga-referral")
 
 
-def test_cfs_8_with_end_of_life_signs_gets_no_cga(clinic: Clinic) -> None:
-    assert clinic.evaluate("encounter-discharge", age=90, cfs={"score": 8}).fired("cga-referral")
-    assert not clinic.evaluate("encounter-discharge", age=90, cfs={"score": 8}, end_of_life_signs=True).fired(
+def test_cfs_8_gets_cga_only_when_end_of_life_signs_are_assessed_and_absent(clinic: Clinic) -> None:
+    assert clinic.evaluate("encounter-discharge", age=90, cfs={"score": 8}, end_of_life_signs=False).fired(
         "cga-referral"
     )
+    for signs in (True, None):  # recorded, or not assessed: unknown is not no
+        result = clinic.evaluate("encounter-discharge", age=90, cfs={"score": 8}, end_of_life_signs=signs)
+        assert not result.fired("cga-referral")
+        assert result.fired("end-of-life")
 
 
-def test_a_cga_already_in_this_stay_is_not_suggested_again(clinic: Clinic) -> None:
-    cga = {
-        "codings": [{"system": "https://fhir.cds-frailty.no/CodeSystem/clinical-procedure", "code": "cga"}],
-        "in_current_encounter": True,
-    }
-    assert not clinic.evaluate("encounter-discharge", age=80, cfs={"score": 6}, procedures=[cga]).fired("cga-referral")
+def test_a_cga_done_or_referred_within_the_look_back_is_not_suggested_again(clinic: Clinic) -> None:
+    assert not clinic.evaluate("encounter-discharge", age=80, cfs={"score": 6}, last_cga=date(2025, 1, 15)).fired(
+        "cga-referral"
+    )
+    assert clinic.evaluate("encounter-discharge", age=80, cfs={"score": 6}, last_cga=date(2023, 1, 15)).fired(
+        "cga-referral"
+    )
 
 
 # -- end-of-life -------------------------------------------------------------------------------
@@ -268,10 +274,28 @@ def test_cga_card_names_the_level_and_the_baseline_date_in_norwegian_form(clinic
 
 def test_screening_card_names_the_stale_score_its_level_and_age(clinic: Clinic) -> None:
     cfs = {"score": 4, "baseline_date": date(2024, 10, 15)}
-    result = clinic.evaluate("patient-view", age=79, cfs=cfs, cfs_age_days=92)
+    result = clinic.evaluate("patient-view", age=79, cfs_latest=cfs, cfs_age_days=92)
     assert (
-        "Siste CFS: 4 (Lever med svært lett skrøpelighet), grunnlag 15.10.2024 (92 dager siden) – eldre enn 90 dager."
+        "Siste CFS: 4 (Lever med svært lett skrøpelighet), grunnlag 15.10.2024 (92 dager siden) – eldre enn 90 dager"
+        " og brukes ikke i beslutninger; skår på nytt."
         in (result.card("cfs-screening-due").detail or "")
     )
-    undated = clinic.evaluate("patient-view", age=79, cfs={"score": 4}).card("cfs-screening-due", "en")
-    assert "Latest CFS: 4 (Living with very mild frailty) – without a date." in (undated.detail or "")
+    undated = clinic.evaluate("patient-view", age=79, cfs_latest={"score": 4}).card("cfs-screening-due", "en")
+    assert "Latest CFS: 4 (Living with very mild frailty) – without a date, not used for decisions." in (
+        undated.detail or ""
+    )
+
+
+def test_geriatric_selection_is_not_offered_under_65_or_at_unknown_age(clinic: Clinic) -> None:
+    ed = {
+        "encounter_class": "emergency",
+        "home_dwelling": True,
+        "expected_to_live_at_home": True,
+        "cfs": {"score": 5},
+        "new_falls": True,
+    }
+    young = clinic.evaluate("encounter-start", age=45, **ed)
+    assert not young.fired("geriatric-selection")
+    assert young.fired("frailty-status")  # the status card carries the "not validated under 65" caveat
+    assert not clinic.evaluate("encounter-start", **ed).fired("geriatric-selection")
+    assert clinic.evaluate("encounter-start", age=65, **ed).fired("geriatric-selection")

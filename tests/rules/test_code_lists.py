@@ -120,5 +120,5 @@ def test_misuse_of_code_lists_is_a_load_error(make_rules, when: str, message: st
 
 def test_explain_names_the_code_count(make_rules, astrid) -> None:  # type: ignore[no-untyped-def]
     ruleset = RuleSet.load(make_rules({"r.yaml": RULE.format(when="{fact: municipal_services_after, op: contains, value: home-nursing}")}, valuesets=SERVICES))
-    (trace,) = ruleset.explain("encounter-discharge", astrid).rule("services").conditions
+    trace, *living_guard = ruleset.explain("encounter-discharge", astrid).rule("services").conditions
     assert str(trace) == "count(municipal_services_after codes home-nursing) = 1  >= 1  -> true"

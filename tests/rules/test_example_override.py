@@ -1,13 +1,15 @@
 """The shipped example municipality variant (rules/overrides/examples/trondheim-5001.yaml).
 
 It is not loaded by default, passes `cds rules check` and `cds rules test`, and
-changes the stale-CFS age only for patients of municipality 5001: Sigrid, 82,
-from Trondheim, whose CFS is 75 days old, is asked for a new CFS; Tor, 82, from
-Bergen with the same CFS is not.
+changes the CGA look-back only for patients of municipality 5001: Sigrid, 82,
+CFS 6, from Trondheim, whose CGA was 200 days ago, is suggested a new one; Tor,
+82, from Bergen with the same history is not. (The CFS validity window is one
+value of the CFS table, not a rule parameter, so an override cannot change it.)
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -46,11 +48,12 @@ def test_the_example_is_not_loaded_by_default() -> None:
 
 def test_the_variant_applies_only_to_its_municipality(patient) -> None:  # type: ignore[no-untyped-def]
     ruleset = RuleSet.load(REPO / "rules", [EXAMPLE])
-    cfs = CfsFact(score=4)
+    cfs = CfsFact(score=6, baseline_date=date(2025, 1, 1))
+    earlier_cga = date(2025, 1, 15) - timedelta(days=200)
 
-    def screened(municipality: str) -> bool:
-        snap = patient(age=82, municipality=municipality, cfs=cfs, cfs_age_days=75)
-        return any(f.rule_id == "cfs-screening-due" for f in ruleset.evaluate("encounter-start", snap))
+    def suggested(municipality: str) -> bool:
+        snap = patient(age=82, municipality=municipality, cfs=cfs, cfs_age_days=14, last_cga=earlier_cga)
+        return any(f.rule_id == "cga-referral" for f in ruleset.evaluate("encounter-discharge", snap))
 
-    assert screened("5001")
-    assert not screened("4601")
+    assert suggested("5001")
+    assert not suggested("4601")

@@ -15,9 +15,11 @@ def test_fired_rule_shows_each_fact_operator_threshold_and_parameter(
     ruleset = RuleSet.load(make_rules({"s.yaml": screening(70)}))
     trace = ruleset.explain("encounter-start", patient(age=78)).rule("screening")
     assert trace.status == "fired"
-    age, cfs = trace.conditions
+    age, cfs, alive = trace.conditions
     assert (age.fact, age.value, age.op, age.threshold, age.parameter, age.result) == ("age", 78, ">=", 70, "min_age", True)
     assert (cfs.fact, cfs.value, cfs.op, cfs.result) == ("cfs.score", None, "unknown", True)
+    # the rule set's living guard comes last, at the rule's id line (docs/clinical-safety.md, HAZ-01)
+    assert (alive.fact, alive.value, alive.op, alive.threshold, alive.line) == ("not_deceased", True, "==", True, 1)
 
 
 def test_rule_that_did_not_fire_shows_the_false_condition(

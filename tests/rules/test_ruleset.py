@@ -65,7 +65,7 @@ def test_finding_names_rule_version_matched_facts_and_parameters(
 ) -> None:
     (finding,) = RuleSet.load(make_rules({"s.yaml": screening(70)})).evaluate("encounter-start", patient(age=75))
     assert (finding.rule_id, finding.rule_version, finding.hook) == ("screening", "1.0", "encounter-start")
-    assert finding.matched == {"age": 75, "cfs.score": None}
+    assert finding.matched == {"age": 75, "cfs.score": None, "not_deceased": True}  # deceased: the living guard
     assert finding.parameters == {"min_age": 70}
 
 

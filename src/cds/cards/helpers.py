@@ -30,7 +30,7 @@ from babel.numbers import NumberPattern, parse_pattern
 from jinja2 import Undefined, pass_context
 from jinja2.runtime import Context
 
-from cds.scores.cfs import interpret_cfs
+from cds.scores.cfs import cfs_max_age_days, interpret_cfs
 
 LABELS_KEY = "__labels__"  # context entry holding the rule set's labels (group -> key -> {nb, en})
 HELPER_NAMES: tuple[str, ...] = ("cfs_level", "label")
@@ -105,6 +105,7 @@ class CfsLevel:
     uncertainty_levels: int  # the margin (levels) of data/cfs.yaml
     caveat: str | None  # validity caveat for the age (None when valid)
     link: str
+    max_age_days: int  # how long a score of this level stays current (data/cfs.yaml validity window)
 
     def __str__(self) -> str:
         return self.name
@@ -136,6 +137,7 @@ def _cfs_level(language: str | None, unknown: str) -> Callable[..., Any]:
             uncertainty_levels=found.uncertainty_levels,
             caveat=found.caveat_en if english else found.caveat_nb,
             link=found.link,
+            max_age_days=cfs_max_age_days(found.level),
         )
 
     return cfs_level

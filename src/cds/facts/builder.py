@@ -19,6 +19,7 @@ from cds.facts.encounters import current_encounter_facts, history_facts
 from cds.facts.frailty import frailty_facts
 from cds.facts.labs import lab_facts
 from cds.facts.medications import medication_facts
+from cds.facts.referrals import cga_facts
 from cds.facts.services import service_facts
 from cds.facts.signals import signal_facts
 from cds.facts.snapshot import PatientSnapshot
@@ -35,6 +36,7 @@ FACT_GROUPS: tuple[Callable[[BuildContext], dict[str, Any]], ...] = (
     frailty_facts,
     condition_facts,
     procedure_facts,
+    cga_facts,
     lab_facts,
     medication_facts,
     service_facts,
@@ -76,6 +78,8 @@ def build_snapshot(
     fields: dict[str, Any] = {"now": now, "patient_key": patient_key}
     for group in FACT_GROUPS:
         fields.update(group(ctx))
+    if fields.get("discharge_destination") == "deceased":  # discharge disposition 'exp': died in this stay
+        fields["deceased"] = True
     if issues is not None:
         issues.extend(ctx.issues)
     return PatientSnapshot(**fields)

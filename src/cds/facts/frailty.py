@@ -1,4 +1,4 @@
-"""Frailty: the most recent Clinical Frailty Scale score (HL7 Norway vkp-Observation-CFSscore)."""
+"""Frailty: the most recent Clinical Frailty Scale score (HL7 Norway vkp-Observation-CFSscore) and whether it is current."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 from cds.facts.context import BuildContext, as_date, as_datetime, codes_of, concept_text
 from cds.facts.conventions import RECORD_SOURCE
 from cds.facts.snapshot import CfsFact
+from cds.scores.cfs import cfs_max_age_days
 
-__all__ = ["frailty_facts", "cfs_value"]
+__all__ = ["cfs_value", "frailty_facts"]
 
 _CFS_MIN, _CFS_MAX = 1, 9  # the scale's own range (Rockwood & Theou 2020)
 
@@ -52,7 +53,12 @@ def cfs_value(observation: Any) -> int | None | str:
 
 
 def frailty_facts(ctx: BuildContext) -> dict[str, Any]:
-    """cfs and cfs_age_days. None when no valid CFS Observation is in the data."""
+    """cfs_latest, cfs_age_days and cfs. None when no valid CFS Observation is in the data.
+
+    `cfs` is the latest score only while it is within its validity window
+    (`cds.scores.cfs.cfs_max_age_days`, from the CFS table): a stale or undated
+    score is unknown for every rule, and stays visible, dated, as `cfs_latest`.
+    """
     best: tuple[tuple[date, datetime], CfsFact] | None = None
     zone = str(ctx.tz)
     today = ctx.now.date()
@@ -74,7 +80,9 @@ def frailty_facts(ctx: BuildContext) -> dict[str, Any]:
         return {}
     fact = best[1]
     anchor = fact.baseline_date or (fact.recorded.astimezone(ctx.tz).date() if fact.recorded else None)
-    return {"cfs": fact, "cfs_age_days": (ctx.now.date() - anchor).days if anchor else None}
+    age_days = (today - anchor).days if anchor else None
+    current = age_days is not None and age_days <= cfs_max_age_days(fact.score)
+    return {"cfs": fact if current else None, "cfs_latest": fact, "cfs_age_days": age_days}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,10 @@
 """Clinical signals of the current contact: delirium, falls, functional decline, end of life, new symptoms.
 
+End of life has two facts: `palliative_care` (palliative care or a documented
+end-of-life marker, signal.end-of-life: end of life at any CFS) and
+`end_of_life_signs` (that, or an active condition in signal.end-of-life-sign,
+which the rules count only at CFS 8).
+
 A signal is True when a Condition, Observation or Flag coded in its value set
 belongs to the current contact; False only when the contact holds an explicit
 negative assessment (an Observation coded with the signal and valueBoolean
@@ -27,7 +32,9 @@ _ACTIVE_CONDITION = frozenset({"active", "recurrence", "relapse"})
 
 def signal_facts(ctx: BuildContext) -> dict[str, Any]:
     facts: dict[str, Any] = {name: _signal(ctx, value_set) for name, value_set in _SIGNALS.items()}
-    facts["end_of_life_signs"] = _end_of_life(ctx)
+    palliative = _end_of_life(ctx)
+    facts["palliative_care"] = palliative
+    facts["end_of_life_signs"] = True if _advanced_disease(ctx) else palliative
     facts["new_symptoms_before_discharge"] = _new_symptoms(ctx)
     return facts
 
@@ -80,6 +87,17 @@ def _end_of_life(ctx: BuildContext) -> bool | None:
         if plan.status == "active":
             return True
     return None if ctx.encounter is None else _verdict(_evidence(ctx, "signal.end-of-life", ctx.in_current_contact))
+
+
+def _advanced_disease(ctx: BuildContext) -> bool:
+    """An active Condition in signal.end-of-life-sign (default: metastatic cancer; a site can add codes).
+
+    A sign counts only together with CFS 8 (the rules decide that); on its own it is no end-of-life marker.
+    """
+    return any(
+        _ACTIVE_CONDITION.intersection(codes_of(condition.clinicalStatus))
+        for condition in ctx.with_valueset("Condition", "signal.end-of-life-sign", "code")
+    )
 
 
 def _new_symptoms(ctx: BuildContext) -> bool | None:

@@ -252,11 +252,16 @@ class PatientSnapshot(_Frozen):
 
     # -- frailty -------------------------------------------------------------------
     cfs: CfsFact | None = fact(
-        "the most recent CFS score",
+        "the most recent CFS score while it is current (within the validity window of the CFS table); "
+        "unknown when there is none, or it is stale or undated",
+        fhir=["Observation.code = SNOMED 763264000 (vkp-Observation-CFSscore)", "Observation.valueInteger"],
+    )
+    cfs_latest: CfsFact | None = fact(
+        "the most recent CFS score whatever its age: history to show with its date, never a basis for a decision",
         fhir=["Observation.code = SNOMED 763264000 (vkp-Observation-CFSscore)", "Observation.valueInteger"],
     )
     cfs_age_days: int | None = fact(
-        "days from the CFS baseline date (or recording) to `now`", unit="d", fhir=["Observation.effective[x]"]
+        "days from the latest CFS's baseline date (or recording) to `now`", unit="d", fhir=["Observation.effective[x]"]
     )
 
     # -- current encounter ---------------------------------------------------------
@@ -341,8 +346,19 @@ class PatientSnapshot(_Frozen):
     )
     new_falls: bool | None = fact("new-onset falls recorded in this contact", fhir=["Condition / Observation"])
     suspected_delirium: bool | None = fact("suspected delirium in this contact", fhir=["Condition / Observation"])
+    palliative_care: bool | None = fact(
+        "palliative care or a documented end-of-life marker (value set signal.end-of-life): end of life at any CFS",
+        fhir=["Condition / Observation / Flag / CarePlan in signal.end-of-life"],
+    )
     end_of_life_signs: bool | None = fact(
-        "signs of approaching end of life (palliative phase recorded)", fhir=["Condition / Observation / CarePlan"]
+        "signs of approaching end of life: palliative care, or an active condition in signal.end-of-life-sign "
+        "(default: metastatic cancer); decides only together with CFS 8",
+        fhir=["Condition / Observation / CarePlan"],
+    )
+    last_cga: date | None = fact(
+        "day of the latest CGA done or referred: a Procedure or a ServiceRequest (draft, active, on-hold or "
+        "completed) coded in clin.cga-procedure; unknown when none is found",
+        fhir=["Procedure.code", "ServiceRequest.code"],
     )
     new_symptoms_before_discharge: bool | None = fact(
         "new symptoms or worsening recorded in the last 24 h before discharge", fhir=["Condition / Observation"]

@@ -70,6 +70,19 @@ class PresenceExpr(FactExpr):
 
 
 @dataclass(frozen=True)
+class NotDeceasedExpr(FactExpr):
+    """True unless the patient is recorded as deceased: the living guard's one, always known, value.
+
+    ``deceased`` unknown (no ``deceased[x]``) counts as alive, so the guard never
+    blocks on missing data; one comparison keeps the engine's expansion of the
+    rule's ``any`` branches small.
+    """
+
+    def compute(self, snapshot: PatientSnapshot, terminology: Terminology) -> Value | None:
+        return snapshot.deceased is not True
+
+
+@dataclass(frozen=True)
 class DerivedExpr(FactExpr):
     """A derived fact: not in the snapshot; set during evaluation by the rules that derive it."""
 

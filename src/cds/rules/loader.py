@@ -44,6 +44,7 @@ from cds.rules.expressions import (
     DaysSinceExpr,
     DerivedExpr,
     FactExpr,
+    NotDeceasedExpr,
     PathExpr,
     PresenceExpr,
     Value,
@@ -61,6 +62,7 @@ LABELS_FILE = Path("codesystems") / "labels.yaml"
 DEFAULT_TEST_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 GUIDE = "docs/rules-guide.md"
 CFS_FACT = "cfs.score"
+NOT_DECEASED = "not_deceased"  # the living guard: `deceased` is not True (unknown counts as alive)
 CFS_TABLE = "src/cds/scores/data/cfs.yaml"
 
 _PARAM_PY: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
@@ -894,6 +896,8 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
         served = tuple(sorted({n for o, _ in variants for n in o.model.applies_to.municipality or []}))
         cond = conditions[m.id]
         assert cond is not None
+        if m.addresses == "living":
+            cond = All((cond, living_guard(expressions, _guard_line(p))))
         base_cond = cond
         if served and muni_expr is not None:
             base_cond = All((cond, AnyOf((Presence(muni_expr, known=False, line=0), Compare(muni_expr, "not_in", served, None, 0)))))
@@ -925,6 +929,8 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
             numbers = tuple(o.model.applies_to.municipality or [])
             assert muni_expr is not None
             vcond = All((vcond, Compare(muni_expr, "in", numbers, None, 0)))
+            if m.addresses == "living":
+                vcond = All((vcond, living_guard(expressions, _guard_line(p))))
             dvalues = {n: engine_value(params.get(str(d.value)[1:]) if isinstance(d.value, str) and d.value.startswith("$") else d.value) for n, d in m.derive.items()}
             rules.append(Rule(parameters=params, condition=vcond, variant=o.model.override, municipalities=numbers, excluded_municipalities=(), **{**common, "derive": dvalues, "suggestion_conditions": vsuggestions}))  # type: ignore[arg-type]
 
@@ -949,6 +955,23 @@ def load_rules(directory: Path, overrides: Sequence[Path] = ()) -> LoadedRules:
         labels=labels,
         warnings=errors.warnings,
     )
+
+
+def living_guard(expressions: dict[str, FactExpr], line: int) -> Cond:
+    """The guard every rule addressing the living gets: `not_deceased == true` (unknown `deceased` does not block).
+
+    One mechanism for the whole rule set instead of a condition in each rule
+    (docs/clinical-safety.md, HAZ-01); explain shows it at the rule's `addresses`
+    (else `id`) line.
+    """
+    expr = expressions.setdefault(NOT_DECEASED, NotDeceasedExpr(NOT_DECEASED, FactKind("bool")))
+    return Compare(expr, "==", True, None, line)
+
+
+def _guard_line(parsed: ParsedRule) -> int:
+    """Line explain shows for the living guard: the rule's `addresses` key, else its `id`."""
+    key = ("addresses",) if ("addresses",) in parsed.doc.lines else ("id",)
+    return parsed.doc.line(key)
 
 
 def _origin(override: ParsedOverride, rule_id: str, name: str) -> str:

@@ -262,6 +262,13 @@ class RuleFile(_Strict):
     title: Text
     description: Text | None = None
     hooks: list[Hook] = Field(min_length=1)
+    addresses: Literal["living", "any"] = Field(
+        default="living",
+        description=(
+            "whom the rule's card addresses: 'living' (default) - never fires for a patient recorded as deceased "
+            "(the rule set adds the guard, docs/clinical-safety.md); 'any' - also fires after death"
+        ),
+    )
     parameters: dict[str, Parameter] = Field(default_factory=dict)
     when: Condition
     derive: dict[str, Derivation] = Field(default_factory=dict)

@@ -22,7 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cds.scores._data import DataTableError, load_yaml
 
-__all__ = ["CfsCutPoint", "CfsInterpretation", "cfs_cut_points", "cfs_levels", "cfs_uncertainty_levels", "interpret_cfs"]
+__all__ = [
+    "CfsCutPoint",
+    "CfsInterpretation",
+    "cfs_cut_points",
+    "cfs_levels",
+    "cfs_max_age_days",
+    "cfs_uncertainty_levels",
+    "interpret_cfs",
+]
 
 
 class CfsCutPoint(BaseModel):
@@ -91,6 +99,17 @@ def cfs_cut_points() -> tuple[CfsCutPoint, ...]:
 def cfs_levels() -> tuple[int, ...]:
     """The levels of the scale (``levels`` of ``data/cfs.yaml``), ascending."""
     return tuple(sorted(int(level) for level in _table()["levels"]))
+
+
+def cfs_max_age_days(level: int) -> int:
+    """How many days a CFS of ``level`` stays current (``max_age_days``, shortened by ``level_max_age_days``).
+
+    A score older than this is history: it may be shown, dated, but decides nothing.
+    """
+    table = _table()
+    window = int(table["max_age_days"])
+    horizon = table.get("level_max_age_days", {}).get(level)
+    return min(window, int(horizon)) if horizon is not None else window
 
 
 def cfs_uncertainty_levels() -> int:
