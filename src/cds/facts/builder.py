@@ -8,9 +8,10 @@ fact is read and when False / 0 / an empty list is concluded.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
+from cds.clinicaltime import DEFAULT_ZONE
 from cds.facts.clinical import condition_facts, procedure_facts
 from cds.facts.context import BuildContext
 from cds.facts.demography import demography_facts
@@ -53,8 +54,15 @@ def build_snapshot(
     patient_key: str,
     searched: Collection[str] | None = None,
     issues: list[ResourceIssue] | None = None,
+    clinical_zone: tzinfo = DEFAULT_ZONE,
 ) -> PatientSnapshot:
-    """Build the patient's snapshot at `now` (an aware datetime).
+    """Build the patient's snapshot at `now` (an aware datetime, any zone).
+
+    ``clinical_zone``: the calendar of clinical time (`cds.clinicaltime`;
+    the ``clinical_timezone`` setting, Europe/Oslo by default). ``now`` is
+    converted into it first, so ages, calendar-day counts and dates without a
+    time (read as midnight) are reckoned on that calendar whatever offset
+    ``now`` came with; ``snapshot.now`` is the same instant in that zone.
 
     ``searched``: the resource types whose search actually ran (from prefetch
     resolution or the FHIR client). A type searched with no results lets the
@@ -65,6 +73,7 @@ def build_snapshot(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    now = now.astimezone(clinical_zone)
     ctx = BuildContext(
         resources=resources,
         patient_id=patient_id,
