@@ -13,11 +13,11 @@ from a global.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, time, timezone, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["DEFAULT_ZONE", "DEFAULT_ZONE_NAME", "in_zone", "local_date", "parse_moment", "zone"]
+__all__ = ["DEFAULT_ZONE", "DEFAULT_ZONE_NAME", "clinical_now", "in_zone", "local_date", "parse_moment", "zone"]
 
 DEFAULT_ZONE_NAME = "Europe/Oslo"
 
@@ -33,6 +33,18 @@ def zone(name: str) -> tzinfo:
 
 #: The default clinical zone (the `clinical_timezone` setting's default).
 DEFAULT_ZONE = zone(DEFAULT_ZONE_NAME)
+
+
+def clinical_now(moment: datetime, clinical_zone: tzinfo) -> datetime:
+    """The instant ``moment`` at the clinical zone's offset of that instant, as a fixed offset.
+
+    Its ``date()`` is the clinical date, and arithmetic on it is elapsed time
+    (``now - timedelta(hours=24)`` is 24 hours earlier even on a 25-hour day;
+    within one ZoneInfo Python subtracts wall-clock time).
+    """
+    local = in_zone(moment, clinical_zone)
+    offset = local.utcoffset()
+    return local.replace(tzinfo=timezone(offset) if offset is not None else clinical_zone)
 
 
 def in_zone(moment: datetime, clinical_zone: tzinfo) -> datetime:
