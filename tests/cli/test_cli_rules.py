@@ -124,7 +124,7 @@ def test_a_patient_turns_70_at_oslo_midnight_in_evaluate_and_explain(tmp_path: P
     served = CliRunner().invoke(app, ["evaluate", *args])
     explained = CliRunner().invoke(app, ["rules", "explain", *args])
     assert served.exit_code == explained.exit_code == 0, served.output + explained.output
-    assert (f"pasienten er 70 år" in served.stdout) is (age == 70)  # cfs-screening-due starts at 70
+    assert ("pasienten er 70 år" in served.stdout) is (age == 70)  # cfs-screening-due starts at 70
     assert f"age = {age}  >= 70 ($min_age)" in explained.stdout
 
 

@@ -142,3 +142,19 @@ def test_parse_moment_reads_times_without_an_offset_as_oslo_time(text: str, expe
 def test_an_unknown_zone_name_is_refused_with_what_to_give() -> None:
     with pytest.raises(ValueError, match="IANA name such as Europe/Oslo"):
         zone("Europe/Bergen")
+
+
+def test_a_card_shows_the_oslo_date_of_a_cfs_recorded_just_after_oslo_midnight() -> None:
+    from factkit import PID
+
+    from cds import bundled
+    from cds.evaluation import EvaluationCall, Evaluator
+    from cds.fhir.resources import ResourceSet
+
+    cfs = observation("cfs", concept(SNOMED, "763264000"), datetime(2026, 11, 10, 12, 0, tzinfo=UTC), valueInteger=5,
+                      issued="2026-11-19T23:10:00Z")  # 00:10 on 20 November in Oslo
+    evaluator = Evaluator.from_paths(rules_dir=bundled.RULES_DIR, model_dir=None, pseudonym_key=b"k" * 32)
+    call = EvaluationCall("frailty", "patient-view", PID, None, None, datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
+                          ResourceSet.from_json([patient(), cfs]))
+    details = [card["detail"] for card in evaluator.evaluate(call).cards if "Registrert:" in card.get("detail", "")]
+    assert details and "Registrert: 20.11.2026" in details[0]
