@@ -57,7 +57,7 @@ def test_every_time_option_is_read_by_the_one_parser_naive_as_oslo_time() -> Non
 
 
 def test_a_bad_time_is_a_user_error_naming_the_option() -> None:
-    with pytest.raises(UserError, match="--from '20.11.2026' is not an ISO 8601"):
+    with pytest.raises(UserError, match="--from '20.11.2026' is not a date or date-time in ISO 8601"):
         _parse_when("20.11.2026", "--from")
 
 

@@ -38,5 +38,5 @@ def parse_time(value: str, option: str, clinical_zone: tzinfo, *, bare_date_at: 
         return parse_moment(value, clinical_zone, bare_date_at=bare_date_at)
     except ValueError:
         raise UserError(
-            f"{option} {value!r} is not an ISO 8601 date or date-time (e.g. 2026-11-20 or 2026-11-20T11:00)"
+            f"{option} {value!r} is not a date or date-time in ISO 8601 (e.g. 2026-11-20 or 2026-11-20T11:00)"
         ) from None

@@ -73,6 +73,7 @@ def build_scored_snapshot(
             now=now,
             terminology=terminology,
             patient_key=pseudonyms.pseudonym(patient_id),
+            clinical_zone=cli_zone(),
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
