@@ -15,16 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 from cds.cards import WireCard, render_cards
+from cds.clinicaltime import DEFAULT_ZONE
 from cds.facts import build_snapshot
 from cds.facts.snapshot import PatientSnapshot
 from cds.fhir.resources import ResourceIssue, ResourceSet
 from cds.model import ReadmissionModel
 from cds.pseudonym import Pseudonymizer
 from cds.rules import Finding, RuleSet, RuleSetHolder
+from cds.rules.explain import Explanation, explain_outcome
+from cds.rules.ruleset import RuleOutcome
 from cds.scores import score_all
 
 LANGUAGES = ("nb", "en")
@@ -60,13 +63,31 @@ class Evaluation:
     ruleset_digest: str
     patient_key: str
     issues: list[str] = field(default_factory=list)
+    hook: str = ""
+    #: what the rule engine returned for ``snapshot`` (fired, lost, derived, values), and the rule set it ran
+    outcome: RuleOutcome | None = field(default=None, repr=False, compare=False)
+    ruleset: RuleSet | None = field(default=None, repr=False, compare=False)
+
+    def explain(self) -> Explanation:
+        """Why each rule fired or not, for exactly this evaluation (``cds rules explain`` prints it).
+
+        A view over this result, not a second run: the same snapshot (same
+        searched types, scores and model prediction), the same engine outcome,
+        and "fired" means "produced one of ``findings``", so explain reports
+        exactly the rules behind the served cards.
+        """
+        if self.outcome is None or self.ruleset is None:
+            raise ValueError("this evaluation carries no rule outcome to explain")
+        return explain_outcome(self.ruleset, self.hook, self.snapshot, self.outcome, self.findings)
 
 
 class Evaluator:
     """Evaluates hook calls against the current rule set and the loaded model.
 
     The rule set is taken from a `RuleSetHolder` once per call, so a hot
-    reload never changes the rules under a call in flight.
+    reload never changes the rules under a call in flight. ``clinical_zone``
+    is the calendar of ages, day counts and card dates (`cds.clinicaltime`;
+    the ``clinical_timezone`` setting): a call's ``now`` may come in any zone.
     """
 
     def __init__(
@@ -75,10 +96,12 @@ class Evaluator:
         *,
         pseudonymizer: Pseudonymizer,
         model: ReadmissionModel | None = None,
+        clinical_zone: tzinfo = DEFAULT_ZONE,
     ) -> None:
         self._rules = rules
         self._pseudonymizer = pseudonymizer
         self._model = model
+        self._zone = clinical_zone
 
     @classmethod
     def from_paths(
@@ -88,11 +111,12 @@ class Evaluator:
         model_dir: Path | None,
         pseudonym_key: bytes,
         overrides: Sequence[Path] = (),
+        clinical_zone: tzinfo = DEFAULT_ZONE,
     ) -> Evaluator:
         """Load the rule set and the model once; raises the loaders' errors unchanged."""
         holder = RuleSetHolder(rules_dir, overrides=list(overrides))
         model = ReadmissionModel.load(model_dir) if model_dir is not None else None
-        return cls(holder, pseudonymizer=Pseudonymizer(pseudonym_key), model=model)
+        return cls(holder, pseudonymizer=Pseudonymizer(pseudonym_key), model=model, clinical_zone=clinical_zone)
 
     @property
     def rules(self) -> RuleSetHolder:
@@ -101,6 +125,10 @@ class Evaluator:
     @property
     def model(self) -> ReadmissionModel | None:
         return self._model
+
+    @property
+    def clinical_zone(self) -> tzinfo:
+        return self._zone
 
     def snapshot(
         self, call: EvaluationCall, ruleset: RuleSet | None = None, *, issues: list[ResourceIssue] | None = None
@@ -119,6 +147,7 @@ class Evaluator:
             terminology=ruleset.terminology,
             patient_key=self._pseudonymizer.pseudonym(call.patient_id),
             issues=issues,
+            clinical_zone=self._zone,
         )
         scores = score_all(snapshot)
         # A snapshot without every model feature gets no prediction (the model is
@@ -130,7 +159,8 @@ class Evaluator:
         ruleset = self._rules.current()
         issues: list[ResourceIssue] = list(call.resources.issues)
         snapshot = self.snapshot(call, ruleset, issues=issues)
-        findings = ruleset.evaluate(call.hook, snapshot)
+        outcome = ruleset.run(call.hook, snapshot)
+        findings = outcome.findings
         cards = render_cards(findings, ruleset, snapshot, language=call.language, patient_id=call.patient_id)
         return Evaluation(
             cards=cards,
@@ -139,4 +169,7 @@ class Evaluator:
             ruleset_digest=ruleset.digest,
             patient_key=snapshot.patient_key,
             issues=[str(issue) for issue in issues],
+            hook=call.hook,
+            outcome=outcome,
+            ruleset=ruleset,
         )

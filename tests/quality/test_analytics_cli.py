@@ -79,7 +79,8 @@ NOVEMBER = ("--from", "2026-11-01", "--to", "2026-12-01")
 def test_table_shows_counts_and_rate_per_rule_and_topic(database: str) -> None:
     out = run("--database", database, *NOVEMBER)
     lines = out.splitlines()
-    assert lines[0].startswith("Card analytics 2026-11-01T00:00:00+00:00 to 2026-12-01T00:00:00+00:00")
+    # a bare date is its Oslo midnight (the one CLI time rule), not UTC midnight
+    assert lines[0].startswith("Card analytics 2026-11-01T00:00:00+01:00 to 2026-12-01T00:00:00+01:00")
     assert lines[2].split() == ["rule", "topic", "shown", "accepted", "overridden", "ignored", "acceptance"]
     assert lines[3].split() == ["cfs-due", "frailty-screening", "3", "1", "1", "1", "33.3%"]
     assert lines[5].split() == ["total", "3", "1", "1", "1", "33.3%"]

@@ -123,6 +123,8 @@ BUNDLE = {
     "type": "collection",
     "entry": [
         {"resource": {"resourceType": "Patient", "id": "kari", "birthDate": "1946-05-01", "gender": "female"}},
+        {"resource": {"resourceType": "Encounter", "id": "stay", "status": "in-progress", "class": {"code": "IMP"},
+                      "subject": {"reference": "Patient/kari"}, "period": {"start": "2025-01-15T08:00:00+01:00"}}},
     ],
 }
 
@@ -131,7 +133,7 @@ def test_explain_shows_why_each_rule_fired_for_a_bundle(tmp_path: Path) -> None:
     bundle = tmp_path / "kari.json"
     bundle.write_text(json.dumps(BUNDLE), encoding="utf-8")
     result = invoke(
-        "rules", "explain", "--hook", "encounter-start", "--patient", "kari", "--now", "2025-01-15T12:00:00+00:00",
+        "rules", "explain", "--hook", "encounter-start", "--patient", "kari", "--encounter", "stay", "--now", "2025-01-15T12:00:00+00:00",
         "--rules", str(REPO / "rules"), str(bundle),
     )
     assert result.exit_code == 0, result.output
@@ -143,7 +145,7 @@ def test_explain_json_is_machine_readable(tmp_path: Path) -> None:
     bundle = tmp_path / "kari.json"
     bundle.write_text(json.dumps(BUNDLE), encoding="utf-8")
     result = invoke(
-        "rules", "explain", "--hook", "encounter-start", "--patient", "kari", "--now", "2025-01-15T12:00:00+00:00",
+        "rules", "explain", "--hook", "encounter-start", "--patient", "kari", "--encounter", "stay", "--now", "2025-01-15T12:00:00+00:00",
         "--rules", str(REPO / "rules"), "--json", str(bundle),
     )
     data = json.loads(result.stdout)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+from typing import NoReturn
 
+import click
 import typer
 
 app = typer.Typer(
@@ -36,10 +38,30 @@ def _register_all() -> None:
         module.register(app)
 
 
+def _fail(message: str) -> NoReturn:
+    print(f"cds: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+#: Click's errors (missing or unknown option, argument or command; typer >= 0.22 vendors click as its own).
+_CLICK_ERRORS: tuple[type[Exception], ...] = tuple({click.ClickException, getattr(typer, "TyperException", click.ClickException)})
+
+
 def main() -> None:
+    """Run the command line: a user's mistake is one line on stderr and exit 2 (no usage block)."""
     _register_all()
     try:
-        app(standalone_mode=True)
+        code = app(standalone_mode=False)
     except UserError as exc:
-        print(f"cds: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(exc))
+    except _CLICK_ERRORS as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:  # `cds rules`: the group's help
+            print(ctx.get_help())
+            sys.exit(2)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        _fail(f"{message}{hint}")
+    except (click.Abort, typer.Abort, KeyboardInterrupt):
+        _fail("aborted")
+    sys.exit(code if isinstance(code, int) else 0)

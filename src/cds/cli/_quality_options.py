@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import date, datetime, time
+from datetime import datetime, time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from cds.cli import UserError
-
-OSLO = ZoneInfo("Europe/Oslo")
+from cds.cli._time import cli_zone, parse_time
 
 
 def parse_at(value: str | None) -> datetime | None:
-    """--at: a date (noon, Europe/Oslo) or an ISO date-time (Europe/Oslo when it has no offset)."""
+    """--at: a date (noon, clinical time) or an ISO date-time (clinical time when it has no offset)."""
     if value is None:
         return None
-    try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(12, 0), tzinfo=OSLO)
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"--at must be a date (2024-03-01) or a date-time (2024-03-01T08:00), not {value!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=OSLO)
+    return parse_time(value, "--at", cli_zone(), bare_date_at=time(12, 0))
 
 
 def pseudonym_key(key_file: Path | None) -> bytes:

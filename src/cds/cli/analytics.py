@@ -4,18 +4,20 @@
     cds analytics --by version --json
     cds analytics --comments            # quality team only: free text may name patients
 
-Dates are read in UTC unless they carry an offset; ``--to`` is exclusive.
+A date is midnight and a time without an offset is clinical time (Europe/Oslo,
+setting ``clinical_timezone``), as for every time option (`cds.cli._time`); ``--to`` is exclusive.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import typer
 
 from cds.cli import UserError
+from cds.cli._time import NAIVE_IS_CLINICAL, cli_zone, parse_time
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -30,9 +32,9 @@ def analytics(
         None, "--database", help="database URL (default: CDS_DATABASE_URL, else CDS_DATA_DIR/cds.sqlite3)"
     ),
     start: str | None = typer.Option(
-        None, "--from", help="first day or instant counted (default: 30 days before --to)"
+        None, "--from", help=f"first day (from midnight) or instant counted, {NAIVE_IS_CLINICAL} (default: 30 days before --to)"
     ),
-    end: str | None = typer.Option(None, "--to", help="day or instant the period ends, exclusive (default: now)"),
+    end: str | None = typer.Option(None, "--to", help=f"day (its midnight) or instant the period ends, exclusive, {NAIVE_IS_CLINICAL} (default: now)"),
     by: list[str] = typer.Option(
         ["rule", "topic"], "--by", help="group by rule, version, topic or site; repeat to combine"
     ),
@@ -108,15 +110,8 @@ def _open_engine(database: str | None) -> Engine:
 
 
 def _parse_when(value: str, option: str) -> datetime:
-    """A date (midnight UTC) or an ISO 8601 instant (UTC unless it carries an offset)."""
-    text = value.strip()
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"{option} {value!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
-    if len(text) == 10:  # a bare date
-        parsed = datetime.combine(parsed.date(), time.min)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """A date (midnight, clinical time) or an ISO 8601 instant (clinical time unless it carries an offset)."""
+    return parse_time(value, option, cli_zone())
 
 
 def render_text(report: CardAnalytics) -> str:

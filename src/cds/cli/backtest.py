@@ -8,6 +8,7 @@ import typer
 
 from cds.cli import UserError
 from cds.cli._quality_options import model_dir, parse_at, pseudonym_key
+from cds.cli._time import NAIVE_IS_CLINICAL
 
 
 def backtest(
@@ -18,7 +19,7 @@ def backtest(
         None, "--report", help="write the report here as Markdown, and beside it .html and .json"
     ),
     hook: str = typer.Option("encounter-discharge", "--hook", help="hook to evaluate"),
-    at: str | None = typer.Option(None, "--at", help="evaluate as of this date (default: each patient's latest stay)"),
+    at: str | None = typer.Option(None, "--at", help=f"evaluate as of this date (noon) or date-time, {NAIVE_IS_CLINICAL} (default: each patient's latest stay)"),
     fail_on_change: bool = typer.Option(
         False, "--fail-on-change", help="exit 1 when any patient's cards or pathway differ (for review pipelines)"
     ),

@@ -13,40 +13,14 @@ is answered as if it had been POSTed (absent prefetch keys are read from its
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
-import orjson
 import typer
 
-from cds.cli import UserError
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError(f"file not found: {path}")
-    try:
-        data = orjson.loads(path.read_bytes())  # as the service: NaN and Infinity are not JSON
-    except ValueError as exc:
-        raise UserError(f"{path}: not valid JSON ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a FHIR Bundle or a CDS Hooks request (a JSON object)")
-    return data
-
-
-def _parse_now(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"--now is not an ISO 8601 date-time: {value}") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+from cds.cli._call import CallOptions, run_call
+from cds.cli._time import NAIVE_IS_CLINICAL
 
 
 def format_cards(response: dict[str, Any]) -> str:
@@ -78,63 +52,13 @@ def evaluate(
     patient: Annotated[str | None, typer.Option(help="Patient id (required for a Bundle)")] = None,
     encounter: Annotated[str | None, typer.Option(help="Encounter id")] = None,
     user: Annotated[str, typer.Option(help="context.userId")] = "Practitioner/cds-cli",
-    now: Annotated[str | None, typer.Option(help="evaluation time, ISO 8601 (default: now; no offset = UTC)")] = None,
+    now: Annotated[str | None, typer.Option(help=f"evaluation time, {NAIVE_IS_CLINICAL} (default: now)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the exact CDS Hooks response JSON")] = False,
     lang: Annotated[str, typer.Option("--lang", help="card language: nb or en")] = "nb",
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML or YAML configuration")] = None,
 ) -> None:
     """Evaluate one hook for a patient from a file; print the cards."""
-    from cds.fhir.client import BundleSource
-    from cds.hooks.services import SERVICES
-    from cds.service.calls import fhir_sources, process_call
-    from cds.service.errors import ServiceError
-    from cds.service.runtime import build_evaluator
-    from cds.service.settings import ConfigError, load_settings
-
-    if lang not in ("nb", "en"):
-        raise UserError(f"--lang must be nb or en, not {lang}")
-    when = _parse_now(now)
-    data = _read_json(file)
-    if data.get("resourceType") == "Bundle":
-        if hook is None or patient is None:
-            raise UserError("--hook and --patient are required when FILE is a FHIR Bundle")
-        context = {"userId": user, "patientId": patient}
-        if encounter is not None:
-            context["encounterId"] = encounter
-        payload: dict[str, Any] = {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context}
-        bundle_source = BundleSource.from_bundle(data)
-        sources = lambda request: bundle_source  # noqa: E731
-    elif "hook" in data and "context" in data:
-        payload = data
-        hook = hook or str(data.get("hook"))
-        if data.get("hook") != hook:
-            raise UserError(f"--hook {hook} does not match the request's hook {data.get('hook')}")
-        if patient is not None and isinstance(data["context"], dict):
-            data["context"]["patientId"] = patient
-        sources = None  # the request's own prefetch, and its fhirServer if it names one
-    else:
-        raise UserError(f"{file}: neither a FHIR Bundle nor a CDS Hooks request (no resourceType/hook)")
-
-    service = next((s for s in SERVICES if s.hook == hook), None)
-    if service is None:
-        raise UserError(f"no service answers hook {hook!r}; hooks: {', '.join(s.hook for s in SERVICES)}")
-    try:
-        settings = load_settings(config)
-        evaluator = build_evaluator(settings)
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
-
-    async def run() -> Any:
-        async with httpx.AsyncClient(follow_redirects=False) as http:
-            factory = sources if sources is not None else fhir_sources(settings, http)
-            return await process_call(service, payload, evaluator=evaluator, sources=factory, now=when,
-                                      language=lang, max_concurrency=settings.fhir.max_concurrency,
-                                      fetch_timeout_seconds=settings.fhir.total_timeout_seconds)
-
-    try:
-        result = asyncio.run(run())
-    except ServiceError as exc:
-        raise UserError(f"HTTP {exc.status} would be answered: {'; '.join(exc.messages)}") from None
+    result = run_call(CallOptions(file, hook, patient, encounter, user, now, lang, config))
     if as_json:
         typer.echo(json.dumps(result.response, ensure_ascii=False, indent=2))
     else:

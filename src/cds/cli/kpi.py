@@ -28,8 +28,8 @@ def _date(value: str | None, option: str) -> date | None:
 
 def kpi(
     directory: Path = typer.Argument(..., help="directory of a FHIR bulk export (<Type>.ndjson files)"),
-    from_: str | None = typer.Option(None, "--from", help="first day (inclusive), default: start of the data"),
-    to: str | None = typer.Option(None, "--to", help="last day (inclusive), default: end of the data"),
+    from_: str | None = typer.Option(None, "--from", help="first day (inclusive, a calendar day in clinical time, Europe/Oslo), default: start of the data"),
+    to: str | None = typer.Option(None, "--to", help="last day (inclusive, a calendar day in clinical time, Europe/Oslo), default: end of the data"),
     by: By | None = typer.Option(None, "--by", help="one row per KPI and municipality or month"),
     rules: Path | None = typer.Option(None, "--rules", help="rule directory whose valuesets/ to use (default: bundled)"),
     as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table"),

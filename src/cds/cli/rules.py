@@ -2,7 +2,7 @@
 
     cds rules check [DIR]                          validate and compile; file:line errors (exit 1) and warnings
     cds rules test [DIR]                           run every embedded test case
-    cds rules explain --hook HOOK --patient ID FILE   why each rule fired or not for a FHIR Bundle
+    cds rules explain [--hook HOOK --patient ID] FILE   why each rule fired or not (Bundle or request)
     cds rules docs [DIR]                           Markdown catalogue of all rules
     cds rules schema [OUT]                         export the JSON Schema for editors
 """
@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
 
+from cds import bundled
 from cds.cli import UserError
+from cds.cli._time import NAIVE_IS_CLINICAL
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from cds.rules import RuleSet, RuleWarning
 
-DEFAULT_DIR = Path("rules")
+DEFAULT_DIR = bundled.RULES_DIR
 
-DirArg = Annotated[Path, typer.Argument(help="rule directory (default: ./rules)")]
+DirArg = Annotated[Path, typer.Argument(help="rule directory (default: the bundled rules)")]
 OverrideOpt = Annotated[list[Path] | None, typer.Option("--override", "-o", help="override layer file (repeatable)")]
 
 
@@ -95,46 +95,27 @@ def test(
 
 
 def explain(
-    bundle: Annotated[Path, typer.Argument(help="FHIR Bundle (JSON) holding the patient's resources")],
-    hook: Annotated[str, typer.Option("--hook", help="CDS hook, e.g. encounter-start")],
-    patient: Annotated[str, typer.Option("--patient", help="Patient id in the bundle")],
+    file: Annotated[Path, typer.Argument(help="FHIR Bundle or CDS Hooks request JSON (as for cds evaluate)")],
+    hook: Annotated[str | None, typer.Option("--hook", help="CDS hook, e.g. encounter-start (required for a Bundle)")] = None,
+    patient: Annotated[str | None, typer.Option("--patient", help="Patient id (required for a Bundle)")] = None,
     encounter: Annotated[str | None, typer.Option("--encounter", help="current Encounter id")] = None,
-    now: Annotated[str | None, typer.Option("--now", help="evaluation time (ISO 8601; default: now)")] = None,
-    rules: Annotated[Path, typer.Option("--rules", help="rule directory")] = DEFAULT_DIR,
+    user: Annotated[str, typer.Option("--user", help="context.userId")] = "Practitioner/cds-cli",
+    now: Annotated[str | None, typer.Option("--now", help=f"evaluation time, {NAIVE_IS_CLINICAL} (default: now)")] = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="rule directory (default: the configured one)")] = None,
     override: OverrideOpt = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML or YAML configuration")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """Explain, rule by rule and condition by condition, why cards did or did not fire."""
-    from cds.facts.builder import build_snapshot
-    from cds.fhir.resources import ResourceSet
-    from cds.rules.schema import HOOKS
+    """Explain, rule by rule and condition by condition, why cards did or did not fire.
 
-    if hook not in HOOKS:
-        raise UserError(f"unknown hook {hook!r}; use one of {', '.join(HOOKS)}")
-    try:
-        moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
-    except ValueError:
-        raise UserError(f"--now is not an ISO 8601 time: {now!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        data = orjson.loads(bundle.read_bytes())  # as the service: NaN and Infinity are not JSON
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot read FHIR Bundle {bundle}: {error}") from None
-    ruleset = _load(rules, override)
-    resources = ResourceSet.from_bundle(data)
-    if resources.get("Patient", patient) is None:
-        raise UserError(f"no Patient with id {patient!r} in {bundle}")
-    snapshot = build_snapshot(
-        resources, patient_id=patient, encounter_id=encounter, now=moment, terminology=ruleset.terminology, patient_key="explain"
-    )
-    try:
-        from cds.scores import with_scores
+    The call is answered exactly as `cds evaluate` and the service answer it
+    (same prefetch, snapshot, scores, model and clinical zone); the explanation
+    is a view over that evaluation, so "fired" is the rules behind the cards.
+    """
+    from cds.cli._call import CallOptions, run_call
 
-        snapshot = with_scores(snapshot, ruleset.terminology)
-    except ImportError:  # pragma: no cover - scores are part of the package
-        pass
-    explanation = ruleset.explain(hook, snapshot)
+    options = CallOptions(file, hook, patient, encounter, user, now, "nb", config, rules, tuple(override or ()))
+    explanation = run_call(options).evaluation.explain()
     if as_json:
         print(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False, default=str))
     else:

@@ -7,25 +7,18 @@ import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import typer
 
 from cds.cli import UserError
+from cds.cli._time import NAIVE_IS_CLINICAL, cli_zone, parse_time
 from cds.facts.snapshot import PatientSnapshot, ScoreResult
-
-LOCAL_TZ = ZoneInfo("Europe/Oslo")
-
 
 def _parse_now(text: str | None) -> datetime:
     if text is None:
         return datetime.now(timezone.utc)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise UserError(f"--now {text!r} is not an ISO 8601 date-time (e.g. 2026-11-22T14:00:00+01:00)") from exc
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=LOCAL_TZ)
+    return parse_time(text, "--now", cli_zone())
 
 
 def _read_resources(path: Path) -> Any:
@@ -80,6 +73,7 @@ def build_scored_snapshot(
             now=now,
             terminology=terminology,
             patient_key=pseudonyms.pseudonym(patient_id),
+            clinical_zone=cli_zone(),
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
@@ -152,7 +146,7 @@ def score(
     file: Path = typer.Argument(..., help="FHIR R4 Bundle (JSON), resource list (JSON) or NDJSON file"),
     patient: str = typer.Option(..., "--patient", help="Patient.id in the file"),
     encounter: str | None = typer.Option(None, "--encounter", help="Encounter.id of the current stay"),
-    now: str | None = typer.Option(None, "--now", help="evaluation time, ISO 8601 (default: current time)"),
+    now: str | None = typer.Option(None, "--now", help=f"evaluation time, {NAIVE_IS_CLINICAL} (default: now)"),
     as_json: bool = typer.Option(False, "--json", help="print the ScoreResult objects as JSON"),
     rules: Path | None = typer.Option(None, "--rules", help="rule directory whose valuesets/ to use"),
 ) -> None:

@@ -8,13 +8,14 @@ import typer
 
 from cds.cli import UserError
 from cds.cli._quality_options import model_dir, parse_at, pseudonym_key
+from cds.cli._time import NAIVE_IS_CLINICAL
 
 
 def screen(
     directory: Path = typer.Argument(..., help="directory of a FHIR bulk export (<Type>.ndjson files)"),
     hook: str = typer.Option(..., "--hook", help="patient-view, encounter-start or encounter-discharge"),
     out: Path = typer.Option(..., "--out", "-o", help="JSON lines file, one line per patient"),
-    at: str | None = typer.Option(None, "--at", help="evaluate as of this date/date-time (default: each patient's latest stay)"),
+    at: str | None = typer.Option(None, "--at", help=f"evaluate as of this date (noon) or date-time, {NAIVE_IS_CLINICAL} (default: each patient's latest stay)"),
     rules: Path | None = typer.Option(None, "--rules", help="rule directory (default: the bundled rules)"),
     override: list[Path] = typer.Option([], "--override", help="rule override file(s), layered on --rules"),
     model: Path | None = typer.Option(None, "--model", help="readmission model directory (default: bundled)"),

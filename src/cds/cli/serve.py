@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -58,6 +59,7 @@ def serve(
         os.environ[CONFIG_FILE_ENV] = str(config.resolve())
     for name, value in overrides.items():
         os.environ[f"CDS_{name.upper()}"] = str(value)
+    _check_port_free(settings.host, settings.port)
     common = {"host": settings.host, "port": settings.port, "proxy_headers": False, "server_header": False,
               "access_log": settings.access_log}
     if settings.workers == 1:
@@ -74,6 +76,19 @@ def serve(
         with connection_table(rows=2 * settings.workers + 1):
             uvicorn.run("cds.service.app:app_from_env", factory=True, workers=settings.workers,
                         timeout_worker_healthcheck=WORKER_STARTUP_SECONDS, loop=BALANCED_LOOP, **common)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse, in one line, an address another process listens on (uvicorn would log several lines and exit 3)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}; stop the other process or use --port") from None
 
 
 def register(app: typer.Typer) -> None:

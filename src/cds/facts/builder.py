@@ -8,9 +8,10 @@ fact is read and when False / 0 / an empty list is concluded.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
+from cds.clinicaltime import DEFAULT_ZONE, clinical_now
 from cds.facts.clinical import condition_facts, procedure_facts
 from cds.facts.context import BuildContext
 from cds.facts.demography import demography_facts
@@ -55,8 +56,17 @@ def build_snapshot(
     patient_key: str,
     searched: Collection[str] | None = None,
     issues: list[ResourceIssue] | None = None,
+    clinical_zone: tzinfo = DEFAULT_ZONE,
 ) -> PatientSnapshot:
-    """Build the patient's snapshot at `now` (an aware datetime).
+    """Build the patient's snapshot at `now` (an aware datetime, any zone).
+
+    ``clinical_zone``: the calendar of clinical time (`cds.clinicaltime`;
+    the ``clinical_timezone`` setting, Europe/Oslo by default): ages,
+    calendar-day counts and dates without a time (its midnights) are reckoned
+    on that calendar whatever offset ``now`` came with. ``snapshot.now`` is the
+    same instant at the zone's offset of that moment, as a fixed offset: its
+    date is the clinical date, and ``now - 24 h`` is 24 elapsed hours also on
+    the DST change days (arithmetic within one ZoneInfo is wall-clock time).
 
     ``searched``: the resource types whose search actually ran (from prefetch
     resolution or the FHIR client). A type searched with no results lets the
@@ -67,6 +77,7 @@ def build_snapshot(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    now = clinical_now(now, clinical_zone)
     ctx = BuildContext(
         resources=resources,
         patient_id=patient_id,
@@ -74,6 +85,7 @@ def build_snapshot(
         now=now,
         terminology=terminology,
         searched=frozenset(searched) if searched is not None else None,
+        zone=clinical_zone,
     )
     fields: dict[str, Any] = {"now": now, "patient_key": patient_key}
     for group in FACT_GROUPS:

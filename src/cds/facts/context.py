@@ -352,6 +352,8 @@ class BuildContext:
     terminology: Terminology
     searched: Collection[str] | None = None
     issues: list[ResourceIssue] = field(default_factory=list)
+    #: the clinical zone (`cds.clinicaltime`): dates are its midnights, moments convert to its calendar
+    zone: Any = None
     _by_type: dict[str, tuple[Any, ...]] = field(default_factory=dict, repr=False)
     # per build: the `_View` of each type read
     _views: dict[str, _View] = field(default_factory=dict, repr=False)
@@ -385,7 +387,7 @@ class BuildContext:
         ~25 ns; with different ones each side's utcoffset() is called, ~0.7 us for
         the pydantic TzInfo of parsed FHIR datetimes. Same instants, same order.
         """
-        self.tz = self.now.tzinfo
+        self.tz = self.zone if self.zone is not None else self.now.tzinfo
         self.patient = self.resources.get("Patient", self.patient_id)
         self.encounter = self.resources.get("Encounter", self.encounter_id) if self.encounter_id is not None else None
         period = getattr(self.encounter, "period", None)

@@ -106,6 +106,8 @@ def _read(ctx: BuildContext, observation: Any) -> _Read | str | None:
         return value
     baseline = _baseline(ctx, observation)
     recorded = as_datetime(observation.issued, ctx.tz)
+    if recorded is not None:  # on the clinical calendar: the card shows its date (dd.mm.åååå)
+        recorded = recorded.astimezone(ctx.tz)
     order_day = baseline or (recorded.date() if recorded else date.min)
     order = (order_day, recorded or datetime.min.replace(tzinfo=ctx.tz))
     return _Read(score=value, baseline=baseline, recorded=recorded, source=_source(observation), order=order)

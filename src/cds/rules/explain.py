@@ -8,20 +8,26 @@ was not reached.
 Statuses: ``fired`` (produced a finding), ``lost`` (matched, but another rule of
 its exclusive group had a higher priority), ``not-fired`` (a condition was
 false), ``unknown`` (no condition was false but one was unknown: a missing fact
-kept the rule from firing), ``not-for-hook`` (the rule does not run at this hook).
+kept the rule from firing), ``suppressed`` (matched, but the evaluation removed its
+finding), ``not-for-hook`` (the rule does not run at this hook).
+
+`explain_outcome` traces an evaluation that already ran (the service's and
+``cds evaluate``'s `cds.evaluation.Evaluation.explain`); `explain` runs the
+rule set on a snapshot first (for rule authors' tests).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from cds.facts.snapshot import PatientSnapshot
 from cds.rules import conditions as c
 
 if TYPE_CHECKING:
-    from cds.rules.model import Rule
-    from cds.rules.ruleset import RuleSet
+    from cds.rules.model import Finding, Rule
+    from cds.rules.ruleset import RuleOutcome, RuleSet
 
 
 def _fmt(value: Any) -> str:
@@ -165,11 +171,19 @@ def _suggestion_traces(ruleset: RuleSet, rule: Rule, snapshot: PatientSnapshot, 
 
 
 def explain(ruleset: RuleSet, hook: str, snapshot: PatientSnapshot) -> Explanation:
-    """Trace every rule of the rule set for this patient and hook (the engine decides what fired)."""
+    """Run the rule set on the snapshot and trace every rule (the engine decides what fired)."""
     outcome = ruleset.run(hook, snapshot)
+    return explain_outcome(ruleset, hook, snapshot, outcome, outcome.findings)
+
+
+def explain_outcome(
+    ruleset: RuleSet, hook: str, snapshot: PatientSnapshot, outcome: RuleOutcome, findings: Sequence[Finding]
+) -> Explanation:
+    """Trace every rule of an evaluation that ran: ``fired`` is exactly the rules behind ``findings``."""
     values = dict(outcome.values)
     traces: list[RuleTrace] = []
-    finding_keys = {f.rule_id + (f"@{f.variant}" if f.variant else "") for f in outcome.findings}
+    finding_keys = {f.rule_id + (f"@{f.variant}" if f.variant else "") for f in findings}
+    matched = set(outcome.fired)
     for rule in ruleset.rules:
         topic = rule.card.spec.topic if rule.card else None
         if hook not in rule.hooks:
@@ -180,6 +194,8 @@ def explain(ruleset: RuleSet, hook: str, snapshot: PatientSnapshot) -> Explanati
             status = "fired"
         elif rule.key in outcome.lost:
             status = "lost"
+        elif rule.key in matched:
+            status = "suppressed"
         elif result is None:
             status = "unknown"
         else:

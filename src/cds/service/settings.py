@@ -25,6 +25,7 @@ import ipaddress
 import os
 import secrets
 import tomllib
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,12 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = None
     site: str | None = None
     language: str = "nb"
+    #: The IANA time zone of clinical time (default ``Europe/Oslo``): the calendar in which ages
+    #: (birthdays), calendar-day counts ("dag N av oppholdet", length of stay, "in this stay" and
+    #: other calendar windows) and card dates (dd.mm.åååå) are reckoned, whatever zone the clock or
+    #: ``--now`` gives; the command line reads times without an offset in it. Elapsed-time windows
+    #: (24-hour deadlines) stay elapsed hours. ``CDS_CLINICAL_TIMEZONE``.
+    clinical_timezone: str = "Europe/Oslo"
     public_base_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
@@ -174,6 +181,24 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
             return None
         return value
+
+    @field_validator("clinical_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from cds.clinicaltime import zone
+
+        try:
+            zone(value)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def clinical_zone(self) -> tzinfo:
+        """`clinical_timezone` as a tzinfo (passed to the evaluator and the command line's time parser)."""
+        from cds.clinicaltime import zone
+
+        return zone(self.clinical_timezone)
 
     @field_validator("language")
     @classmethod
