@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cds.hooks.models import FeedbackRequest, HookRequest, to_json_dict
 from cds.hooks.services import SERVICES_BY_ID, ServiceDefinition, discovery
 from cds.hooks.wire import decode_hook_request
+from cds.jsondepth import DEFAULT_MAX_DEPTH, JsonTooDeep, check_depth
 from cds.service.auth import check_admin_token
 from cds.service.calls import fhir_sources, process_call
 from cds.service.errors import ServiceError, validation_messages
@@ -81,8 +82,22 @@ def audience_of(request: Request, runtime: Runtime) -> str:
     return str(request.url.replace(query="", fragment=""))
 
 
-async def read_json(request: Request, limit: int, decode: Callable[[bytes], Any] = orjson.loads) -> Any:
-    """The JSON body decoded by ``decode`` (raising ``orjson.JSONDecodeError``), or 415/413/400 `ServiceError`."""
+def _decode_bounded(max_depth: int) -> Callable[[bytes], Any]:
+    def decode(body: bytes) -> Any:
+        check_depth(body, max_depth)
+        return orjson.loads(body)
+
+    return decode
+
+
+async def read_json(request: Request, limit: int, decode: Callable[[bytes], Any] | None = None, *,
+                    max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """The JSON body decoded by ``decode``, or 415/413/400 `ServiceError`.
+
+    ``decode`` raises ``orjson.JSONDecodeError`` or `JsonTooDeep`; by default the
+    body is refused when it nests deeper than ``max_depth``, then decoded with ``orjson``.
+    """
+    decode = decode or _decode_bounded(max_depth)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in _JSON_TYPES:
         raise ServiceError(415, "the request body must be JSON (Content-Type: application/json)",
@@ -104,6 +119,9 @@ async def read_json(request: Request, limit: int, decode: Callable[[bytes], Any]
     except orjson.JSONDecodeError as exc:
         raise ServiceError(400, f"the request body is not valid JSON: {exc.msg} at position {exc.pos}",
                            outcome="bad-request") from exc
+    except JsonTooDeep as exc:
+        raise ServiceError(400, f"the request body is refused: {exc} (setting max_json_depth)",
+                           code="too-costly", outcome="bad-request") from exc
 
 
 def pick_language(accept_language: str | None, default: str) -> str:
@@ -257,7 +275,9 @@ async def answer_call(runtime: Runtime, service_id: str, request: Request) -> Re
     cards: tuple[Any, ...] = ()
     try:
         await _authenticate(request, runtime)
-        payload = await read_json(request, runtime.settings.max_body_bytes, decode_hook_request)
+        max_depth = runtime.settings.max_json_depth
+        payload = await read_json(request, runtime.settings.max_body_bytes,
+                                  lambda body: decode_hook_request(body, max_depth))
         result = await process_call(
             service,
             payload,
@@ -326,7 +346,7 @@ async def post_feedback(service_id: str, request: Request) -> Response:
     runtime = runtime_of(request)
     service = _service(service_id)
     await _authenticate(request, runtime)
-    payload = await read_json(request, runtime.settings.max_body_bytes)
+    payload = await read_json(request, runtime.settings.max_body_bytes, max_depth=runtime.settings.max_json_depth)
     if not isinstance(payload, dict):
         raise ServiceError(400, "the feedback body must be a JSON object with a 'feedback' list")
     try:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cds import bundled
+from cds.jsondepth import DEFAULT_MAX_DEPTH
 from cds.store.engine import sqlite_url
 
 __all__ = [
@@ -159,6 +160,9 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    #: levels of arrays/objects a request body may nest (hook calls, feedback); deeper is a 400,
+    #: refused before decoding (`cds.jsondepth`; decoders fail near 1,000 levels)
+    max_json_depth: int = Field(default=DEFAULT_MAX_DEPTH, ge=8, le=500)
     #: uvicorn's per-request access log (one line per request on stderr); off by default, since a
     #: reverse proxy usually keeps one and the line costs the worker CPU on every call
     access_log: bool = False
