@@ -202,7 +202,7 @@ def _token(key=KEY, alg="ES384", kid="k1", **claims):
 @pytest.fixture
 def secured(real_client_factory, tmp_path):
     settings = Settings(data_dir=tmp_path, pseudonym_key="conformance-pseudonym-key-0123456789",
-                        auth={"issuers": {ISS: {"jwks": JWKS}}})
+                        public_base_url="http://testserver", auth={"issuers": {ISS: {"jwks": JWKS}}})
     client = real_client_factory(settings=settings)
 
     def post(token):

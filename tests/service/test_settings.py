@@ -59,7 +59,8 @@ def test_without_authentication_only_loopback_is_allowed(tmp_path):
 
 
 def test_with_authentication_any_address_is_allowed(tmp_path):
-    Settings(data_dir=tmp_path, auth={"issuers": {"https://epj": {"jwks": {"keys": []}}}}).check_bind("0.0.0.0")
+    Settings(data_dir=tmp_path, public_base_url="https://cds.example.no",
+                        auth={"issuers": {"https://epj": {"jwks": {"keys": []}}}}).check_bind("0.0.0.0")
 
 
 @pytest.mark.parametrize("host,loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True),
@@ -76,7 +77,8 @@ def test_development_pseudonym_key_is_created_once_with_mode_0600(tmp_path):
 
 
 def test_production_without_pseudonym_key_is_an_error(tmp_path):
-    settings = Settings(data_dir=tmp_path, auth={"issuers": {"https://epj": {"jwks": {"keys": []}}}})
+    settings = Settings(data_dir=tmp_path, public_base_url="https://cds.example.no",
+                        auth={"issuers": {"https://epj": {"jwks": {"keys": []}}}})
     with pytest.raises(ConfigError, match="pseudonym_key"):
         settings.resolve_pseudonym_key()
 

@@ -75,11 +75,16 @@ def runtime_of(request: Request) -> Runtime:
 
 
 def audience_of(request: Request, runtime: Runtime) -> str:
-    """The URL the client called, as it must appear in the JWT ``aud``."""
+    """The URL the client called, as it must appear in the JWT ``aud``: from ``public_base_url``, never from Host.
+
+    Settings refuse authentication without ``public_base_url``, so a request cannot
+    choose its own audience by the Host header it sends.
+    """
     base = runtime.settings.public_base_url
-    if base:
-        return base + request.url.path
-    return str(request.url.replace(query="", fragment=""))
+    if not base:
+        raise ServiceError(500, "the service has no public_base_url configured", code="exception",
+                           outcome="misconfigured")
+    return base + request.url.path
 
 
 def _decode_bounded(max_depth: int) -> Callable[[bytes], Any]:

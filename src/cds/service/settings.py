@@ -157,6 +157,8 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = None
     site: str | None = None
     language: str = "nb"
+    #: the URL clients call (scheme, host, optional path prefix): the JWT ``aud`` of a call to
+    #: ``/cds-services/x`` must be ``public_base_url + "/cds-services/x"``; required with authentication
     public_base_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
@@ -190,6 +192,16 @@ class Settings(BaseSettings):
     def _public_base_url_has_no_trailing_slash(self) -> Settings:
         if self.public_base_url:
             self.public_base_url = self.public_base_url.rstrip("/")
+        return self
+
+    @model_validator(mode="after")
+    def _audience_is_configured(self) -> Settings:
+        """With authentication on, the JWT ``aud`` is checked against ``public_base_url``, never the Host header."""
+        if self.auth.enabled and not self.public_base_url:
+            raise ValueError(
+                "public_base_url is required when authentication is on: it is the audience client tokens "
+                "must name (e.g. https://cds.example.no; set CDS_PUBLIC_BASE_URL)"
+            )
         return self
 
     @property
@@ -308,5 +320,6 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         if callable(errors):
             first = errors(include_url=False, include_input=False)[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
-            raise ConfigError(f"setting {where}: {first.get('msg')}") from exc
+            message = str(first.get("msg")).removeprefix("Value error, ")
+            raise ConfigError(f"setting {where}: {message}" if where else message) from exc
         raise ConfigError(str(exc)) from exc
