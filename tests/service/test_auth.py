@@ -180,6 +180,26 @@ def test_protected_discovery_needs_a_token_for_its_own_url(make_client, tmp_path
     assert client.get("/cds-services", headers={"Authorization": f"Bearer {ok}"}).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/cds-services/no-such-service", "/cds-services/no-such-service/feedback"])
+def test_with_protected_discovery_an_unknown_service_is_401_before_it_is_404(make_client, tmp_path, request_body,
+                                                                             path):
+    settings = Settings(data_dir=tmp_path, pseudonym_key="test-pseudonym-key-0123456789",
+                        public_base_url="http://testserver",
+                        auth={"issuers": {ISS: {"jwks": JWKS}}, "protect_discovery": True})
+    client = make_client(settings=settings)
+    assert "no-such-service" not in reason(client.post(path, json=request_body()))
+    good = token(aud=f"http://testserver{path}")
+    answer = client.post(path, json=request_body(), headers={"Authorization": f"Bearer {good}"})
+    assert answer.status_code == 404 and "no-such-service" in answer.json()["issue"][0]["diagnostics"]
+
+
+def test_with_protected_discovery_a_known_service_authenticates_each_token_once(make_client, tmp_path, request_body):
+    settings = Settings(data_dir=tmp_path, pseudonym_key="test-pseudonym-key-0123456789",
+                        public_base_url="http://testserver",
+                        auth={"issuers": {ISS: {"jwks": JWKS}}, "protect_discovery": True})
+    assert call(make_client(settings=settings), request_body, token()).status_code == 200
+
+
 def test_a_token_for_another_host_is_refused_whatever_host_header_is_sent(secured, request_body):
     other = token(aud="http://cds.elsewhere.example/cds-services/discharge-pathway")
     response = secured.post("http://cds.elsewhere.example/cds-services/discharge-pathway", json=request_body(),

@@ -89,3 +89,23 @@ def test_cors_origins_get_cors_headers(make_client, tmp_path):
     response = make_client(settings=settings).options("/cds-services", headers={
         "Origin": "https://epj.example.no", "Access-Control-Request-Method": "GET"})
     assert response.headers["access-control-allow-origin"] == "https://epj.example.no"
+
+
+def test_the_sqlite_store_and_the_data_directory_are_private_to_the_service_user(tmp_path):
+    from datetime import UTC, datetime
+
+    from cds.service.runtime import build_store
+    from cds.store import CallRecord
+
+    settings = Settings(data_dir=tmp_path / "data", pseudonym_key="test-pseudonym-key-0123456789")
+    store = build_store(settings)
+    try:
+        store.record_call(CallRecord(service_id="discharge-pathway", hook="encounter-discharge", hook_instance="h",
+                                     patient_id="p1", ruleset_digest=None, duration_ms=1.0, outcome="no-cards",
+                                     http_status=200, cards=(), at=datetime(2026, 11, 2, tzinfo=UTC), site=None))
+        files = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in (tmp_path / "data").iterdir()}
+    finally:
+        store.close()
+    assert oct(stat.S_IMODE(os.stat(tmp_path / "data").st_mode)) == oct(0o700)
+    assert {"cds.sqlite3", "cds.sqlite3-wal"} <= set(files)  # while open: the database and its write-ahead log
+    assert files == dict.fromkeys(files, oct(0o600))

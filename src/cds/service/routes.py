@@ -270,9 +270,11 @@ async def answer_call(runtime: Runtime, service_id: str, request: Request) -> Re
     recorded as an ``error`` call and raised (the app's last-resort handler answers 500).
     """
     try:
+        if service_id not in SERVICES_BY_ID and runtime.settings.auth.protect_discovery:
+            await _authenticate(request, runtime)  # which services exist is for authenticated clients only
         service = _service(service_id)
     except ServiceError as exc:
-        return exc.response()  # no such service: nothing to audit
+        return exc.response()  # no such service (or a caller who may not learn that): nothing to audit
     started = time.perf_counter()
     at = runtime.clock()
     draft = _AuditDraft(service)
@@ -349,8 +351,8 @@ class HookCallShortcut:
 )
 async def post_feedback(service_id: str, request: Request) -> Response:
     runtime = runtime_of(request)
-    service = _service(service_id)
     await _authenticate(request, runtime)
+    service = _service(service_id)
     payload = await read_json(request, runtime.settings.max_body_bytes, max_depth=runtime.settings.max_json_depth)
     if not isinstance(payload, dict):
         raise ServiceError(400, "the feedback body must be a JSON object with a 'feedback' list")
