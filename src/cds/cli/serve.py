@@ -10,7 +10,8 @@ service swaps the rule set atomically and keeps the old one if the new files
 are broken; with several workers uvicorn restarts the workers (prefer
 ``POST /admin/rules/reload``, which validates the rules before restarting them).
 With several workers, connections are spread over them least-connections
-first (`cds.service.balance`).
+first (`cds.service.balance`). A connection that does not send its headers
+within ``header_timeout_seconds`` is closed (`cds.service.headertimeout`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def serve(
 
     from cds.service.app import SIGHUP_ENV, create_app
     from cds.service.balance import connection_table
+    from cds.service.headertimeout import PROTOCOL, TIMEOUT_ENV
     from cds.service.settings import CONFIG_FILE_ENV, ConfigError, load_settings
 
     if config is not None and not config.is_file():
@@ -58,8 +60,9 @@ def serve(
         os.environ[CONFIG_FILE_ENV] = str(config.resolve())
     for name, value in overrides.items():
         os.environ[f"CDS_{name.upper()}"] = str(value)
+    os.environ[TIMEOUT_ENV] = str(settings.header_timeout_seconds)  # read by each worker's protocol
     common = {"host": settings.host, "port": settings.port, "proxy_headers": False, "server_header": False,
-              "access_log": settings.access_log}
+              "access_log": settings.access_log, "http": PROTOCOL}
     if settings.workers == 1:
         try:
             app = create_app(settings, handle_sighup=True)

@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     #: uvicorn's per-request access log (one line per request on stderr); off by default, since a
     #: reverse proxy usually keeps one and the line costs the worker CPU on every call
     access_log: bool = False
+    #: a connection must send each request's complete headers within this many seconds of opening
+    #: (or of the first byte of its next request), or it is closed (`cds.service.headertimeout`)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     fhir: FhirClientSettings = Field(default_factory=FhirClientSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
@@ -245,7 +248,7 @@ class Settings(BaseSettings):
         path = self.data_dir / PSEUDONYM_KEY_FILE
         if path.exists():
             return path.read_bytes().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_hex(32).encode()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
