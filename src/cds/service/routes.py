@@ -37,6 +37,7 @@ from cds.jsondepth import DEFAULT_MAX_DEPTH, JsonTooDeep, check_depth
 from cds.service.auth import check_admin_token
 from cds.service.calls import fhir_sources, process_call
 from cds.service.errors import ServiceError, validation_messages
+from cds.service.feedback import card_problems, find_served_cards, shape_problems
 from cds.service.runtime import Runtime
 
 __all__ = ["JSON", "HookCallShortcut", "answer_call", "router"]
@@ -360,15 +361,26 @@ async def post_feedback(service_id: str, request: Request) -> Response:
         feedback = FeedbackRequest.model_validate(payload)
     except ValidationError as exc:
         raise ServiceError(400, validation_messages(exc), outcome="bad-request") from exc
+    items = list(feedback.feedback)
+    problems = shape_problems(items)
+    if problems:
+        raise ServiceError(400, problems, outcome="bad-request")
     store, audit = runtime.store, runtime.audit
     if store is None or audit is None:
         raise ServiceError(503, "feedback cannot be stored: no audit store", code="transient", outcome="no-store")
 
     def record() -> Any:
         audit.flush()  # the card answered about may have been served a moment ago and still be queued
-        return store.record_feedback(service.id, list(feedback.feedback), received_at=runtime.clock())
+        served = find_served_cards(lambda uuids: store.served_cards(service.id, uuids), [i.card for i in items])
+        problems = card_problems(items, served, runtime.rules)
+        if problems:
+            return problems
+        return store.record_feedback(service.id, items, received_at=runtime.clock())
 
-    return _json_response(asdict(await to_thread.run_sync(record)))
+    result = await to_thread.run_sync(record)
+    if isinstance(result, list):
+        raise ServiceError(400, result, outcome="bad-request")
+    return _json_response(asdict(result))
 
 
 @router.post(
