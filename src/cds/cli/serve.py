@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -74,9 +77,22 @@ def serve(
         # A worker loads the rules, the model and the store before it is ready: give it
         # time, or uvicorn gives up on a graceful restart (SIGHUP) after 5 s. Rows for twice
         # the workers: a restart brings each new worker up before the old one stops.
-        with connection_table(rows=2 * settings.workers + 1):
+        with connection_table(rows=2 * settings.workers + 1), _metrics_directory():
             uvicorn.run("cds.service.app:app_from_env", factory=True, workers=settings.workers,
                         timeout_worker_healthcheck=WORKER_STARTUP_SECONDS, loop=BALANCED_LOOP, **common)
+
+
+@contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """A fresh directory for the workers' Prometheus metric files (`cds.service.metrics`), removed at the end."""
+    from cds.service.metrics import MULTIPROCESS_ENV
+
+    with tempfile.TemporaryDirectory(prefix="cds-metrics-") as directory:
+        os.environ[MULTIPROCESS_ENV] = directory
+        try:
+            yield
+        finally:
+            os.environ.pop(MULTIPROCESS_ENV, None)
 
 
 def register(app: typer.Typer) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+import anyio
 import orjson
 from anyio import to_thread
 from fastapi import APIRouter, Request
@@ -34,7 +35,8 @@ from cds.hooks.models import FeedbackRequest, HookRequest, to_json_dict
 from cds.hooks.services import SERVICES_BY_ID, ServiceDefinition, discovery
 from cds.hooks.wire import decode_hook_request
 from cds.jsondepth import DEFAULT_MAX_DEPTH, JsonTooDeep, check_depth
-from cds.service.auth import check_admin_token
+from cds.service import metrics
+from cds.service.auth import check_admin_token, check_metrics_token
 from cds.service.calls import fhir_sources, process_call
 from cds.service.errors import ServiceError, validation_messages
 from cds.service.feedback import card_problems, find_served_cards, shape_problems
@@ -304,8 +306,12 @@ async def answer_call(runtime: Runtime, service_id: str, request: Request) -> Re
     except ServiceError as exc:
         response, outcome, status = exc.response(), exc.outcome, exc.status
     except Exception:
+        metrics.hook_call(service.id, 500, time.perf_counter() - started)
         await _record(runtime, draft, started=started, at=at, outcome="error", status=500, digest=None, cards=())
         raise
+    metrics.hook_call(service.id, status, time.perf_counter() - started)
+    if cards:
+        metrics.card_served(card.rule_id for card in cards)
     response.background = BackgroundTask(
         _record, runtime, draft, started=started, at=at, outcome=outcome, status=status, digest=digest, cards=cards
     )
@@ -414,3 +420,63 @@ def reload_body(result: Any) -> dict[str, Any]:
 @router.get("/health", summary="Liveness: the process answers", responses={200: {"description": "ok"}})
 async def health() -> Response:
     return _json_response({"status": "ok"})
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: a rule set is loaded and the audit store answers",
+    responses={200: {"description": "ready: the rule-set digest and the store's state"}, **_errors(503)},
+)
+async def ready(request: Request) -> Response:
+    runtime = runtime_of(request)
+    problems = []
+    digest = None
+    if runtime.rules is not None:
+        try:
+            digest = runtime.rules.current().digest
+        except Exception:  # noqa: BLE001 - a holder without a serving rule set is not ready
+            problems.append("no rule set is loaded")
+    store = "off"
+    if runtime.store is not None:
+        store = await _store_state(runtime)
+        if store != "ok":
+            problems.append(f"the audit store does not answer ({store})")
+    if problems:
+        raise ServiceError(503, problems, code="transient", outcome="not-ready", headers={"Retry-After": "5"})
+    return _json_response({"status": "ready", "ruleset": digest, "store": store})
+
+
+async def _store_state(runtime: Runtime) -> str:
+    """``ok``, or why the store cannot be used: one ``SELECT 1`` within `READY_STORE_TIMEOUT_SECONDS`."""
+    store = runtime.store
+    assert store is not None
+
+    def ping() -> None:
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    try:
+        with anyio.fail_after(READY_STORE_TIMEOUT_SECONDS):
+            await to_thread.run_sync(ping, abandon_on_cancel=True)
+    except TimeoutError:
+        return "timeout"
+    except Exception as exc:  # noqa: BLE001 - any database error means: not ready
+        return type(exc).__name__
+    return "ok"
+
+
+#: How long ``/ready`` waits for the audit store to answer ``SELECT 1``.
+READY_STORE_TIMEOUT_SECONDS = 2.0
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (bearer auth.metrics_token; off without it)",
+    responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}},
+               **_errors(401, 404)},
+)
+async def get_metrics(request: Request) -> Response:
+    runtime = runtime_of(request)
+    check_metrics_token(request.headers.get("authorization"), runtime.settings.auth)
+    body = await to_thread.run_sync(metrics.render, runtime.rules)
+    return Response(body, media_type=metrics.CONTENT_TYPE)

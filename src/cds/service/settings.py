@@ -85,6 +85,8 @@ class AuthSettings(BaseModel):
     jwks_fetch_timeout_seconds: float = Field(default=5.0, gt=0)
     protect_discovery: bool = False
     admin_token: SecretStr | None = None
+    #: the bearer secret a Prometheus scraper sends for ``GET /metrics``; None: the endpoint is off (404)
+    metrics_token: SecretStr | None = None
 
     @field_validator("algorithms")
     @classmethod
