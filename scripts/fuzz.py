@@ -43,7 +43,7 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes], seconds: float = 2
         if server.poll() is not None:
             raise SystemExit("cds serve exited before it answered")
         try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(url + "/health", timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:

@@ -14,7 +14,6 @@ import json
 import logging
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 
 import httpx

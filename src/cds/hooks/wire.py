@@ -82,10 +82,10 @@ def decode_hook_request(body: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     for name in _MEMBERS:
         raw = getattr(skimmed, name)
         if raw is not msgspec.UNSET:
-            data = memoryview(raw)
-            if len(data) > 2 * (max_depth - 1):  # fewer bytes cannot nest that deep
-                check_depth(bytes(data), max_depth, outer=1)
-            request[name] = orjson.loads(data)  # small members; also a full check of their JSON
+            member = memoryview(raw)
+            if len(member) > 2 * (max_depth - 1):  # fewer bytes cannot nest that deep
+                check_depth(bytes(member), max_depth, outer=1)
+            request[name] = orjson.loads(member)  # small members; also a full check of their JSON
     prefetch = skimmed.prefetch
     if prefetch is None or prefetch is msgspec.UNSET:
         if prefetch is None:
