@@ -180,7 +180,8 @@ def test_10_accepted_feedback_needs_accepted_suggestions(real_client_factory):
 
 def test_10_feedback_is_idempotent(real_client_factory):
     client = real_client_factory()
-    body = _feedback(acceptedSuggestions=[{"id": "s1"}])
+    card = client.post("/cds-services/discharge-pathway", json=load(INGRID)).json()["cards"][0]
+    body = _feedback(card=card["uuid"], outcome="overridden")
     first = client.post("/cds-services/discharge-pathway/feedback", json=body).json()
     second = client.post("/cds-services/discharge-pathway/feedback", json=body).json()
     assert (first["stored"], second["stored"], second["duplicates"]) == (1, 0, 1)
@@ -202,7 +203,7 @@ def _token(key=KEY, alg="ES384", kid="k1", **claims):
 @pytest.fixture
 def secured(real_client_factory, tmp_path):
     settings = Settings(data_dir=tmp_path, pseudonym_key="conformance-pseudonym-key-0123456789",
-                        auth={"issuers": {ISS: {"jwks": JWKS}}})
+                        public_base_url="http://testserver", auth={"issuers": {ISS: {"jwks": JWKS}}})
     client = real_client_factory(settings=settings)
 
     def post(token):

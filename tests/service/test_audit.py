@@ -57,6 +57,9 @@ def test_neither_token_nor_resources_reach_the_database(client, store, request_b
     assert TOKEN.encode() not in raw and b"1942-03-14" not in raw and b"ingrid" not in raw
 
 
+OVERRIDE_SYSTEM = "https://fhir.cds-frailty.no/CodeSystem/override-reason"
+
+
 def feedback(card="card-1", outcome="accepted", **extra):
     item = {"card": card, "outcome": outcome, "outcomeTimestamp": "2026-11-02T10:35:00Z"}
     if outcome == "accepted":
@@ -65,28 +68,34 @@ def feedback(card="card-1", outcome="accepted", **extra):
     return {"feedback": [item]}
 
 
-def test_feedback_is_stored(client, store):
-    response = client.post("/cds-services/discharge-pathway/feedback", json=feedback())
+def served_card(client, request_body):
+    """The uuid of a card the service has just served (the fake evaluator's one discharge card)."""
+    return client.post("/cds-services/discharge-pathway", json=request_body()).json()["cards"][0]["uuid"]
+
+
+def test_feedback_is_stored(client, store, request_body):
+    response = client.post("/cds-services/discharge-pathway/feedback", json=feedback(served_card(client, request_body)))
     assert response.status_code == 200
-    assert response.json() == {"stored": 1, "duplicates": 0, "unknown_cards": 1}
+    assert response.json() == {"stored": 1, "duplicates": 0, "unknown_cards": 0}
     assert len(rows(client, store, "select * from feedback")) == 1
 
 
-def test_the_same_feedback_twice_is_stored_once(client, store):
-    client.post("/cds-services/discharge-pathway/feedback", json=feedback())
-    again = client.post("/cds-services/discharge-pathway/feedback", json=feedback())
+def test_the_same_feedback_twice_is_stored_once(client, store, request_body):
+    body = feedback(served_card(client, request_body))
+    client.post("/cds-services/discharge-pathway/feedback", json=body)
+    again = client.post("/cds-services/discharge-pathway/feedback", json=body)
     assert again.status_code == 200 and again.json()["duplicates"] == 1
     assert len(rows(client, store, "select * from feedback")) == 1
 
 
 def test_feedback_on_a_served_card_is_known(client, request_body):
-    uuid = client.post("/cds-services/discharge-pathway", json=request_body()).json()["cards"][0]["uuid"]
+    uuid = served_card(client, request_body)
     assert client.post("/cds-services/discharge-pathway/feedback", json=feedback(uuid)).json()["unknown_cards"] == 0
 
 
-def test_override_with_reason_is_accepted(client):
-    body = feedback(outcome="overridden", overrideReason={
-        "reason": {"system": "urn:cds:override", "code": "already-done", "display": "Allerede gjort"},
+def test_override_with_reason_is_accepted(client, request_body):
+    body = feedback(served_card(client, request_body), outcome="overridden", overrideReason={
+        "reason": {"system": OVERRIDE_SYSTEM, "code": "already-done", "display": "Allerede gjort"},
         "userComment": "Henvist i går"})
     assert client.post("/cds-services/discharge-pathway/feedback", json=body).status_code == 200
 

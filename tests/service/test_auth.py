@@ -56,6 +56,7 @@ def secured(make_client, tmp_path, jwks_requests):
     settings = Settings(
         data_dir=tmp_path / "data",
         pseudonym_key="test-pseudonym-key-0123456789",
+        public_base_url="http://testserver",
         auth={"issuers": {ISS: {"jwks": JWKS, "jku": [JKU]}}},
     )
 
@@ -136,7 +137,7 @@ def test_replayed_jti_is_401(secured, request_body):
 
 def test_a_token_used_before_a_restart_is_refused_after_it(make_client, tmp_path, request_body):
     settings = Settings(data_dir=tmp_path / "data", pseudonym_key="test-pseudonym-key-0123456789",
-                        auth={"issuers": {ISS: {"jwks": JWKS}}})
+                        public_base_url="http://testserver", auth={"issuers": {ISS: {"jwks": JWKS}}})
     once = token()
     assert call(make_client(settings=settings), request_body, once).status_code == 200
     restarted = make_client(settings=settings)
@@ -172,11 +173,45 @@ def test_the_public_base_url_is_the_audience_behind_a_proxy(make_client, tmp_pat
 
 def test_protected_discovery_needs_a_token_for_its_own_url(make_client, tmp_path):
     settings = Settings(data_dir=tmp_path, pseudonym_key="test-pseudonym-key-0123456789",
-                        auth={"issuers": {ISS: {"jwks": JWKS}}, "protect_discovery": True})
+                        public_base_url="http://testserver", auth={"issuers": {ISS: {"jwks": JWKS}}, "protect_discovery": True})
     client = make_client(settings=settings)
     assert client.get("/cds-services").status_code == 401
     ok = token(aud="http://testserver/cds-services")
     assert client.get("/cds-services", headers={"Authorization": f"Bearer {ok}"}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/cds-services/no-such-service", "/cds-services/no-such-service/feedback"])
+def test_with_protected_discovery_an_unknown_service_is_401_before_it_is_404(make_client, tmp_path, request_body,
+                                                                             path):
+    settings = Settings(data_dir=tmp_path, pseudonym_key="test-pseudonym-key-0123456789",
+                        public_base_url="http://testserver",
+                        auth={"issuers": {ISS: {"jwks": JWKS}}, "protect_discovery": True})
+    client = make_client(settings=settings)
+    assert "no-such-service" not in reason(client.post(path, json=request_body()))
+    good = token(aud=f"http://testserver{path}")
+    answer = client.post(path, json=request_body(), headers={"Authorization": f"Bearer {good}"})
+    assert answer.status_code == 404 and "no-such-service" in answer.json()["issue"][0]["diagnostics"]
+
+
+def test_with_protected_discovery_a_known_service_authenticates_each_token_once(make_client, tmp_path, request_body):
+    settings = Settings(data_dir=tmp_path, pseudonym_key="test-pseudonym-key-0123456789",
+                        public_base_url="http://testserver",
+                        auth={"issuers": {ISS: {"jwks": JWKS}}, "protect_discovery": True})
+    assert call(make_client(settings=settings), request_body, token()).status_code == 200
+
+
+def test_a_token_for_another_host_is_refused_whatever_host_header_is_sent(secured, request_body):
+    other = token(aud="http://cds.elsewhere.example/cds-services/discharge-pathway")
+    response = secured.post("http://cds.elsewhere.example/cds-services/discharge-pathway", json=request_body(),
+                            headers={"Authorization": f"Bearer {other}", "Host": "cds.elsewhere.example"})
+    assert "aud" in reason(response)
+
+
+def test_authentication_without_public_base_url_is_a_configuration_error(tmp_path):
+    from cds.service.settings import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="public_base_url is required when authentication is on"):
+        load_settings(data_dir=tmp_path, auth={"issuers": {ISS: {"jwks": JWKS}}})
 
 
 def test_symmetric_algorithms_cannot_be_configured():
@@ -196,7 +231,7 @@ def test_a_data_directory_the_replay_table_cannot_live_in_is_a_configuration_err
 
 def test_the_replay_table_is_created_when_the_service_starts_with_authentication_on(make_client, tmp_path):
     settings = Settings(data_dir=tmp_path / "data", pseudonym_key="test-pseudonym-key-0123456789",
-                        auth={"issuers": {ISS: {"jwks": JWKS}}})
+                        public_base_url="http://testserver", auth={"issuers": {ISS: {"jwks": JWKS}}})
     make_client(settings=settings)
     assert settings.jti_replay_file.is_file()
 

@@ -117,6 +117,17 @@ def test_serve_refuses_a_public_address_without_authentication():
         "configure [auth.issuers] or bind to 127.0.0.1"]
 
 
+def test_serve_with_authentication_but_no_public_base_url_refuses_to_start_in_one_line(tmp_path):
+    config = tmp_path / "cds.toml"
+    config.write_text('pseudonym_key = "a-pseudonym-key-0123456789"\n'
+                      '[auth.issuers."https://epj.example.no"]\njwks = { keys = [] }\n')
+    result = _cds("serve", "--config", str(config))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "cds: error: public_base_url is required when authentication is on: it is the "
+        "audience client tokens must name (e.g. https://cds.example.no; set CDS_PUBLIC_BASE_URL)"]
+
+
 def test_serve_with_a_missing_config_file_is_a_one_line_error():
     result = _cds("serve", "--config", "/no/such/cds.toml")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1

@@ -33,7 +33,7 @@ def test_prefetch_asks_for_every_resource_type_the_fact_builder_reads(client):
 def test_discovery_needs_no_client_jwt_by_default(make_client, tmp_path):
     from cds.service.settings import Settings
 
-    secured = Settings(data_dir=tmp_path, auth={"issuers": {"https://epj.example.no": {"jwks": {"keys": []}}}})
+    secured = Settings(data_dir=tmp_path, public_base_url="http://testserver", auth={"issuers": {"https://epj.example.no": {"jwks": {"keys": []}}}})
     assert make_client(settings=secured).get("/cds-services").status_code == 200
 
 

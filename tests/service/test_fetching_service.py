@@ -38,3 +38,29 @@ def test_the_access_token_is_never_logged(make_client, fhir_server, request_body
     assert caplog.records, "expected some log records to inspect"
     assert all(TOKEN not in record.getMessage() and TOKEN not in str(record.args) for record in caplog.records)
     assert TOKEN not in caplog.text
+
+
+def test_a_fhir_server_slower_than_the_default_fetch_budget_is_a_reported_fetch_failure(make_client, request_body):
+    import asyncio
+
+    import httpx
+
+    async def never_in_time(request):
+        await asyncio.sleep(60)  # far past the budget; the call must not wait for it
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset"})
+
+    body = request_body(fhirServer="https://fhir.sykehus.example/fhir", fhirAuthorization=AUTH)
+    del body["prefetch"]["conditions"]
+    client = make_client(http=httpx.AsyncClient(transport=httpx.MockTransport(never_in_time)))
+    response = client.post("/cds-services/discharge-pathway", json=body)
+    assert response.status_code == 412
+    issue = response.json()["issue"][0]
+    assert issue["code"] == "incomplete" and issue["expression"] == ["prefetch.conditions"]
+    assert "did not answer in time" in issue["diagnostics"] or "within 2 s" in issue["diagnostics"]
+
+
+def test_the_default_fetch_budget_is_well_under_a_cds_client_timeout():
+    from cds.service.settings import FhirClientSettings
+
+    defaults = FhirClientSettings()
+    assert defaults.total_timeout_seconds <= 2.0 and defaults.timeout_seconds <= defaults.total_timeout_seconds

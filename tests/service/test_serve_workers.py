@@ -172,3 +172,29 @@ def test_a_client_jwt_replayed_to_the_other_worker_or_after_a_restart_is_refused
         served.replace_workers(workers)
         assert [discover(connection) for connection in served.connect(2)] == [401] * 2
     assert token.encode() not in (tmp_path / "data" / "jti-replay.bin").read_bytes()
+
+
+def test_metrics_of_both_workers_are_answered_by_either(tmp_path):
+    import json
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body = json.dumps({"hook": "patient-view", "hookInstance": "h-1", "context": {
+        "userId": "Practitioner/p", "patientId": "p1"}, "prefetch": {"patient": {
+            "resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1942-03-14"}}})
+
+    def calls_counted(text: str) -> float:
+        return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                   if sample.name == "cds_hook_calls_total")
+
+    with TwoWorkers(tmp_path, env={"CDS_AUTH__METRICS_TOKEN": "scrape-0123456789"}) as served:
+        served.connect(8)  # four connections on each worker (the balancer spreads them)
+        for connection in served.clients:
+            connection.request("POST", "/cds-services/frailty-patient-view", body=body,
+                               headers={"Content-Type": "application/json"})
+            connection.getresponse().read()
+        for connection in served.clients[:2]:
+            connection.request("GET", "/metrics", headers={"Authorization": "Bearer scrape-0123456789"})
+            answer = connection.getresponse()
+            assert answer.status == 200
+            assert calls_counted(answer.read().decode()) == 8

@@ -59,7 +59,8 @@ def test_without_authentication_only_loopback_is_allowed(tmp_path):
 
 
 def test_with_authentication_any_address_is_allowed(tmp_path):
-    Settings(data_dir=tmp_path, auth={"issuers": {"https://epj": {"jwks": {"keys": []}}}}).check_bind("0.0.0.0")
+    Settings(data_dir=tmp_path, public_base_url="https://cds.example.no",
+                        auth={"issuers": {"https://epj": {"jwks": {"keys": []}}}}).check_bind("0.0.0.0")
 
 
 @pytest.mark.parametrize("host,loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True),
@@ -76,7 +77,8 @@ def test_development_pseudonym_key_is_created_once_with_mode_0600(tmp_path):
 
 
 def test_production_without_pseudonym_key_is_an_error(tmp_path):
-    settings = Settings(data_dir=tmp_path, auth={"issuers": {"https://epj": {"jwks": {"keys": []}}}})
+    settings = Settings(data_dir=tmp_path, public_base_url="https://cds.example.no",
+                        auth={"issuers": {"https://epj": {"jwks": {"keys": []}}}})
     with pytest.raises(ConfigError, match="pseudonym_key"):
         settings.resolve_pseudonym_key()
 
@@ -87,3 +89,23 @@ def test_cors_origins_get_cors_headers(make_client, tmp_path):
     response = make_client(settings=settings).options("/cds-services", headers={
         "Origin": "https://epj.example.no", "Access-Control-Request-Method": "GET"})
     assert response.headers["access-control-allow-origin"] == "https://epj.example.no"
+
+
+def test_the_sqlite_store_and_the_data_directory_are_private_to_the_service_user(tmp_path):
+    from datetime import UTC, datetime
+
+    from cds.service.runtime import build_store
+    from cds.store import CallRecord
+
+    settings = Settings(data_dir=tmp_path / "data", pseudonym_key="test-pseudonym-key-0123456789")
+    store = build_store(settings)
+    try:
+        store.record_call(CallRecord(service_id="discharge-pathway", hook="encounter-discharge", hook_instance="h",
+                                     patient_id="p1", ruleset_digest=None, duration_ms=1.0, outcome="no-cards",
+                                     http_status=200, cards=(), at=datetime(2026, 11, 2, tzinfo=UTC), site=None))
+        files = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in (tmp_path / "data").iterdir()}
+    finally:
+        store.close()
+    assert oct(stat.S_IMODE(os.stat(tmp_path / "data").st_mode)) == oct(0o700)
+    assert {"cds.sqlite3", "cds.sqlite3-wal"} <= set(files)  # while open: the database and its write-ahead log
+    assert files == dict.fromkeys(files, oct(0o600))

@@ -140,6 +140,27 @@ def test_long_comment_is_clipped(store: AuditStore, now: datetime) -> None:
     assert row.user_comment == "ø" * COMMENT_MAX_CHARS
 
 
+def test_served_cards_are_found_by_uuid_for_their_own_service_only(store: AuditStore, now: datetime) -> None:
+    from cds.store.records import ServedCard
+
+    other = CardRecord(uuid="card-other", rule_id="x", rule_version="1.0", indicator="info", topic="t")
+    serve(store, now, CFS_CARD)
+    serve(store, now, other, service_id="frailty-admission")
+    found = store.served_cards(SERVICE, ["card-cfs-1", "card-other", "never-served"])
+    assert found == {"card-cfs-1": ServedCard(uuid="card-cfs-1", rule_id="cfs-due", suggestion_ids=("sugg-a", "sugg-b"))}
+    assert store.served_cards(SERVICE, []) == {}
+
+
+def test_redact_comments_wipes_the_override_display_too(store: AuditStore, now: datetime) -> None:
+    serve(store, now, CFS_CARD)
+    store.record_feedback(SERVICE, [overridden(overrideReason={"reason": {"code": "already-done",
+                                                                          "display": "Ingrid Haugen"}})],
+                          received_at=now - timedelta(days=400))
+    assert store.redact_comments(received_before=now - timedelta(days=365)) == 1
+    [row] = rows(store)
+    assert (row.override_display, row.user_comment, row.override_code) == (None, None, "already-done")
+
+
 def test_redact_comments_wipes_only_old_comments_and_keeps_the_reason(store: AuditStore, now: datetime) -> None:
     serve(store, now, CFS_CARD)
     store.record_feedback(SERVICE, [overridden()], received_at=now - timedelta(days=400))

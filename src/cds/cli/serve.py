@@ -10,7 +10,8 @@ service swaps the rule set atomically and keeps the old one if the new files
 are broken; with several workers uvicorn restarts the workers (prefer
 ``POST /admin/rules/reload``, which validates the rules before restarting them).
 With several workers, connections are spread over them least-connections
-first (`cds.service.balance`).
+first (`cds.service.balance`). A connection that does not send its headers
+within ``header_timeout_seconds`` is closed (`cds.service.headertimeout`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -43,6 +47,7 @@ def serve(
 
     from cds.service.app import SIGHUP_ENV, create_app
     from cds.service.balance import connection_table
+    from cds.service.headertimeout import PROTOCOL, TIMEOUT_ENV
     from cds.service.settings import CONFIG_FILE_ENV, ConfigError, load_settings
 
     if config is not None and not config.is_file():
@@ -60,8 +65,9 @@ def serve(
     for name, value in overrides.items():
         os.environ[f"CDS_{name.upper()}"] = str(value)
     _check_port_free(settings.host, settings.port)
+    os.environ[TIMEOUT_ENV] = str(settings.header_timeout_seconds)  # read by each worker's protocol
     common = {"host": settings.host, "port": settings.port, "proxy_headers": False, "server_header": False,
-              "access_log": settings.access_log}
+              "access_log": settings.access_log, "http": PROTOCOL}
     if settings.workers == 1:
         try:
             app = create_app(settings, handle_sighup=True)
@@ -73,7 +79,7 @@ def serve(
         # A worker loads the rules, the model and the store before it is ready: give it
         # time, or uvicorn gives up on a graceful restart (SIGHUP) after 5 s. Rows for twice
         # the workers: a restart brings each new worker up before the old one stops.
-        with connection_table(rows=2 * settings.workers + 1):
+        with connection_table(rows=2 * settings.workers + 1), _metrics_directory():
             uvicorn.run("cds.service.app:app_from_env", factory=True, workers=settings.workers,
                         timeout_worker_healthcheck=WORKER_STARTUP_SECONDS, loop=BALANCED_LOOP, **common)
 
@@ -89,6 +95,19 @@ def _check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}; stop the other process or use --port") from None
+
+
+@contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """A fresh directory for the workers' Prometheus metric files (`cds.service.metrics`), removed at the end."""
+    from cds.service.metrics import MULTIPROCESS_ENV
+
+    with tempfile.TemporaryDirectory(prefix="cds-metrics-") as directory:
+        os.environ[MULTIPROCESS_ENV] = directory
+        try:
+            yield
+        finally:
+            os.environ.pop(MULTIPROCESS_ENV, None)
 
 
 def register(app: typer.Typer) -> None:

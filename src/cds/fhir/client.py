@@ -76,7 +76,7 @@ class FhirClient:
         *,
         access_token: str | None,
         http: httpx.AsyncClient,
-        timeout_seconds: float = 10.0,
+        timeout_seconds: float = 1.5,
         max_pages: int = 20,
         max_resources: int = 5000,
     ) -> None:

@@ -56,6 +56,8 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
+from cds.jsondepth import check_depth
+
 __all__ = [
     "ENGINE_RESOURCE_TYPES",
     "SUPPORTING_RESOURCE_TYPES",
@@ -148,17 +150,21 @@ class JsonBytes:
 
     A `ResourceSet` looks it up in the parse cache by those bytes: a value seen
     before is neither decoded nor serialised again. The bytes must be one
-    complete JSON value; when they are not valid JSON, `value` raises
-    `ValueError` and a `ResourceSet` reports an issue.
+    complete JSON value; when they are not valid JSON, or nest deeper than
+    ``max_depth`` levels (`cds.jsondepth`, checked before decoding), `value`
+    raises `ValueError` and a `ResourceSet` reports an issue.
 
     >>> JsonBytes(b'{"resourceType": "Patient", "id": "p1"}').head().resource_type
     'Patient'
     """
 
-    __slots__ = ("_decoded", "_found", "_key", "data")
+    __slots__ = ("_decoded", "_found", "_key", "_outer", "data", "max_depth")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, max_depth: int | None = None, *, outer: int = 0) -> None:
         self.data = data
+        #: the bound on nesting, counted from the document the value is ``outer`` levels inside
+        self.max_depth = max_depth
+        self._outer = outer
         self._key = (zlib.crc32(data), len(data))
         self._decoded: Any = _UNDECODED
         #: the cached contribution last looked up, with the types it is for
@@ -167,6 +173,8 @@ class JsonBytes:
     def value(self) -> Any:
         """The decoded JSON; `ValueError` (``orjson.JSONDecodeError``) when the bytes are not valid JSON."""
         if self._decoded is _UNDECODED:
+            if self.max_depth is not None:
+                check_depth(self.data, self.max_depth, outer=self._outer)
             self._decoded = orjson.loads(self.data)
         return self._decoded
 

@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
+from cds.service import logprivacy
 from cds.service.auth import ClientAuthenticator
 from cds.service.errors import (
     ServiceError,
@@ -108,6 +109,7 @@ def create_app(
     by default the evaluator's own (its ``rules`` attribute). ``audit=False``
     runs without an audit store (documentation builds; feedback then answers 503).
     """
+    logprivacy.install()  # before anything logs: no patient ids from httpx, SQLAlchemy or the access log
     settings = settings or load_settings()
     evaluator = evaluator if evaluator is not None else build_evaluator(settings)
     store = store if store is not None or not audit else build_store(settings)

@@ -37,7 +37,7 @@ from cds.service.errors import ServiceError
 from cds.service.replay import ReplayTable
 from cds.service.settings import AuthSettings, ConfigError, IssuerSettings
 
-__all__ = ["ClientAuthenticator", "ClientIdentity", "check_admin_token"]
+__all__ = ["ClientAuthenticator", "ClientIdentity", "check_admin_token", "check_metrics_token"]
 
 log = logging.getLogger(__name__)
 
@@ -227,4 +227,15 @@ def check_admin_token(authorization: str | None, settings: AuthSettings) -> None
     expected = settings.admin_token.get_secret_value().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
         raise ServiceError(401, "the admin credential is missing or wrong", code="login", outcome="unauthorized",
+                           headers={"WWW-Authenticate": "Bearer"})
+
+
+def check_metrics_token(authorization: str | None, settings: AuthSettings) -> None:
+    """Constant-time check of the metrics scraper's bearer secret; 404 when metrics are off, 401 when wrong."""
+    if settings.metrics_token is None:
+        raise ServiceError(404, "metrics are off: set auth.metrics_token", code="not-found", outcome="forbidden")
+    scheme, _, token = (authorization or "").partition(" ")
+    expected = settings.metrics_token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+        raise ServiceError(401, "the metrics credential is missing or wrong", code="login", outcome="unauthorized",
                            headers={"WWW-Authenticate": "Bearer"})

@@ -32,6 +32,7 @@ from cds.fhir.prefetch import PrefetchInvalid, PrefetchResult, PrefetchUnavailab
 from cds.fhir.resources import JsonBytes, ResourceSet
 from cds.hooks.models import HookRequest
 from cds.hooks.services import ServiceDefinition
+from cds.service import metrics
 from cds.service.errors import ServiceError, validation_messages
 from cds.evaluation import EvaluationCall
 from cds.service.settings import Settings
@@ -160,18 +161,21 @@ async def process_call(
     if on_request is not None:
         on_request(request)
     started = time.perf_counter()
+    source = sources(request)
     try:
         resolved = await resolve_prefetch(
             service.prefetch,
             request.context,
             request.prefetch,
-            sources(request),
+            source,
             max_concurrency=max_concurrency,
             total_timeout_seconds=fetch_timeout_seconds,
         )
     except PrefetchInvalid as exc:
         raise ServiceError(400, exc.messages, outcome="bad-prefetch", expressions=["prefetch"]) from exc
     except PrefetchUnavailable as exc:
+        if source is not None:
+            metrics.fetch_failed(service.id)  # the FHIR server failed or was too slow (not: nothing to read from)
         raise ServiceError(
             412,
             [f"{exc.reason}; prefetch key(s) needed: {', '.join(exc.keys)}"],

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+import anyio
 import orjson
 from anyio import to_thread
 from fastapi import APIRouter, Request
@@ -33,10 +34,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cds.hooks.models import FeedbackRequest, HookRequest, to_json_dict
 from cds.hooks.services import SERVICES_BY_ID, ServiceDefinition, discovery
 from cds.hooks.wire import decode_hook_request
-from cds.service.auth import check_admin_token
+from cds.jsondepth import DEFAULT_MAX_DEPTH, JsonTooDeep, check_depth
+from cds.service import metrics
+from cds.service.auth import check_admin_token, check_metrics_token
 from cds.service.calls import fhir_sources, process_call
 from cds.service.devclock import evaluation_time
 from cds.service.errors import ServiceError, validation_messages
+from cds.service.feedback import card_problems, find_served_cards, shape_problems
 from cds.service.runtime import Runtime
 
 __all__ = ["JSON", "HookCallShortcut", "answer_call", "router"]
@@ -75,15 +79,34 @@ def runtime_of(request: Request) -> Runtime:
 
 
 def audience_of(request: Request, runtime: Runtime) -> str:
-    """The URL the client called, as it must appear in the JWT ``aud``."""
+    """The URL the client called, as it must appear in the JWT ``aud``: from ``public_base_url``, never from Host.
+
+    Settings refuse authentication without ``public_base_url``, so a request cannot
+    choose its own audience by the Host header it sends.
+    """
     base = runtime.settings.public_base_url
-    if base:
-        return base + request.url.path
-    return str(request.url.replace(query="", fragment=""))
+    if not base:
+        raise ServiceError(500, "the service has no public_base_url configured", code="exception",
+                           outcome="misconfigured")
+    return base + request.url.path
 
 
-async def read_json(request: Request, limit: int, decode: Callable[[bytes], Any] = orjson.loads) -> Any:
-    """The JSON body decoded by ``decode`` (raising ``orjson.JSONDecodeError``), or 415/413/400 `ServiceError`."""
+def _decode_bounded(max_depth: int) -> Callable[[bytes], Any]:
+    def decode(body: bytes) -> Any:
+        check_depth(body, max_depth)
+        return orjson.loads(body)
+
+    return decode
+
+
+async def read_json(request: Request, limit: int, decode: Callable[[bytes], Any] | None = None, *,
+                    max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """The JSON body decoded by ``decode``, or 415/413/400 `ServiceError`.
+
+    ``decode`` raises ``orjson.JSONDecodeError`` or `JsonTooDeep`; by default the
+    body is refused when it nests deeper than ``max_depth``, then decoded with ``orjson``.
+    """
+    decode = decode or _decode_bounded(max_depth)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in _JSON_TYPES:
         raise ServiceError(415, "the request body must be JSON (Content-Type: application/json)",
@@ -105,6 +128,9 @@ async def read_json(request: Request, limit: int, decode: Callable[[bytes], Any]
     except orjson.JSONDecodeError as exc:
         raise ServiceError(400, f"the request body is not valid JSON: {exc.msg} at position {exc.pos}",
                            outcome="bad-request") from exc
+    except JsonTooDeep as exc:
+        raise ServiceError(400, f"the request body is refused: {exc} (setting max_json_depth)",
+                           code="too-costly", outcome="bad-request") from exc
 
 
 def pick_language(accept_language: str | None, default: str) -> str:
@@ -248,9 +274,11 @@ async def answer_call(runtime: Runtime, service_id: str, request: Request) -> Re
     recorded as an ``error`` call and raised (the app's last-resort handler answers 500).
     """
     try:
+        if service_id not in SERVICES_BY_ID and runtime.settings.auth.protect_discovery:
+            await _authenticate(request, runtime)  # which services exist is for authenticated clients only
         service = _service(service_id)
     except ServiceError as exc:
-        return exc.response()  # no such service: nothing to audit
+        return exc.response()  # no such service (or a caller who may not learn that): nothing to audit
     started = time.perf_counter()
     at = runtime.clock()
     draft = _AuditDraft(service)
@@ -259,7 +287,9 @@ async def answer_call(runtime: Runtime, service_id: str, request: Request) -> Re
     try:
         await _authenticate(request, runtime)
         now = evaluation_time(request.headers, development=runtime.settings.development, received=at)
-        payload = await read_json(request, runtime.settings.max_body_bytes, decode_hook_request)
+        max_depth = runtime.settings.max_json_depth
+        payload = await read_json(request, runtime.settings.max_body_bytes,
+                                  lambda body: decode_hook_request(body, max_depth))
         result = await process_call(
             service,
             payload,
@@ -278,8 +308,12 @@ async def answer_call(runtime: Runtime, service_id: str, request: Request) -> Re
     except ServiceError as exc:
         response, outcome, status = exc.response(), exc.outcome, exc.status
     except Exception:
+        metrics.hook_call(service.id, 500, time.perf_counter() - started)
         await _record(runtime, draft, started=started, at=at, outcome="error", status=500, digest=None, cards=())
         raise
+    metrics.hook_call(service.id, status, time.perf_counter() - started)
+    if cards:
+        metrics.card_served(card.rule_id for card in cards)
     response.background = BackgroundTask(
         _record, runtime, draft, started=started, at=at, outcome=outcome, status=status, digest=digest, cards=cards
     )
@@ -326,24 +360,35 @@ class HookCallShortcut:
 )
 async def post_feedback(service_id: str, request: Request) -> Response:
     runtime = runtime_of(request)
-    service = _service(service_id)
     await _authenticate(request, runtime)
-    payload = await read_json(request, runtime.settings.max_body_bytes)
+    service = _service(service_id)
+    payload = await read_json(request, runtime.settings.max_body_bytes, max_depth=runtime.settings.max_json_depth)
     if not isinstance(payload, dict):
         raise ServiceError(400, "the feedback body must be a JSON object with a 'feedback' list")
     try:
         feedback = FeedbackRequest.model_validate(payload)
     except ValidationError as exc:
         raise ServiceError(400, validation_messages(exc), outcome="bad-request") from exc
+    items = list(feedback.feedback)
+    problems = shape_problems(items)
+    if problems:
+        raise ServiceError(400, problems, outcome="bad-request")
     store, audit = runtime.store, runtime.audit
     if store is None or audit is None:
         raise ServiceError(503, "feedback cannot be stored: no audit store", code="transient", outcome="no-store")
 
     def record() -> Any:
         audit.flush()  # the card answered about may have been served a moment ago and still be queued
-        return store.record_feedback(service.id, list(feedback.feedback), received_at=runtime.clock())
+        served = find_served_cards(lambda uuids: store.served_cards(service.id, uuids), [i.card for i in items])
+        problems = card_problems(items, served, runtime.rules)
+        if problems:
+            return problems
+        return store.record_feedback(service.id, items, received_at=runtime.clock())
 
-    return _json_response(asdict(await to_thread.run_sync(record)))
+    result = await to_thread.run_sync(record)
+    if isinstance(result, list):
+        raise ServiceError(400, result, outcome="bad-request")
+    return _json_response(asdict(result))
 
 
 @router.post(
@@ -377,3 +422,63 @@ def reload_body(result: Any) -> dict[str, Any]:
 @router.get("/health", summary="Liveness: the process answers", responses={200: {"description": "ok"}})
 async def health() -> Response:
     return _json_response({"status": "ok"})
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: a rule set is loaded and the audit store answers",
+    responses={200: {"description": "ready: the rule-set digest and the store's state"}, **_errors(503)},
+)
+async def ready(request: Request) -> Response:
+    runtime = runtime_of(request)
+    problems = []
+    digest = None
+    if runtime.rules is not None:
+        try:
+            digest = runtime.rules.current().digest
+        except Exception:  # noqa: BLE001 - a holder without a serving rule set is not ready
+            problems.append("no rule set is loaded")
+    store = "off"
+    if runtime.store is not None:
+        store = await _store_state(runtime)
+        if store != "ok":
+            problems.append(f"the audit store does not answer ({store})")
+    if problems:
+        raise ServiceError(503, problems, code="transient", outcome="not-ready", headers={"Retry-After": "5"})
+    return _json_response({"status": "ready", "ruleset": digest, "store": store})
+
+
+async def _store_state(runtime: Runtime) -> str:
+    """``ok``, or why the store cannot be used: one ``SELECT 1`` within `READY_STORE_TIMEOUT_SECONDS`."""
+    store = runtime.store
+    assert store is not None
+
+    def ping() -> None:
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    try:
+        with anyio.fail_after(READY_STORE_TIMEOUT_SECONDS):
+            await to_thread.run_sync(ping, abandon_on_cancel=True)
+    except TimeoutError:
+        return "timeout"
+    except Exception as exc:  # noqa: BLE001 - any database error means: not ready
+        return type(exc).__name__
+    return "ok"
+
+
+#: How long ``/ready`` waits for the audit store to answer ``SELECT 1``.
+READY_STORE_TIMEOUT_SECONDS = 2.0
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (bearer auth.metrics_token; off without it)",
+    responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}},
+               **_errors(401, 404)},
+)
+async def get_metrics(request: Request) -> Response:
+    runtime = runtime_of(request)
+    check_metrics_token(request.headers.get("authorization"), runtime.settings.auth)
+    body = await to_thread.run_sync(metrics.render, runtime.rules)
+    return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -64,5 +64,5 @@ def build_store(settings: Settings) -> AuditStore:
     from cds.store import AuditStore
 
     if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return AuditStore.open(settings.effective_database_url, pseudonym_key=settings.resolve_pseudonym_key())

@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cds import bundled
+from cds.jsondepth import DEFAULT_MAX_DEPTH
 from cds.store.engine import sqlite_url
 
 __all__ = [
@@ -85,6 +86,8 @@ class AuthSettings(BaseModel):
     jwks_fetch_timeout_seconds: float = Field(default=5.0, gt=0)
     protect_discovery: bool = False
     admin_token: SecretStr | None = None
+    #: the bearer secret a Prometheus scraper sends for ``GET /metrics``; None: the endpoint is off (404)
+    metrics_token: SecretStr | None = None
 
     @field_validator("algorithms")
     @classmethod
@@ -101,14 +104,22 @@ class AuthSettings(BaseModel):
 
 
 class FhirClientSettings(BaseModel):
-    """Bounds for reading from the client's FHIR server when prefetch is incomplete."""
+    """Bounds for reading from the client's FHIR server when prefetch is incomplete.
 
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    The time budget follows the CDS Hooks answer time, not the FHIR server's
+    comfort: a client gives up on a service after a few seconds (it expects an
+    answer in about 500 ms), so fetching that takes longer than
+    ``total_timeout_seconds`` is stopped and reported as a fetch failure (the
+    keys not read are named in the answer), well before the client's own timeout.
+    """
+
+    #: one request to the FHIR server (each page of a search)
+    timeout_seconds: float = Field(default=1.5, gt=0)
     max_pages: int = Field(default=20, ge=1)
     max_resources_per_query: int = Field(default=5000, ge=1)
     max_concurrency: int = Field(default=8, ge=1)
-    #: all fetching for one call together (CDS Hooks clients expect an answer in about 500 ms)
-    total_timeout_seconds: float = Field(default=15.0, gt=0)
+    #: all fetching for one call together
+    total_timeout_seconds: float = Field(default=2.0, gt=0)
 
 
 class DashboardSettings(BaseModel):
@@ -163,12 +174,20 @@ class Settings(BaseSettings):
     #: ``--now`` gives; the command line reads times without an offset in it. Elapsed-time windows
     #: (24-hour deadlines) stay elapsed hours. ``CDS_CLINICAL_TIMEZONE``.
     clinical_timezone: str = "Europe/Oslo"
+    #: the URL clients call (scheme, host, optional path prefix): the JWT ``aud`` of a call to
+    #: ``/cds-services/x`` must be ``public_base_url + "/cds-services/x"``; required with authentication
     public_base_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    #: levels of arrays/objects a request body may nest (hook calls, feedback); deeper is a 400,
+    #: refused before decoding (`cds.jsondepth`; decoders fail near 1,000 levels)
+    max_json_depth: int = Field(default=DEFAULT_MAX_DEPTH, ge=8, le=500)
     #: uvicorn's per-request access log (one line per request on stderr); off by default, since a
     #: reverse proxy usually keeps one and the line costs the worker CPU on every call
     access_log: bool = False
+    #: a connection must send each request's complete headers within this many seconds of opening
+    #: (or of the first byte of its next request), or it is closed (`cds.service.headertimeout`)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     fhir: FhirClientSettings = Field(default_factory=FhirClientSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
@@ -213,6 +232,16 @@ class Settings(BaseSettings):
             self.public_base_url = self.public_base_url.rstrip("/")
         return self
 
+    @model_validator(mode="after")
+    def _audience_is_configured(self) -> Settings:
+        """With authentication on, the JWT ``aud`` is checked against ``public_base_url``, never the Host header."""
+        if self.auth.enabled and not self.public_base_url:
+            raise ValueError(
+                "public_base_url is required when authentication is on: it is the audience client tokens "
+                "must name (e.g. https://cds.example.no; set CDS_PUBLIC_BASE_URL)"
+            )
+        return self
+
     @property
     def development(self) -> bool:
         """Development mode: no client authentication configured (loopback only)."""
@@ -254,7 +283,7 @@ class Settings(BaseSettings):
         path = self.data_dir / PSEUDONYM_KEY_FILE
         if path.exists():
             return path.read_bytes().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_hex(32).encode()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
@@ -329,5 +358,6 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         if callable(errors):
             first = errors(include_url=False, include_input=False)[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
-            raise ConfigError(f"setting {where}: {first.get('msg')}") from exc
+            message = str(first.get("msg")).removeprefix("Value error, ")
+            raise ConfigError(f"setting {where}: {message}" if where else message) from exc
         raise ConfigError(str(exc)) from exc

@@ -83,13 +83,24 @@ def create_store_engine(url: str, *, create_directory: bool = True) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (0600); SQLite gives its WAL and shared-memory
+    files the same mode. An existing file is left as it is."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except OSError:
+        pass  # it exists, or the directory cannot hold it: SQLite opens it or reports why
+
+
 def _sqlite_engine(url: URL, *, create_directory: bool) -> Engine:
     path = sqlite_path(url)
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
     if path is None:
         kwargs["poolclass"] = StaticPool  # one shared in-memory database for every thread
-    elif create_directory:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        if create_directory:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _create_private(path)
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")

@@ -56,3 +56,12 @@ class FeedbackResult:
     stored: int
     duplicates: int
     unknown_cards: int
+
+
+@dataclass(frozen=True)
+class ServedCard:
+    """A card as the audit store knows it, for checking feedback about it (`AuditStore.served_cards`)."""
+
+    uuid: str
+    rule_id: str
+    suggestion_ids: tuple[str, ...] = ()

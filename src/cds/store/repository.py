@@ -45,7 +45,7 @@ from cds.store.models import (
     Card,
     Feedback,
 )
-from cds.store.records import CallRecord, CardRecord, FeedbackResult
+from cds.store.records import CallRecord, CardRecord, FeedbackResult, ServedCard
 
 
 class AuditStore:
@@ -163,19 +163,38 @@ class AuditStore:
         return FeedbackResult(stored=stored, duplicates=duplicates, unknown_cards=unknown)
 
     def redact_comments(self, *, received_before: datetime) -> int:
-        """Wipe the free-text comments of feedback received before the cutoff; return how many.
+        """Wipe the free text of feedback received before the cutoff; return how many items had any.
 
-        The coded override reason stays; only the clinician's text goes. Run it
-        on the retention schedule your data-protection officer sets.
+        Free text is the clinician's ``userComment`` and the override reason's
+        ``display`` as the client sent it. The coded override reason (system and
+        code, checked against the card's own list when received) stays. Run it on
+        the retention schedule your data-protection officer sets.
         """
         table = Feedback.__table__
         with self._write() as conn:
             result = conn.execute(
                 update(table)
-                .where(table.c.received_at < received_before, table.c.user_comment.is_not(None))
-                .values(user_comment=None)
+                .where(table.c.received_at < received_before,
+                       table.c.user_comment.is_not(None) | table.c.override_display.is_not(None))
+                .values(user_comment=None, override_display=None)
             )
             return int(result.rowcount)
+
+    def served_cards(self, service_id: str, uuids: Iterable[str]) -> dict[str, ServedCard]:
+        """The cards among ``uuids`` that ``service_id`` served, by uuid (for checking feedback)."""
+        wanted = sorted({u for u in uuids if len(u) <= ID_LEN})
+        if not wanted:
+            return {}
+        cards, calls = Card.__table__, Call.__table__
+        query = (
+            select(cards.c.uuid, cards.c.rule_id, cards.c.suggestion_ids)
+            .join(calls, calls.c.id == cards.c.call_id)
+            .where(cards.c.uuid.in_(wanted), calls.c.service_id == _clip(service_id, ID_LEN))
+        )
+        with self._engine.connect() as conn:
+            return {row.uuid: ServedCard(uuid=row.uuid, rule_id=row.rule_id,
+                                         suggestion_ids=tuple(row.suggestion_ids or ()))
+                    for row in conn.execute(query)}
 
     def delete_before(self, cutoff: datetime) -> tuple[int, int]:
         """Delete calls made (with their cards) and feedback received before ``cutoff``.
