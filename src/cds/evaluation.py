@@ -13,7 +13,7 @@ set, model and pseudonym key are loaded once when the `Evaluator` is built.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from pathlib import Path
 from cds.cards import WireCard, render_cards
 from cds.facts import build_snapshot
 from cds.facts.snapshot import PatientSnapshot
+from cds.fhir.identity import NATIONAL_SYSTEMS
 from cds.fhir.resources import ResourceIssue, ResourceSet
 from cds.model import ReadmissionModel
 from cds.pseudonym import Pseudonymizer
@@ -75,8 +76,11 @@ class Evaluator:
         *,
         pseudonymizer: Pseudonymizer,
         model: ReadmissionModel | None = None,
+        trusted_identifier_systems: Collection[str] = (),
     ) -> None:
         self._rules = rules
+        #: identifier systems a patient reference may use besides the national ones (`cds.fhir.identity`)
+        self._trusted = frozenset(trusted_identifier_systems) | NATIONAL_SYSTEMS
         self._pseudonymizer = pseudonymizer
         self._model = model
 
@@ -88,11 +92,17 @@ class Evaluator:
         model_dir: Path | None,
         pseudonym_key: bytes,
         overrides: Sequence[Path] = (),
+        trusted_identifier_systems: Collection[str] = (),
     ) -> Evaluator:
         """Load the rule set and the model once; raises the loaders' errors unchanged."""
         holder = RuleSetHolder(rules_dir, overrides=list(overrides))
         model = ReadmissionModel.load(model_dir) if model_dir is not None else None
-        return cls(holder, pseudonymizer=Pseudonymizer(pseudonym_key), model=model)
+        return cls(
+            holder,
+            pseudonymizer=Pseudonymizer(pseudonym_key),
+            model=model,
+            trusted_identifier_systems=trusted_identifier_systems,
+        )
 
     @property
     def rules(self) -> RuleSetHolder:
@@ -119,6 +129,7 @@ class Evaluator:
             terminology=ruleset.terminology,
             patient_key=self._pseudonymizer.pseudonym(call.patient_id),
             issues=issues,
+            trusted_systems=self._trusted,
         )
         scores = score_all(snapshot)
         # A snapshot without every model feature gets no prediction (the model is

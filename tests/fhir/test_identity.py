@@ -7,6 +7,7 @@ import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -155,3 +156,18 @@ def test_an_export_links_resources_by_fodselsnummer_and_reports_those_it_cannot_
     assert [(pid, sorted(r["id"] for r in rs)) for pid, rs in export.patients(index)] == [("ingrid", ["ingrid", "mine"])]
     assert index.bad_lines == ["Observation.ndjson:2: refers to its patient by an identifier no Patient in the export carries; left out"]
     assert OTHER_FNR not in " ".join(index.bad_lines)
+
+
+@pytest.mark.parametrize("trusted", [[], [HOSPITAL_SYSTEM]])
+def test_the_service_setting_trusts_more_identifier_systems(trusted, tmp_path):
+    from cds.evaluation import EvaluationCall
+    from cds.service.runtime import build_evaluator
+    from cds.service.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, pseudonym_key="k" * 32, fhir={"trusted_identifier_systems": trusted})
+    call = EvaluationCall(service_id="frailty-admission", hook="encounter-start", patient_id="ingrid",
+                          encounter_id=None, user_id=None, now=NOW,
+                          resources=ResourceSet.from_json([PATIENT, _cfs(8, _by(HOSPITAL_SYSTEM, "H-77"))]))
+    evaluation = build_evaluator(settings).evaluate(call)
+    assert (evaluation.snapshot.cfs is not None) is bool(trusted)
+    assert any("not trusted" in issue for issue in evaluation.issues) is not bool(trusted)

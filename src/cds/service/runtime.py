@@ -53,6 +53,7 @@ def build_evaluator(settings: Settings) -> Evaluator:
         model_dir=settings.model_dir,
         pseudonym_key=settings.resolve_pseudonym_key(),
         overrides=settings.rule_overrides,
+        trusted_identifier_systems=settings.fhir.trusted_identifier_systems,
     )
     log_warnings(evaluator.rules.current())  # reloads log theirs in RuleSetHolder.reload
     return evaluator

@@ -30,7 +30,11 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from cds import bundled
 from cds.store.engine import sqlite_url
@@ -108,6 +112,9 @@ class FhirClientSettings(BaseModel):
     max_concurrency: int = Field(default=8, ge=1)
     #: all fetching for one call together (CDS Hooks clients expect an answer in about 500 ms)
     total_timeout_seconds: float = Field(default=15.0, gt=0)
+    #: identifier systems by which a resource may name its patient, besides the national person numbers
+    #: (fødselsnummer, D-nummer, felles hjelpenummer: always trusted), e.g. a hospital's own patient number
+    trusted_identifier_systems: list[str] = Field(default_factory=list)
 
 
 class DashboardSettings(BaseModel):
