@@ -30,11 +30,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cds import bundled
 from cds.store.engine import sqlite_url
