@@ -410,14 +410,15 @@ class BuildContext:
         A type is known when the caller says its search ran (``searched``, from
         prefetch resolution), when a searchset Bundle's ``self`` link says so
         (`ResourceSet.searched`), or when at least one resource of the type is
-        present.
+        present; never when its search was cut short or failed
+        (`ResourceSet.incomplete`).
         """
         return all(self._known_type(t) for t in resource_types)
 
     def _known_type(self, resource_type: str) -> bool:
         known = self._known.get(resource_type)
         if known is None:
-            known = self._known[resource_type] = (
+            known = self._known[resource_type] = resource_type not in self.resources.incomplete and (
                 (self.searched is not None and resource_type in self.searched)
                 or resource_type in self.resources.searched
                 or bool(self.resources.of_type(resource_type))

@@ -32,7 +32,15 @@ from cds.fhir.identity import (
     split_reference,
 )
 
-__all__ = ["BundleSource", "FetchResult", "FhirClient", "FhirFetchError", "FhirSource", "bundle_resources"]
+__all__ = [
+    "BundleSource",
+    "FetchResult",
+    "FhirClient",
+    "FhirFetchError",
+    "FhirFetchTimeout",
+    "FhirSource",
+    "bundle_resources",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +49,10 @@ _FHIR_JSON = "application/fhir+json"
 
 class FhirFetchError(Exception):
     """A query could not be answered; the message never contains the token or resource content."""
+
+
+class FhirFetchTimeout(FhirFetchError):
+    """A query was not answered in time (one request, or the call's whole fetch time)."""
 
 
 @dataclass
@@ -111,7 +123,7 @@ class FhirClient:
         try:
             return await self._http.get(url, headers=self._headers(), timeout=self._timeout)
         except httpx.TimeoutException as exc:
-            raise FhirFetchError("the FHIR server did not answer in time") from exc
+            raise FhirFetchTimeout("the FHIR server did not answer in time") from exc
         except httpx.HTTPError as exc:
             raise FhirFetchError(f"the FHIR server could not be reached ({type(exc).__name__})") from exc
 

@@ -9,6 +9,14 @@ Each prefetch key a service declares is in one of three states in a call
 2. **null** - the client says no such data exists: nothing is fetched.
 3. **OperationOutcome** - the client tried and failed: treated as absent.
 
+A *search* that was cut short (the paging bounds), failed or did not finish
+within the call's fetch time is not an error but **incomplete**: none of its
+resources are used (facts are never drawn from part of a type's data), its
+resource type is reported in `PrefetchResult.incomplete` (the fact builder
+then treats the type as unknown, and the response carries a data-quality
+card, see `cds.fhir.completeness`). A *read* (the Patient, the Encounter) that
+cannot be done still makes the call unanswerable (HTTP 412).
+
 Partial prefetch is normal. A value may be a decoded dict or `JsonBytes` (the
 service keeps prefetch values as the bytes it received, see
 `cds.hooks.wire`): checks read its `JsonHead`, from the parse cache when the
@@ -37,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from cds.fhir.client import FetchResult, FhirFetchError, FhirSource
+from cds.fhir.client import FetchResult, FhirFetchError, FhirFetchTimeout, FhirSource
 from cds.fhir.resources import JsonBytes, JsonHead
 
 __all__ = [
@@ -82,6 +90,9 @@ class PrefetchResult:
     fetched: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)
+    #: search keys whose data is missing or partial -> (resource type, why: ``truncated``, ``timeout`` or
+    #: ``failed``, see `cds.fhir.completeness`); their resources are not used
+    incomplete: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: resource types whose patient search is known to have run (sent, null or fetched):
     #: an empty result for one of these means "none", not "unknown"
     searched: set[str] = field(default_factory=set)
@@ -246,34 +257,41 @@ async def resolve_prefetch(
 
     semaphore = asyncio.Semaphore(max_concurrency)
 
-    async def one(key: str, query: str) -> tuple[str, FetchResult | FhirFetchError]:
+    async def one(key: str, query: str) -> FetchResult | FhirFetchError:
         async with semaphore:
             try:
-                return key, await source.fetch(query)
+                return await source.fetch(query)
             except FhirFetchError as exc:
-                return key, exc
+                return exc
 
-    try:
-        outcomes = await asyncio.wait_for(
-            asyncio.gather(*(one(k, q) for k, q in to_fetch.items())), timeout=total_timeout_seconds
-        )
-    except TimeoutError:
-        raise PrefetchUnavailable(
-            sorted(to_fetch), f"the FHIR server did not answer within {total_timeout_seconds:g} s"
-        ) from None
-    failed = [(key, out) for key, out in outcomes if isinstance(out, FhirFetchError)]
-    if failed:
-        reasons = sorted({str(err) for _, err in failed})
-        reason = f"could not read from fhirServer ({'; '.join(reasons)})"
-        raise PrefetchUnavailable(sorted(k for k, _ in failed), reason)
-    for key, out in outcomes:
-        assert isinstance(out, FetchResult)
-        result.fetched.append(key)
+    tasks = {key: asyncio.ensure_future(one(key, query)) for key, query in to_fetch.items()}
+    done, pending = await asyncio.wait(tasks.values(), timeout=total_timeout_seconds)
+    for task in pending:
+        task.cancel()
+    late = f"the FHIR server did not answer within {total_timeout_seconds or 0:g} s"
+    outcomes: dict[str, FetchResult | FhirFetchError] = {
+        key: task.result() if task in done else FhirFetchTimeout(late) for key, task in tasks.items()
+    }
+    failed_reads = {key: out for key, out in outcomes.items()
+                    if isinstance(out, FhirFetchError) and not _compile(templates[key]).is_search}
+    if failed_reads:
+        reasons = sorted({str(err) for err in failed_reads.values()})
+        if all(str(err) == late for err in failed_reads.values()):
+            raise PrefetchUnavailable(sorted(failed_reads), late)
+        raise PrefetchUnavailable(sorted(failed_reads), f"could not read from fhirServer ({'; '.join(reasons)})")
+    for key, out in outcomes.items():
         template = _compile(templates[key])
+        if isinstance(out, FhirFetchError):
+            result.incomplete[key] = (template.resource_type, "timeout" if isinstance(out, FhirFetchTimeout) else "failed")
+            log.warning("prefetch key %s could not be fetched: %s", key, out)
+            continue
+        result.fetched.append(key)
+        if out.truncated and template.is_search:
+            result.truncated.append(key)
+            result.incomplete[key] = (template.resource_type, "truncated")
+            log.warning("prefetch key %s was cut short by the paging bounds; its resources are not used", key)
+            continue
         if template.is_search:
             result.searched.add(template.resource_type)
         result.resources.extend(out.resources)
-        if out.truncated:
-            result.truncated.append(key)
-            log.warning("prefetch key %s was cut short by the paging bounds", key)
     return result

@@ -28,6 +28,7 @@ from anyio import to_thread
 from pydantic import ValidationError
 
 from cds.fhir.client import FhirClient, FhirSource
+from cds.fhir.completeness import incomplete_data_card
 from cds.fhir.prefetch import PrefetchInvalid, PrefetchResult, PrefetchUnavailable, resolve_prefetch
 from cds.fhir.resources import JsonBytes, ResourceSet
 from cds.hooks.models import HookRequest
@@ -219,9 +220,13 @@ def _evaluate(
     """The CPU-bound part of a call: in a worker thread unless everything is parsed already (`_all_parsed`)."""
     resources = ResourceSet.from_json(resolved.resources)
     resources.searched.update(resolved.searched)
+    resources.incomplete.update(rtype for rtype, _ in resolved.incomplete.values())
     _check_subject(resources, request.context["patientId"])
     evaluation = evaluator.evaluate(_make_call(service, request, resources, now, language))
-    return evaluation, {"cards": list(evaluation.cards)}  # the cards are CDS Hooks JSON already (`cds.cards`)
+    cards = list(evaluation.cards)  # the cards are CDS Hooks JSON already (`cds.cards`)
+    if resolved.incomplete:  # never a silent different answer: say which data is missing, first
+        cards.insert(0, incomplete_data_card(resolved.incomplete, language))
+    return evaluation, {"cards": cards}
 
 
 def fhir_sources(settings: Settings, http: httpx.AsyncClient) -> SourceFactory:
