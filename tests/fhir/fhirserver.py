@@ -3,7 +3,8 @@
 It serves resources held in memory with the search semantics the engine relies
 on: reads (``Type/id``), ``patient=`` / ``subject=`` (a *literal* reference, as
 a real server matches it), ``patient:identifier=`` / ``subject:identifier=``
-(``system|value`` against ``Reference.identifier``, the logical form), ``code=``
+(``system|value`` against ``Reference.identifier``, the logical form),
+``patient.identifier=`` (chained: literal references to the Patient carrying it), ``code=``
 (comma-separated ``system|code``), ``date=`` (``ge``/``le``/``gt``/``lt``
 prefixes, repeatable), ``_sort=-date``, ``_count`` and paging through Bundle
 ``next`` links (``_offset``). Failures can be injected per resource type
@@ -108,6 +109,12 @@ class FhirServer:
                 found = [r for r in found if self._literal(r, value)]
             elif name in ("patient:identifier", "subject:identifier"):
                 found = [r for r in found if self._logical(r, value)]
+            elif name in ("patient.identifier", "subject:Patient.identifier"):  # chained: literal refs to that Patient
+                system, _, wanted = value.rpartition("|")
+                ids = {p["id"] for p in self.resources if p.get("resourceType") == "Patient" and any(
+                    i.get("value") == wanted and (not system or i.get("system") == system)
+                    for i in p.get("identifier") or ())}
+                found = [r for r in found if any(self._literal(r, pid) for pid in ids)]
             elif name == "code":
                 wanted = {c if "|" in c else f"|{c}" for c in value.split(",")}
                 found = [r for r in found if self._codes(r) & wanted]

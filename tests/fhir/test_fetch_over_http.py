@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from fhirserver import FhirServer, serving
+from logical_refs import fnr_of, to_logical
 
 from cds.service.app import create_app
 from cds.service.runtime import build_evaluator
@@ -120,3 +121,53 @@ def test_a_truncated_search_uses_none_of_its_resources(tmp_path):
     with serving(FhirServer(without_observations, fail={"Observation": 503})) as server:
         failed = call(p, fetching(body, server.base_url), tmp_path / "failed")
     assert without_uuids(truncated.json()["cards"][1:]) == without_uuids(failed.json()["cards"][1:])
+
+
+def logical_chart(p: dict[str, Any]) -> list[dict[str, Any]]:
+    """The persona's chart with every reference to the patient by fødselsnummer only (VKP style)."""
+    resources = chart(p)
+    patient = next(r for r in resources if r["resourceType"] == "Patient")
+    bundle = json.loads((EXAMPLES / p["bundle"]).read_text(encoding="utf-8"))
+    full_url = next(e.get("fullUrl") for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    return to_logical(resources, p["patient_id"], fnr_of(patient), full_url)
+
+
+@pytest.mark.parametrize(("key", "hook"), CASES)
+def test_a_chart_referenced_only_by_fodselsnummer_fetched_from_the_fhir_server_gives_the_same_cards(key, hook, tmp_path):
+    p = persona(key)
+    body = request_for(p, hook)
+    expected = call(p, body, tmp_path / "prefetch")
+    with serving(FhirServer(logical_chart(p))) as server:
+        fetched = call(p, fetching(body, server.base_url), tmp_path / "fetch")
+    assert fetched.status_code == 200, fetched.text
+    assert without_uuids(fetched.json()) == without_uuids(expected.json())
+    assert any("patient%3Aidentifier" in q or "patient:identifier" in q for q in server.requests)
+
+
+def test_literal_and_logical_search_results_are_merged_without_duplicates(tmp_path):
+    p = persona("a")
+    body = request_for(p, "encounter-discharge")
+    resources = chart(p)
+    fnr = fnr_of(next(r for r in resources if r["resourceType"] == "Patient"))
+    for resource in resources:  # both forms at once: every search answers each resource twice
+        if isinstance(resource.get("subject"), dict):
+            resource["subject"]["identifier"] = {"system": "urn:oid:2.16.578.1.12.4.1.4.1", "value": fnr}
+    expected = call(p, body, tmp_path / "prefetch")
+    with serving(FhirServer(resources)) as server:
+        fetched = call(p, fetching(body, server.base_url), tmp_path / "fetch")
+    assert without_uuids(fetched.json()) == without_uuids(expected.json())
+
+
+@pytest.mark.parametrize(("mode", "parameter"), [("chained", "patient.identifier="), ("off", None)])
+def test_the_identifier_search_is_configurable_per_server(mode, parameter, tmp_path):
+    p = persona("a")
+    body = request_for(p, "encounter-discharge")
+    with serving(FhirServer(chart(p))) as server:
+        response = call(p, fetching(body, server.base_url), tmp_path, identifier_search_by_server={server.base_url: mode})
+    assert response.status_code == 200
+    searches = [q for q in server.requests if "?" in q]
+    assert not any(":identifier" in q for q in searches)
+    if parameter is None:
+        assert not any("identifier" in q for q in searches)
+    else:
+        assert any(parameter in q for q in searches)

@@ -64,7 +64,13 @@ class FetchResult:
 
 
 class FhirSource(Protocol):
-    """Something that answers prefetch queries (``Patient/1``, ``Condition?patient=1``)."""
+    """Something that answers prefetch queries (``Patient/1``, ``Condition?patient=1``).
+
+    A source may also say (attribute ``identifier_search``: ``identifier``,
+    ``chained`` or None) that patient searches should be run in their logical
+    form too, by the Patient's identifiers (see `cds.fhir.prefetch`), and by
+    which systems besides the national ones (``identifier_systems``).
+    """
 
     async def fetch(self, query: str) -> FetchResult: ...
 
@@ -102,7 +108,13 @@ class FhirClient:
         timeout_seconds: float = 10.0,
         max_pages: int = 20,
         max_resources: int = 5000,
+        identifier_search: str | None = "identifier",
+        identifier_systems: Iterable[str] = (),
     ) -> None:
+        #: how patient searches are also run by identifier: ``identifier`` (``patient:identifier=``),
+        #: ``chained`` (``patient.identifier=``) or None (not at all)
+        self.identifier_search = identifier_search
+        self.identifier_systems = frozenset(identifier_systems)
         self._base = base_url.rstrip("/") + "/"
         self.__token = access_token
         self._http = http

@@ -237,13 +237,17 @@ def fhir_sources(settings: Settings, http: httpx.AsyncClient) -> SourceFactory:
         if request.fhirServer is None:
             return None
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+        server = str(request.fhirServer)
+        mode = bounds.identifier_search_by_server.get(server.rstrip("/"), bounds.identifier_search)
         return FhirClient(
-            str(request.fhirServer),
+            server,
             access_token=token,
             http=http,
             timeout_seconds=bounds.timeout_seconds,
             max_pages=bounds.max_pages,
             max_resources=bounds.max_resources_per_query,
+            identifier_search=None if mode == "off" else mode,
+            identifier_systems=bounds.trusted_identifier_systems,
         )
 
     return make

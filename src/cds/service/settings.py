@@ -26,7 +26,7 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -111,6 +111,10 @@ class FhirClientSettings(BaseModel):
     #: identifier systems by which a resource may name its patient, besides the national person numbers
     #: (fødselsnummer, D-nummer, felles hjelpenummer: always trusted), e.g. a hospital's own patient number
     trusted_identifier_systems: list[str] = Field(default_factory=list)
+    #: patient searches are also run by the Patient's identifiers: "identifier" (patient:identifier=),
+    #: "chained" (patient.identifier=) or "off"; per server (base URL) in identifier_search_by_server
+    identifier_search: Literal["identifier", "chained", "off"] = "identifier"
+    identifier_search_by_server: dict[str, Literal["identifier", "chained", "off"]] = Field(default_factory=dict)
 
 
 class DashboardSettings(BaseModel):
