@@ -171,3 +171,41 @@ def test_the_identifier_search_is_configurable_per_server(mode, parameter, tmp_p
         assert not any("identifier" in q for q in searches)
     else:
         assert any(parameter in q for q in searches)
+
+
+GP_ROLE = {"coding": [{"system": "https://fhir.cds-frailty.no/CodeSystem/care-team-role", "code": "gp"}]}
+
+
+def _gp_card(response: Any) -> dict[str, Any]:
+    return next(c for c in response.json()["cards"] if c["source"]["topic"]["code"] == "gp-admission-notice")
+
+
+def test_a_gp_found_in_the_gp_register_gets_the_admission_notice(tmp_path):
+    """Arne, 72, admitted: without generalPractitioner the card asks to find the GP; the register names one."""
+    p = persona("b")
+    body = request_for(p, "encounter-start")
+    patient = body["prefetch"]["patient"]
+    del patient["generalPractitioner"]
+    unknown = call(p, body, tmp_path / "unknown")
+    card = _gp_card(unknown)
+    assert "ikke funnet" in card["summary"] and not card.get("suggestions")
+    register = [{"resourceType": "CareTeam", "id": "flr-1", "status": "active",
+                 "subject": {"identifier": {"system": "urn:oid:2.16.578.1.12.4.1.4.1", "value": fnr_of(patient)}},
+                 "participant": [{"role": [GP_ROLE], "member": {"reference": "Practitioner/flr-gp-7"}}]}]
+    with serving(FhirServer(register)) as flr:
+        found = call(p, body, tmp_path / "found",
+                     gp_lookup_url=f"{flr.base_url}/CareTeam?subject:identifier={{identifier}}")
+    card = _gp_card(found)
+    assert card["summary"].startswith("Varsle fastlegen")
+    action = card["suggestions"][0]["actions"][0]["resource"]
+    assert action["recipient"] == [{"reference": "Practitioner/flr-gp-7"}]
+    assert any(q.startswith("CareTeam?subject:identifier=") for q in flr.requests)
+
+
+def test_a_failing_gp_register_leaves_the_gp_unknown(tmp_path):
+    p = persona("b")
+    body = request_for(p, "encounter-start")
+    del body["prefetch"]["patient"]["generalPractitioner"]
+    with serving(FhirServer([], fail={"CareTeam": 503})) as flr:
+        response = call(p, body, tmp_path, gp_lookup_url=f"{flr.base_url}/CareTeam?subject:identifier={{identifier}}")
+    assert response.status_code == 200 and "ikke funnet" in _gp_card(response)["summary"]

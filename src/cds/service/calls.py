@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from cds.fhir.client import FhirClient, FhirSource
 from cds.fhir.completeness import incomplete_data_card
+from cds.fhir.gp_lookup import GpLookup
 from cds.fhir.prefetch import PrefetchInvalid, PrefetchResult, PrefetchUnavailable, resolve_prefetch
 from cds.fhir.resources import JsonBytes, ResourceSet
 from cds.hooks.models import HookRequest
@@ -180,6 +181,9 @@ async def process_call(
             outcome="prefetch-missing",
             expressions=[f"prefetch.{key}" for key in exc.keys],
         ) from exc
+    lookup = getattr(sources, "gp_lookup", None)
+    if lookup is not None:
+        resolved.resources.extend(await _gp_resources(lookup, resolved, request.context["patientId"]))
     fetched = time.perf_counter()
     if _all_parsed(resolved):
         evaluation, response = _evaluate(service, request, resolved, evaluator, now, language)
@@ -195,6 +199,15 @@ async def process_call(
         prefetch=resolved,
         timings_ms={"prefetch": (fetched - started) * 1000, "evaluate": (done - fetched) * 1000},
     )
+
+
+async def _gp_resources(lookup: GpLookup, resolved: PrefetchResult, patient_id: str) -> list[dict[str, Any]]:
+    """What the GP register says about the call's Patient, when the Patient names no GP (`cds.fhir.gp_lookup`)."""
+    for item in resolved.resources:
+        value = item.value() if type(item) is JsonBytes else item
+        if isinstance(value, dict) and value.get("resourceType") == "Patient" and value.get("id") == patient_id:
+            return await lookup.resources_for(value)
+    return []
 
 
 def _all_parsed(resolved: PrefetchResult) -> bool:
@@ -229,8 +242,19 @@ def _evaluate(
     return evaluation, {"cards": cards}
 
 
+class _Sources:
+    """A `SourceFactory` that also carries the GP register lookup (``gp_lookup``, None when not configured)."""
+
+    def __init__(self, make: SourceFactory, gp_lookup: GpLookup | None) -> None:
+        self._make = make
+        self.gp_lookup = gp_lookup
+
+    def __call__(self, request: HookRequest) -> FhirSource | None:
+        return self._make(request)
+
+
 def fhir_sources(settings: Settings, http: httpx.AsyncClient) -> SourceFactory:
-    """Sources that read absent prefetch from the request's ``fhirServer`` with its token."""
+    """Sources that read absent prefetch from the request's ``fhirServer`` with its token (and the GP register)."""
     bounds = settings.fhir
 
     def make(request: HookRequest) -> FhirSource | None:
@@ -250,4 +274,6 @@ def fhir_sources(settings: Settings, http: httpx.AsyncClient) -> SourceFactory:
             identifier_systems=bounds.trusted_identifier_systems,
         )
 
-    return make
+    lookup = GpLookup(bounds.gp_lookup_url, http=http, timeout_seconds=bounds.timeout_seconds) if (
+        bounds.gp_lookup_url) else None
+    return _Sources(make, lookup)

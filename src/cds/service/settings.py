@@ -115,6 +115,8 @@ class FhirClientSettings(BaseModel):
     #: "chained" (patient.identifier=) or "off"; per server (base URL) in identifier_search_by_server
     identifier_search: Literal["identifier", "chained", "off"] = "identifier"
     identifier_search_by_server: dict[str, Literal["identifier", "chained", "off"]] = Field(default_factory=dict)
+    #: a FHIR search on a GP register service, {identifier} = the patient's system|value (cds.fhir.gp_lookup)
+    gp_lookup_url: str | None = Field(default=None, pattern=r"^https?://.*\{identifier\}")
 
 
 class DashboardSettings(BaseModel):
