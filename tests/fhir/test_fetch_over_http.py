@@ -9,6 +9,7 @@ that type unknown instead of drawn from part of it.
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from pathlib import Path
@@ -56,12 +57,18 @@ def service_id(hook: str) -> str:
     return next(s.id for s in SERVICES if s.hook == hook)
 
 
+@functools.cache
+def evaluator() -> Any:
+    """The real evaluator, loaded once (it depends only on the rules, the model and the key, not on fhir.*)."""
+    return build_evaluator(Settings(pseudonym_key=KEY))
+
+
 def call(p: dict[str, Any], body: dict[str, Any], tmp_path: Path, **fhir: Any) -> Any:
     settings = Settings(data_dir=tmp_path / "data", pseudonym_key=KEY, fhir=fhir)
     store = AuditStore.open(f"sqlite:///{tmp_path / 'audit.sqlite3'}", pseudonym_key=KEY.encode())
     moment = datetime.fromisoformat(p["now"])
     try:
-        client = TestClient(create_app(settings=settings, evaluator=build_evaluator(settings), store=store,
+        client = TestClient(create_app(settings=settings, evaluator=evaluator(), store=store,
                                        clock=lambda: moment), raise_server_exceptions=False)
         return client.post(f"/cds-services/{service_id(body['hook'])}", json=body)
     finally:
