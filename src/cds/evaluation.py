@@ -13,7 +13,7 @@ set, model and pseudonym key are loaded once when the `Evaluator` is built.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -22,6 +22,7 @@ from cds.cards import WireCard, render_cards
 from cds.clinicaltime import DEFAULT_ZONE
 from cds.facts import build_snapshot
 from cds.facts.snapshot import PatientSnapshot
+from cds.fhir.identity import NATIONAL_SYSTEMS
 from cds.fhir.resources import ResourceIssue, ResourceSet
 from cds.model import ReadmissionModel
 from cds.pseudonym import Pseudonymizer
@@ -97,8 +98,11 @@ class Evaluator:
         pseudonymizer: Pseudonymizer,
         model: ReadmissionModel | None = None,
         clinical_zone: tzinfo = DEFAULT_ZONE,
+        trusted_identifier_systems: Collection[str] = (),
     ) -> None:
         self._rules = rules
+        #: identifier systems a patient reference may use besides the national ones (`cds.fhir.identity`)
+        self._trusted = frozenset(trusted_identifier_systems) | NATIONAL_SYSTEMS
         self._pseudonymizer = pseudonymizer
         self._model = model
         self._zone = clinical_zone
@@ -112,11 +116,18 @@ class Evaluator:
         pseudonym_key: bytes,
         overrides: Sequence[Path] = (),
         clinical_zone: tzinfo = DEFAULT_ZONE,
+        trusted_identifier_systems: Collection[str] = (),
     ) -> Evaluator:
         """Load the rule set and the model once; raises the loaders' errors unchanged."""
         holder = RuleSetHolder(rules_dir, overrides=list(overrides))
         model = ReadmissionModel.load(model_dir) if model_dir is not None else None
-        return cls(holder, pseudonymizer=Pseudonymizer(pseudonym_key), model=model, clinical_zone=clinical_zone)
+        return cls(
+            holder,
+            pseudonymizer=Pseudonymizer(pseudonym_key),
+            model=model,
+            clinical_zone=clinical_zone,
+            trusted_identifier_systems=trusted_identifier_systems,
+        )
 
     @property
     def rules(self) -> RuleSetHolder:
@@ -148,6 +159,7 @@ class Evaluator:
             patient_key=self._pseudonymizer.pseudonym(call.patient_id),
             issues=issues,
             clinical_zone=self._zone,
+            trusted_systems=self._trusted,
         )
         scores = score_all(snapshot)
         # A snapshot without every model feature gets no prediction (the model is

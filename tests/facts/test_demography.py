@@ -74,3 +74,38 @@ def test_resources_of_another_patient_are_ignored() -> None:
     }
     snapshot = build([patient(), encounter(), mine, other])
     assert [a.encounter_id for a in snapshot.admissions or ()] == ["my-old-stay"]
+
+
+GP_ROLE = {"coding": [{"system": "https://fhir.cds-frailty.no/CodeSystem/care-team-role", "code": "gp"}]}
+
+
+def care_team(member: str, role: dict | None = None, status: str = "active") -> dict:
+    participant = {"member": {"reference": member}} | ({"role": [role]} if role else {})
+    return {"resourceType": "CareTeam", "id": "team", "status": status, "subject": {"reference": "Patient/kari"},
+            "participant": [participant]}
+
+
+def test_the_gp_from_patient_general_practitioner_comes_first() -> None:
+    snapshot = build([patient(generalPractitioner=[{"reference": "Practitioner/gp-1"}]),
+                      care_team("Practitioner/gp-2", GP_ROLE)])
+    assert (snapshot.has_gp, snapshot.gp_reference) == (True, "Practitioner/gp-1")
+
+
+def test_the_gp_from_a_care_team_participant_in_the_gp_role() -> None:
+    snapshot = build([patient(), care_team("Practitioner/gp-2", GP_ROLE)])
+    assert (snapshot.has_gp, snapshot.gp_reference) == (True, "Practitioner/gp-2")
+
+
+def test_the_gp_from_a_care_team_member_that_is_a_practitioner_role_coded_as_gp() -> None:
+    role = {"resourceType": "PractitionerRole", "id": "flr-1", "code": [GP_ROLE],
+            "practitioner": {"reference": "Practitioner/gp-3"}}
+    snapshot = build([patient(), role, care_team("PractitionerRole/flr-1")])
+    assert (snapshot.has_gp, snapshot.gp_reference) == (True, "PractitionerRole/flr-1")
+
+
+def test_no_gp_anywhere_is_unknown_never_none() -> None:
+    other_role = {"coding": [{"system": "https://fhir.cds-frailty.no/CodeSystem/care-team-role", "code": "coordinator"}]}
+    for data in ([patient()], [patient(), care_team("Practitioner/x", other_role)],
+                 [patient(), care_team("Practitioner/gp-2", GP_ROLE, status="inactive")]):
+        snapshot = build(data)
+        assert (snapshot.has_gp, snapshot.gp_reference) == (None, None)

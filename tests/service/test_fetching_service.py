@@ -2,6 +2,8 @@
 
 import logging
 
+import httpx
+
 TOKEN = "sEcReT-fhir-access-token-123"
 AUTH = {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read",
         "subject": "cds-service"}
@@ -21,12 +23,25 @@ def test_absent_prefetch_is_read_from_fhir_server_with_the_token(make_client, fh
     assert evaluator.calls[0].resources.get("Condition", "hf") is not None
 
 
-def test_a_failing_fhir_server_gives_412_naming_the_key(make_client, fhir_server, request_body):
+def test_a_failing_read_gives_412_naming_the_key(make_client, fhir_server, request_body):
+    body = request_body(fhirServer="https://fhir.sykehus.example/fhir", fhirAuthorization=AUTH)
+    del body["prefetch"]["patient"]
+    failing = httpx.Response(503, json={"resourceType": "OperationOutcome", "issue": []})
+    response = make_client(http=fhir_server({"Patient/ingrid": failing})).post("/cds-services/discharge-pathway", json=body)
+    assert response.status_code == 412
+    assert "patient" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_a_failing_search_answers_with_a_data_quality_card_first(make_client, fhir_server, request_body, evaluator):
     body = request_body(fhirServer="https://fhir.sykehus.example/fhir", fhirAuthorization=AUTH)
     del body["prefetch"]["flags"]
-    response = make_client(http=fhir_server({})).post("/cds-services/discharge-pathway", json=body)
-    assert response.status_code == 412
-    assert "flags" in response.json()["issue"][0]["diagnostics"]
+    http = fhir_server({"Flag?*": httpx.Response(500, json={"resourceType": "OperationOutcome", "issue": []})})
+    response = make_client(http=http).post("/cds-services/discharge-pathway", json=body)
+    assert response.status_code == 200
+    first = response.json()["cards"][0]
+    assert first["source"]["topic"]["code"] == "data-quality" and "flagg" in first["summary"]
+    assert "suggestions" not in first and first["indicator"] == "warning"
+    assert evaluator.calls[0].resources.incomplete == {"Flag"}
 
 
 def test_the_access_token_is_never_logged(make_client, fhir_server, request_body, caplog):

@@ -68,11 +68,29 @@ def test_absent_keys_without_a_source_are_unavailable_naming_them():
     assert caught.value.keys == ["conditions", "encounter"]
 
 
-def test_a_failed_fetch_makes_the_key_unavailable():
-    source = RecordingSource(fail={"Condition?patient=ingrid"})
+def test_a_failed_read_makes_the_key_unavailable():
+    source = RecordingSource(fail={"Encounter/stay-1"})
     with pytest.raises(PrefetchUnavailable) as caught:
-        resolve({"patient": PATIENT, "encounter": None}, source)
-    assert caught.value.keys == ["conditions"] and "HTTP 503" in caught.value.reason
+        resolve({"patient": PATIENT, "conditions": None}, source)
+    assert caught.value.keys == ["encounter"] and "HTTP 503" in caught.value.reason
+
+
+def test_a_failed_search_is_incomplete_and_its_type_is_not_searched():
+    source = RecordingSource(fail={"Condition?patient=ingrid"})
+    result = resolve({"patient": PATIENT, "encounter": None}, source)
+    assert result.incomplete == {"conditions": ("Condition", "failed")}
+    assert "Condition" not in result.searched and result.fetched == []
+
+
+def test_a_search_cut_short_is_incomplete_and_none_of_its_resources_are_used():
+    class Truncating:
+        async def fetch(self, query):
+            return FetchResult([{"resourceType": "Condition", "id": "first-page"}], truncated=True)
+
+    result = resolve({"patient": PATIENT, "encounter": None}, Truncating())
+    assert result.incomplete == {"conditions": ("Condition", "truncated")}
+    assert result.truncated == ["conditions"] and result.resources == [PATIENT]
+    assert "Condition" not in result.searched
 
 
 def test_a_template_needing_a_missing_context_field_is_skipped():
@@ -110,7 +128,7 @@ def test_reads_do_not_count_as_searches():
     assert resolve({"patient": PATIENT, "encounter": None, "conditions": None}).searched == {"Condition"}
 
 
-def test_fetching_that_takes_too_long_altogether_makes_the_keys_unavailable():
+def test_fetching_that_takes_too_long_altogether_makes_the_reads_unavailable():
     class Slow:
         async def fetch(self, query):
             await asyncio.sleep(5)
@@ -118,7 +136,20 @@ def test_fetching_that_takes_too_long_altogether_makes_the_keys_unavailable():
 
     with pytest.raises(PrefetchUnavailable, match="did not answer within 0.05 s") as caught:
         asyncio.run(resolve_prefetch(TEMPLATES, CONTEXT, {"patient": PATIENT}, Slow(), total_timeout_seconds=0.05))
-    assert caught.value.keys == ["conditions", "encounter"]
+    assert caught.value.keys == ["encounter"]
+
+
+def test_searches_not_answered_within_the_fetch_time_are_incomplete():
+    class SlowSearches:
+        async def fetch(self, query):
+            if "?" in query:
+                await asyncio.sleep(5)
+            return FetchResult([{"resourceType": "Encounter", "id": "stay-1"}])
+
+    result = asyncio.run(resolve_prefetch(TEMPLATES, CONTEXT, {"patient": PATIENT}, SlowSearches(),
+                                          total_timeout_seconds=0.05))
+    assert result.incomplete == {"conditions": ("Condition", "timeout")}
+    assert result.fetched == ["encounter"]
 
 
 def test_values_sent_as_bytes_are_checked_like_decoded_values():

@@ -24,6 +24,7 @@ from cds.facts.referrals import cga_facts
 from cds.facts.services import service_facts
 from cds.facts.signals import signal_facts
 from cds.facts.snapshot import PatientSnapshot
+from cds.fhir.identity import NATIONAL_SYSTEMS
 from cds.fhir.resources import ResourceIssue, ResourceSet
 from cds.terminology import Terminology
 
@@ -57,6 +58,7 @@ def build_snapshot(
     searched: Collection[str] | None = None,
     issues: list[ResourceIssue] | None = None,
     clinical_zone: tzinfo = DEFAULT_ZONE,
+    trusted_systems: Collection[str] = NATIONAL_SYSTEMS,
 ) -> PatientSnapshot:
     """Build the patient's snapshot at `now` (an aware datetime, any zone).
 
@@ -74,6 +76,8 @@ def build_snapshot(
     counts as searched when at least one resource of it is present.
     ``issues``: a list that receives data problems found while building
     (out-of-range CFS, unknown lab units, ...); never personal data.
+    ``trusted_systems``: identifier systems by which a resource may name its
+    patient besides the national person numbers (`cds.fhir.identity`).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -86,6 +90,7 @@ def build_snapshot(
         terminology=terminology,
         searched=frozenset(searched) if searched is not None else None,
         zone=clinical_zone,
+        trusted_systems=frozenset(trusted_systems),
     )
     fields: dict[str, Any] = {"now": now, "patient_key": patient_key}
     for group in FACT_GROUPS:

@@ -35,6 +35,14 @@ from typing import Any, TypeVar
 
 from cds.facts.memo import IdentityMemo, ItemsMemo
 from cds.facts.snapshot import Coding
+from cds.fhir.identity import (
+    NATIONAL_SYSTEMS,
+    Link,
+    PatientIdentity,
+    PatientRef,
+    patient_refs_of_model,
+    split_reference,
+)
 from cds.fhir.resources import ResourceIssue, ResourceSet
 from cds.terminology import Terminology
 
@@ -72,18 +80,6 @@ _CODING_CACHE_SIZE = 16_384
 T = TypeVar("T")
 
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
-
-
-def split_reference(reference: str | None) -> tuple[str, str] | None:
-    """'Patient/1', 'https://x/fhir/Patient/1' or '.../Patient/1/_history/2' -> ('Patient', '1')."""
-    if not reference:
-        return None
-    parts = reference.split("/")
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    if len(parts) < 2 or not parts[-1] or not parts[-2] or not parts[-2][:1].isupper():
-        return None
-    return parts[-2], parts[-1]
 
 
 def element(model: Any, name: str) -> Any:
@@ -193,24 +189,23 @@ class _Header:
     """
 
     void: bool
-    #: the references in subject, patient, beneficiary and for, in that order
-    patient_refs: tuple[str, ...]
-    #: for an Appointment with participants: the ids of the patients among them (else None)
-    participant_patients: tuple[str, ...] | None
+    #: the references (literal and/or by identifier) in subject, patient, beneficiary and for, in that order
+    patient_refs: tuple[PatientRef, ...]
+    #: for an Appointment with participants: their actors' references (else None)
+    participant_patients: tuple[PatientRef, ...] | None
     #: value-set ids of the codings in the named elements, filled on first use
     valuesets: dict[tuple[str, ...], frozenset[str]]
 
 
 def _header_of(resource: Any) -> _Header:
-    refs = (reference_of(element(resource, attr)) for attr in _PATIENT_ELEMENTS)
+    refs = patient_refs_of_model(element(resource, attr) for attr in _PATIENT_ELEMENTS)
     participants = element(resource, "participant")
     patients = None
     if getattr(resource, "__resource_type__", None) == "Appointment" and participants:
-        actors = [split_reference(reference_of(p.actor)) for p in participants]
-        patients = tuple(a[1] for a in actors if a is not None and a[0] == "Patient")
+        patients = patient_refs_of_model(p.actor for p in participants)
     return _Header(
         void=_status(resource) in VOID_STATUSES,
-        patient_refs=tuple(r for r in refs if r is not None),
+        patient_refs=refs,
         participant_patients=patients,
         valuesets={},
     )
@@ -235,11 +230,11 @@ class _Kind:
     #: the resources that are not voided, with their headers, in input order
     live: tuple[tuple[Any, _Header], ...]
     #: the distinct patient references among them, in order of first use
-    refs: tuple[str, ...]
+    refs: tuple[PatientRef, ...]
     #: whether an Appointment among them names its patients as participants (then the patient's id matters)
     participants: bool
-    #: by (patient id if ``participants``, verdicts on ``refs``): the patient's resources among them
-    views: dict[tuple[str | None, tuple[bool | None, ...]], _View]
+    #: by (patient identity if ``participants``, verdicts on ``refs``): the patient's resources among them
+    views: dict[tuple[Any, tuple[Link, ...]], _View]
 
 
 @dataclass(slots=True)
@@ -258,11 +253,13 @@ class _View:
     indexes: dict[tuple[str, ...], dict[str, tuple[Any, ...]]]
     #: pure derivations of the resources, see `BuildContext.derived`
     derived: dict[Any, Any]
+    #: the resources left out with a report (a logical reference to another patient, ...), see `Link`
+    excluded: tuple[tuple[Any, Link], ...] = ()
 
 
 def _kind_of(resources: list[Any], header_key: Any) -> _Kind:
     live = []
-    refs: dict[str, None] = {}
+    refs: dict[PatientRef, None] = {}
     participants = False
     for resource in resources:
         header = _MEMO.get(resource, header_key, _header_of, resource)
@@ -354,6 +351,8 @@ class BuildContext:
     issues: list[ResourceIssue] = field(default_factory=list)
     #: the clinical zone (`cds.clinicaltime`): dates are its midnights, moments convert to its calendar
     zone: Any = None
+    #: identifier systems a logical patient reference may use (the national ones always), see `cds.fhir.identity`
+    trusted_systems: Collection[str] = NATIONAL_SYSTEMS
     _by_type: dict[str, tuple[Any, ...]] = field(default_factory=dict, repr=False)
     # per build: the `_View` of each type read
     _views: dict[str, _View] = field(default_factory=dict, repr=False)
@@ -365,7 +364,7 @@ class BuildContext:
     encounter_end: datetime | None = field(init=False, repr=False)
     #: the current encounter's start and end (or `now`) in UTC, see `__post_init__`
     _span_utc: tuple[datetime, datetime] | None = field(init=False, repr=False)
-    _patient_ref: str = field(init=False, repr=False)
+    identity: PatientIdentity = field(init=False, repr=False)
     _encounter_ref: str = field(init=False, repr=False)
     #: memo key of resource headers: the terminology (a reload is another object and digest)
     _header_key: tuple[str, int, str] = field(init=False, repr=False)
@@ -377,7 +376,7 @@ class BuildContext:
     # per build: the headers of the patient's resources (by id; the ResourceSet keeps them alive)
     _headers: dict[int, _Header] = field(default_factory=dict, repr=False)
     # per build: what a reference string resolves to (many resources share a few references)
-    _patient_verdicts: dict[str, bool | None] = field(default_factory=dict, repr=False)
+    _patient_verdicts: dict[PatientRef, Link] = field(default_factory=dict, repr=False)
     _encounter_verdicts: dict[str, bool] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -396,7 +395,9 @@ class BuildContext:
         self._span_utc = None
         if self.encounter_start is not None:
             self._span_utc = (in_utc(self.encounter_start), in_utc(self.encounter_end or self.now))
-        self._patient_ref = f"Patient/{self.patient_id}"
+        self.identity = PatientIdentity.of(
+            self.patient, patient_id=self.patient_id, trusted=self.trusted_systems, resolve=self.resources.resolve
+        )
         self._encounter_ref = f"Encounter/{self.encounter_id}"
         self._header_key = ("header", id(self.terminology), self.terminology.digest)
         everything: list[Any] = []
@@ -411,14 +412,15 @@ class BuildContext:
         A type is known when the caller says its search ran (``searched``, from
         prefetch resolution), when a searchset Bundle's ``self`` link says so
         (`ResourceSet.searched`), or when at least one resource of the type is
-        present.
+        present; never when its search was cut short or failed
+        (`ResourceSet.incomplete`).
         """
         return all(self._known_type(t) for t in resource_types)
 
     def _known_type(self, resource_type: str) -> bool:
         known = self._known.get(resource_type)
         if known is None:
-            known = self._known[resource_type] = (
+            known = self._known[resource_type] = resource_type not in self.resources.incomplete and (
                 (self.searched is not None and resource_type in self.searched)
                 or resource_type in self.resources.searched
                 or bool(self.resources.of_type(resource_type))
@@ -456,20 +458,30 @@ class BuildContext:
                 resources = self.resources.of_type(resource_type)
                 kind = _KINDS.get(resources, (resource_type, self._header_key), _kind_of, resources, self._header_key)
                 kind = self._chart.setdefault(resource_type, kind)
-            key = (self.patient_id if kind.participants else None, tuple(self._verdict(ref) for ref in kind.refs))
+            key = (self.identity.key if kind.participants else None, tuple(self._verdict(ref) for ref in kind.refs))
             view = kind.views.get(key)
             if view is None:
                 view = kind.views.setdefault(key, self._select(kind))
             self._views[resource_type] = view
+            for resource, verdict in view.excluded:
+                self.issue(resource, verdict.message)
         return view
 
     def _select(self, kind: _Kind) -> _View:
-        chosen = [(resource, header) for resource, header in kind.live if self._belongs(header)]
+        chosen = []
+        excluded = []
+        for resource, header in kind.live:
+            verdict = self._link(header)
+            if verdict.reported:
+                excluded.append((resource, verdict))
+            elif self._belongs(header, verdict):
+                chosen.append((resource, header))
         return _View(
             resources=tuple(resource for resource, _ in chosen),
             headers={id(resource): header for resource, header in chosen},
             indexes={},
             derived={},
+            excluded=tuple(excluded),
         )
 
     def valuesets(self, resource: Any, *attrs: str) -> frozenset[str]:
@@ -520,36 +532,31 @@ class BuildContext:
         return value_set in self.valuesets(resource, *attrs)
 
     def belongs_to_patient(self, resource: Any) -> bool:
-        """False only when the resource clearly refers to another patient."""
-        return self._belongs(_MEMO.get(resource, self._header_key, _header_of, resource))
+        """False when the resource refers to another patient or cannot be linked to this one (`cds.fhir.identity`)."""
+        header = _MEMO.get(resource, self._header_key, _header_of, resource)
+        return self._belongs(header, self._link(header))
 
-    def _belongs(self, header: _Header) -> bool:
+    def _link(self, header: _Header) -> Link:
+        """The verdict on a resource's patient references: the first that names a patient decides."""
         for ref in header.patient_refs:
             verdict = self._verdict(ref)
-            if verdict is not None:
+            if verdict is not Link.NONE:
                 return verdict
+        return Link.NONE
+
+    def _belongs(self, header: _Header, verdict: Link) -> bool:
+        if verdict is not Link.NONE:
+            return verdict is Link.THIS
         if header.participant_patients is not None:
-            return not header.participant_patients or self.patient_id in header.participant_patients
+            return self.identity.among_participants(header.participant_patients)
         return True
 
-    def _verdict(self, ref: str) -> bool | None:
-        """`_is_this_patient`, once per build and reference string."""
-        verdict = self._patient_verdicts.get(ref, _UNSEEN)
-        if verdict is _UNSEEN:
-            verdict = self._patient_verdicts[ref] = self._is_this_patient(ref)
-        return verdict  # type: ignore[return-value]
-
-    def _is_this_patient(self, ref: str) -> bool | None:
-        """Does a patient reference name this patient (None: it names no patient; look further)?"""
-        if ref == self._patient_ref:
-            return True
-        target = self.resources.resolve(ref)
-        if target is not None and getattr(target, "__resource_type__", None) == "Patient":
-            return target.id == self.patient_id  # type: ignore[no-any-return]
-        split = split_reference(ref)
-        if split is not None and split[0] == "Patient":
-            return split[1] == self.patient_id
-        return None
+    def _verdict(self, ref: PatientRef) -> Link:
+        """`PatientIdentity.link`, once per build and distinct reference."""
+        verdict = self._patient_verdicts.get(ref)
+        if verdict is None:
+            verdict = self._patient_verdicts[ref] = self.identity.link(ref)
+        return verdict
 
     # -- the current contact ----------------------------------------------------
     def refers_to_current_encounter(self, resource: Any, attr: str = "encounter") -> bool:

@@ -1,4 +1,10 @@
-"""Demography: age, sex, municipality, GP, deceased (from the Patient resource)."""
+"""Demography: age, sex, municipality, GP, deceased (from the Patient resource; the GP also from care teams).
+
+The GP (fastlege) is found, in order, in ``Patient.generalPractitioner``, or as
+a participant of one of the patient's live CareTeams whose role is in the value
+set ``role.gp``, or whose member is a PractitionerRole coded ``role.gp`` (a
+Fastlegeregister-style answer). None found: ``has_gp`` is unknown, never False.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +27,33 @@ def demography_facts(ctx: BuildContext) -> dict[str, Any]:
     if patient is None:
         ctx.issues.append(_missing_patient())
         return {}
-    return {"age": _age(ctx, patient), **ctx.memo(patient, "demography", _fixed, patient)}
+    facts = {"age": _age(ctx, patient), **ctx.memo(patient, "demography", _fixed, patient)}
+    if facts["has_gp"] is None:
+        gp = _gp_of_care_teams(ctx)
+        if gp is not None:
+            facts |= {"has_gp": True, "gp_reference": gp}
+    return facts
+
+
+#: CareTeam statuses in which its members still hold their roles.
+_CARE_TEAM_LIVE = frozenset({"proposed", "active", "suspended"})
+
+
+def _gp_of_care_teams(ctx: BuildContext) -> str | None:
+    """The reference of the GP named in one of the patient's live CareTeams (``role.gp``), or None."""
+    for team in ctx.of_type("CareTeam"):
+        if team.status is not None and team.status not in _CARE_TEAM_LIVE:
+            continue
+        for participant in team.participant or ():
+            member = reference_of(participant.member)
+            if member is None:
+                continue
+            if ctx.has(participant, "role.gp", "role"):
+                return member
+            role = ctx.resources.resolve(member)
+            if getattr(role, "__resource_type__", None) == "PractitionerRole" and ctx.has(role, "role.gp", "code"):
+                return member
+    return None
 
 
 def _fixed(patient: Any) -> dict[str, Any]:

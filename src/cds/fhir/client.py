@@ -21,7 +21,26 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 
-__all__ = ["BundleSource", "FetchResult", "FhirClient", "FhirFetchError", "FhirSource", "bundle_resources"]
+from cds.fhir.identity import (
+    NATIONAL_SYSTEMS,
+    Link,
+    PatientIdentity,
+    PatientRef,
+    identifiers_of,
+    patient_refs_of_json,
+    ref_of_json,
+    split_reference,
+)
+
+__all__ = [
+    "BundleSource",
+    "FetchResult",
+    "FhirClient",
+    "FhirFetchError",
+    "FhirFetchTimeout",
+    "FhirSource",
+    "bundle_resources",
+]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +49,10 @@ _FHIR_JSON = "application/fhir+json"
 
 class FhirFetchError(Exception):
     """A query could not be answered; the message never contains the token or resource content."""
+
+
+class FhirFetchTimeout(FhirFetchError):
+    """A query was not answered in time (one request, or the call's whole fetch time)."""
 
 
 @dataclass
@@ -41,7 +64,13 @@ class FetchResult:
 
 
 class FhirSource(Protocol):
-    """Something that answers prefetch queries (``Patient/1``, ``Condition?patient=1``)."""
+    """Something that answers prefetch queries (``Patient/1``, ``Condition?patient=1``).
+
+    A source may also say (attribute ``identifier_search``: ``identifier``,
+    ``chained`` or None) that patient searches should be run in their logical
+    form too, by the Patient's identifiers (see `cds.fhir.prefetch`), and by
+    which systems besides the national ones (``identifier_systems``).
+    """
 
     async def fetch(self, query: str) -> FetchResult: ...
 
@@ -79,7 +108,13 @@ class FhirClient:
         timeout_seconds: float = 1.5,
         max_pages: int = 20,
         max_resources: int = 5000,
+        identifier_search: str | None = "identifier",
+        identifier_systems: Iterable[str] = (),
     ) -> None:
+        #: how patient searches are also run by identifier: ``identifier`` (``patient:identifier=``),
+        #: ``chained`` (``patient.identifier=``) or None (not at all)
+        self.identifier_search = identifier_search
+        self.identifier_systems = frozenset(identifier_systems)
         self._base = base_url.rstrip("/") + "/"
         self.__token = access_token
         self._http = http
@@ -100,7 +135,7 @@ class FhirClient:
         try:
             return await self._http.get(url, headers=self._headers(), timeout=self._timeout)
         except httpx.TimeoutException as exc:
-            raise FhirFetchError("the FHIR server did not answer in time") from exc
+            raise FhirFetchTimeout("the FHIR server did not answer in time") from exc
         except httpx.HTTPError as exc:
             raise FhirFetchError(f"the FHIR server could not be reached ({type(exc).__name__})") from exc
 
@@ -171,34 +206,79 @@ def _references(value: Any) -> Iterable[str]:
             yield from _references(item)
 
 
+def _participants(resource: Mapping[str, Any]) -> tuple[PatientRef, ...]:
+    """The actors of a resource's ``participant`` list (an Appointment's patient is one of them)."""
+    participants = resource.get("participant")
+    if not isinstance(participants, list):
+        return ()
+    refs = (ref_of_json(p.get("actor")) for p in participants if isinstance(p, Mapping))
+    return tuple(ref for ref in refs if ref is not None)
+
+
 class BundleSource:
     """Answers prefetch queries from the resources of a FHIR Bundle, as a FHIR server would.
 
-    A read (``Type/id``) returns that resource; a search ``Type?patient=ID``
-    returns the resources of that type that refer to ``Patient/ID`` anywhere.
-    Other search parameters (``_count``) are ignored.
+    A read (``Type/id``) returns that resource. A search ``Type?patient=ID``
+    (or ``subject=``) returns the resources of that type whose patient
+    reference names ``Patient/ID`` literally *or* by an identifier
+    (`cds.fhir.identity`), plus those naming it by an identifier that cannot be
+    linked (another patient's, malformed, untrusted): the fact builder leaves
+    them out and reports them, as it does for prefetch from a real client. A
+    search ``Type?patient:identifier=SYSTEM|VALUE`` returns the resources that
+    name the patient carrying that identifier. Other search parameters
+    (``_count``) are ignored.
     """
 
-    def __init__(self, resources: Iterable[Mapping[str, Any]]) -> None:
+    def __init__(self, resources: Iterable[Mapping[str, Any]], full_urls: Mapping[str, str] | None = None) -> None:
         self._by_type: dict[str, list[dict[str, Any]]] = {}
         for resource in resources:
             rtype = resource.get("resourceType")
             if isinstance(rtype, str):
                 self._by_type.setdefault(rtype, []).append(dict(resource))
+        #: fullUrl -> (type, id): resolves ``urn:uuid`` references as the Bundle's entries do
+        self._full_urls = dict(full_urls or {})
 
     @classmethod
     def from_bundle(cls, bundle: Mapping[str, Any]) -> BundleSource:
         """All resources of a Bundle (nested Bundles included)."""
         flat: list[dict[str, Any]] = []
+        full_urls: dict[str, str] = {}
         stack = [bundle]
         while stack:
             current = stack.pop()
-            for resource in bundle_resources(current):
+            for entry in current.get("entry") or []:
+                resource = entry.get("resource") if isinstance(entry, Mapping) else None
+                if not isinstance(resource, dict) or resource.get("resourceType") == "OperationOutcome":
+                    continue
                 if resource.get("resourceType") == "Bundle":
                     stack.append(resource)
-                else:
-                    flat.append(resource)
-        return cls(flat)
+                    continue
+                flat.append(resource)
+                url = entry.get("fullUrl")
+                if isinstance(url, str) and isinstance(resource.get("id"), str):
+                    full_urls[url] = f"{resource['resourceType']}/{resource['id']}"
+        return cls(flat, full_urls)
+
+    def _resolve(self, reference: str) -> dict[str, Any] | None:
+        target = self._full_urls.get(reference)
+        if target is None:
+            return None
+        rtype, _, rid = target.partition("/")
+        return next((r for r in self._by_type.get(rtype, []) if r.get("id") == rid), None)
+
+    def _identity(self, patient_id: str, trusted: frozenset[str]) -> PatientIdentity:
+        patient = next((r for r in self._by_type.get("Patient", []) if r.get("id") == patient_id), None)
+        return PatientIdentity.of(patient, patient_id=patient_id, trusted=trusted, resolve=self._resolve)
+
+    def _patient_by_identifier(self, token: str) -> str | None:
+        system, bar, value = token.partition("|")
+        wanted = (system, value) if bar else None
+        for patient in self._by_type.get("Patient", []):
+            for found in identifiers_of(patient):
+                if found == wanted or (wanted is None and found[1] == token):
+                    pid = patient.get("id")
+                    return pid if isinstance(pid, str) else None
+        return None
 
     async def fetch(self, query: str) -> FetchResult:
         path, _, qs = query.partition("?")
@@ -210,7 +290,19 @@ class BundleSource:
         params = dict(parse_qsl(qs))
         candidates = self._by_type.get(rtype, [])
         patient = params.get("patient") or params.get("subject")
+        by_identifier = params.get("patient:identifier") or params.get("subject:identifier")
+        if patient is None and by_identifier is not None:
+            patient = self._patient_by_identifier(by_identifier)
+            if patient is None:
+                return FetchResult([])
         if patient is None:
             return FetchResult(list(candidates))
-        wanted = patient if "/" in patient else f"Patient/{patient}"
-        return FetchResult([r for r in candidates if any(ref.endswith(wanted) for ref in _references(r))])
+        patient_id = split_reference(patient)[1] if "/" in patient and split_reference(patient) else patient
+        identity = self._identity(patient_id, NATIONAL_SYSTEMS)
+        wanted = f"Patient/{patient_id}"
+        found = []
+        for resource in candidates:
+            verdict = identity.belongs(patient_refs_of_json(resource))
+            if verdict is Link.THIS or verdict.reported or verdict is Link.NONE and any(ref.endswith(wanted) for ref in _references(resource)) or verdict is Link.NONE and (actors := _participants(resource)) and identity.among_participants(actors):
+                found.append(resource)
+        return FetchResult(found)

@@ -9,6 +9,24 @@ Each prefetch key a service declares is in one of three states in a call
 2. **null** - the client says no such data exists: nothing is fetched.
 3. **OperationOutcome** - the client tried and failed: treated as absent.
 
+A *search* that was cut short (the paging bounds), failed or did not finish
+within the call's fetch time is not an error but **incomplete**: none of its
+resources are used (facts are never drawn from part of a type's data), its
+resource type is reported in `PrefetchResult.incomplete` (the fact builder
+then treats the type as unknown, and the response carries a data-quality
+card, see `cds.fhir.completeness`). A *read* (the Patient, the Encounter) that
+cannot be done still makes the call unanswerable (HTTP 412).
+
+**Logical references.** Norwegian systems often name the patient by
+fødselsnummer (``subject.identifier``) instead of ``Patient/<id>``, and a FHIR
+server's ``patient=<id>`` search does not find those. When the source says
+so (``FhirSource.identifier_search``: ``identifier`` or ``chained``), every
+patient search that is fetched is also run in its logical form, once per
+national (or trusted) identifier the Patient carries with valid check digits
+(``Observation?patient:identifier=urn:oid:2.16.578.1.12.4.1.4.1|<fnr>``, or
+``patient.identifier=`` for ``chained``), and the results are merged without
+duplicates. The Patient is read first when it must be fetched too.
+
 Partial prefetch is normal. A value may be a decoded dict or `JsonBytes` (the
 service keeps prefetch values as the bytes it received, see
 `cds.hooks.wire`): checks read its `JsonHead`, from the parse cache when the
@@ -37,7 +55,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from cds.fhir.client import FetchResult, FhirFetchError, FhirSource
+from cds.fhir.client import FetchResult, FhirFetchError, FhirFetchTimeout, FhirSource
+from cds.fhir.identity import NATIONAL_SYSTEMS, identifiers_of, well_formed
 from cds.fhir.resources import JsonBytes, JsonHead
 
 __all__ = [
@@ -82,6 +101,9 @@ class PrefetchResult:
     fetched: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)
+    #: search keys whose data is missing or partial -> (resource type, why: ``truncated``, ``timeout`` or
+    #: ``failed``, see `cds.fhir.completeness`); their resources are not used
+    incomplete: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: resource types whose patient search is known to have run (sent, null or fetched):
     #: an empty result for one of these means "none", not "unknown"
     searched: set[str] = field(default_factory=set)
@@ -146,6 +168,76 @@ def render_template(template: str, context: Mapping[str, Any]) -> str | None:
     Values are URL-encoded, so a context value can never change the query's shape.
     """
     return _compile(template).render(context)
+
+
+def source_systems(source: FhirSource) -> frozenset[str]:
+    """The identifier systems a source searches by: the national ones and those it trusts besides."""
+    return NATIONAL_SYSTEMS | frozenset(getattr(source, "identifier_systems", ()) or ())
+
+
+async def _patient_identifiers(
+    templates: Mapping[str, str],
+    sent: Mapping[str, Any],
+    to_fetch: dict[str, str],
+    source: FhirSource,
+    result: PrefetchResult,
+    systems: frozenset[str],
+) -> list[tuple[str, str]]:
+    """The Patient's searchable identifiers: from its prefetch value, or read first (then taken out of ``to_fetch``)."""
+    for key, text in templates.items():
+        template = _compile(text)
+        if template.resource_type != "Patient" or template.is_search:
+            continue
+        patient: Any = None
+        if key in to_fetch:
+            try:
+                fetched = await source.fetch(to_fetch[key])
+            except FhirFetchError as exc:
+                raise PrefetchUnavailable([key], f"could not read from fhirServer ({exc})") from None
+            del to_fetch[key]
+            result.fetched.append(key)
+            result.resources.extend(fetched.resources)
+            patient = next((r for r in fetched.resources if r.get("resourceType") == "Patient"), None)
+        else:
+            value = sent.get(key)
+            patient = value.value() if type(value) is JsonBytes else value
+        if isinstance(patient, Mapping) and patient.get("resourceType") == "Patient":
+            return [(s, v) for s, v in identifiers_of(patient) if s in systems and well_formed(s, v)]
+    return []
+
+
+def _logical_queries(query: str, identifiers: list[tuple[str, str]], mode: str | None) -> list[str]:
+    """The query once per identifier with its ``patient=``/``subject=`` parameter in logical form (none if it has none)."""
+    path, _, qs = query.partition("?")
+    params = qs.split("&") if qs else []
+    for position, param in enumerate(params):
+        name, _, _value = param.partition("=")
+        if name in ("patient", "subject"):
+            logical = f"{name}:identifier" if mode == "identifier" else f"{name}.identifier" if name == "patient" else (
+                "subject:Patient.identifier")
+            return [
+                f"{path}?" + "&".join([*params[:position], f"{logical}={quote(f'{s}|{v}', safe='')}", *params[position + 1:]])
+                for s, v in identifiers
+            ]
+    return []
+
+
+def _merge(outcomes: list[FetchResult | FhirFetchError]) -> FetchResult | FhirFetchError:
+    """The resources of the literal and logical searches together, each once (by type and id); any failure fails all."""
+    for outcome in outcomes:
+        if isinstance(outcome, FhirFetchError):
+            return outcome
+    merged = FetchResult()
+    seen: set[tuple[Any, Any]] = set()
+    for outcome in outcomes:
+        assert isinstance(outcome, FetchResult)
+        merged.truncated = merged.truncated or outcome.truncated
+        for resource in outcome.resources:
+            key = (resource.get("resourceType"), resource.get("id"))
+            if key[1] is None or key not in seen:
+                seen.add(key)
+                merged.resources.append(resource)
+    return merged
 
 
 def _check_value(key: str, template: _Template, head: JsonHead) -> str | None:
@@ -245,35 +337,52 @@ async def resolve_prefetch(
         raise PrefetchUnavailable(sorted(to_fetch), "prefetch data is missing and no fhirServer was given")
 
     semaphore = asyncio.Semaphore(max_concurrency)
+    mode = getattr(source, "identifier_search", None)
+    identifiers: list[tuple[str, str]] = []
+    if mode in ("identifier", "chained") and any(_compile(templates[k]).is_search for k in to_fetch):
+        identifiers = await _patient_identifiers(templates, sent, to_fetch, source, result, source_systems(source))
 
-    async def one(key: str, query: str) -> tuple[str, FetchResult | FhirFetchError]:
+    async def fetch(query: str) -> FetchResult | FhirFetchError:
         async with semaphore:
             try:
-                return key, await source.fetch(query)
+                return await source.fetch(query)
             except FhirFetchError as exc:
-                return key, exc
+                return exc
 
-    try:
-        outcomes = await asyncio.wait_for(
-            asyncio.gather(*(one(k, q) for k, q in to_fetch.items())), timeout=total_timeout_seconds
-        )
-    except TimeoutError:
-        raise PrefetchUnavailable(
-            sorted(to_fetch), f"the FHIR server did not answer within {total_timeout_seconds:g} s"
-        ) from None
-    failed = [(key, out) for key, out in outcomes if isinstance(out, FhirFetchError)]
-    if failed:
-        reasons = sorted({str(err) for _, err in failed})
-        reason = f"could not read from fhirServer ({'; '.join(reasons)})"
-        raise PrefetchUnavailable(sorted(k for k, _ in failed), reason)
-    for key, out in outcomes:
-        assert isinstance(out, FetchResult)
-        result.fetched.append(key)
+    async def one(key: str, query: str) -> FetchResult | FhirFetchError:
+        queries = [query, *_logical_queries(query, identifiers, mode)] if identifiers else [query]
+        if len(queries) == 1:
+            return await fetch(query)
+        return _merge(await asyncio.gather(*(fetch(q) for q in queries)))
+
+    tasks = {key: asyncio.ensure_future(one(key, query)) for key, query in to_fetch.items()}
+    done, pending = await asyncio.wait(tasks.values(), timeout=total_timeout_seconds)
+    for task in pending:
+        task.cancel()
+    late = f"the FHIR server did not answer within {total_timeout_seconds or 0:g} s"
+    outcomes: dict[str, FetchResult | FhirFetchError] = {
+        key: task.result() if task in done else FhirFetchTimeout(late) for key, task in tasks.items()
+    }
+    failed_reads = {key: out for key, out in outcomes.items()
+                    if isinstance(out, FhirFetchError) and not _compile(templates[key]).is_search}
+    if failed_reads:
+        reasons = sorted({str(err) for err in failed_reads.values()})
+        if all(str(err) == late for err in failed_reads.values()):
+            raise PrefetchUnavailable(sorted(failed_reads), late)
+        raise PrefetchUnavailable(sorted(failed_reads), f"could not read from fhirServer ({'; '.join(reasons)})")
+    for key, out in outcomes.items():
         template = _compile(templates[key])
+        if isinstance(out, FhirFetchError):
+            result.incomplete[key] = (template.resource_type, "timeout" if isinstance(out, FhirFetchTimeout) else "failed")
+            log.warning("prefetch key %s could not be fetched: %s", key, out)
+            continue
+        result.fetched.append(key)
+        if out.truncated and template.is_search:
+            result.truncated.append(key)
+            result.incomplete[key] = (template.resource_type, "truncated")
+            log.warning("prefetch key %s was cut short by the paging bounds; its resources are not used", key)
+            continue
         if template.is_search:
             result.searched.add(template.resource_type)
         result.resources.extend(out.resources)
-        if out.truncated:
-            result.truncated.append(key)
-            log.warning("prefetch key %s was cut short by the paging bounds", key)
     return result

@@ -422,6 +422,9 @@ class ResourceSet:
         self.ignored: Counter[str] = Counter()
         #: resource types a searchset Bundle says were searched (its ``self`` link), even when it found none
         self.searched: set[str] = set()
+        #: resource types whose search was cut short or failed: what is here of them is not all there is,
+        #: so their absence means "unknown" and facts drawn from them stay unknown (set by prefetch resolution)
+        self.incomplete: set[str] = set()
         self._by_type: dict[str, list[Resource]] = {}
         self._by_id: dict[tuple[str, str], Resource] = {}
         self._by_full_url: dict[str, Resource] = {}

@@ -11,7 +11,11 @@ and each worker process reads only the lines of the patients it evaluates.
 
 Which patient a resource belongs to: ``Patient.id`` for a Patient, else the
 first of ``subject``, ``patient``, ``beneficiary`` and ``participant.actor``
-references that points to a Patient. Resources of no patient (Practitioner, Organization, ...) are kept
+references that points to a Patient. A resource that names its patient only by an identifier
+(``subject.identifier``, a fødselsnummer) is linked to the Patient of the
+export carrying that identifier (`cds.fhir.identity`; trusted systems only); one
+no Patient carries, or whose fødselsnummer/D-nummer has wrong check digits, is
+reported in ``bad_lines``, never guessed. Resources of no patient (Practitioner, Organization, ...) are kept
 apart as *shared* resources (by type and id) and are counted, not indexed.
 
 Example::
@@ -32,6 +36,16 @@ from typing import Any
 
 import numpy as np
 import orjson
+
+from cds.fhir.identity import (
+    NATIONAL_SYSTEMS,
+    Link,
+    PatientRef,
+    identifiers_of,
+    patient_refs_of_json,
+    ref_of_json,
+    well_formed,
+)
 
 __all__ = ["BulkExport", "ExportError", "ExportIndex", "PatientSlice", "patient_of", "read_slice"]
 
@@ -57,6 +71,36 @@ def patient_of(resource: dict[str, Any]) -> str | None:
             if isinstance(value, str) and "Patient/" in value:
                 return value.rsplit("Patient/", 1)[1].split("/", 1)[0] or None
     return None
+
+
+def _logical_ref(resource: dict[str, Any]) -> PatientRef | None:
+    """The reference naming the patient by identifier only, when no literal patient reference comes first.
+
+    The patient elements first (as `patient_of`), then an Appointment's
+    participants (only identifiers of trusted systems: a practitioner's HPR
+    number names no patient).
+    """
+    for ref in patient_refs_of_json(resource):
+        return ref if ref.reference is None else None
+    participants = resource.get("participant")
+    if isinstance(participants, list):
+        for participant in participants:
+            ref = ref_of_json(participant.get("actor")) if isinstance(participant, dict) else None
+            if ref is not None and ref.reference is None and ref.system in NATIONAL_SYSTEMS:
+                return ref
+    return None
+
+
+def _link_by_identifier(ref: PatientRef, by_identifier: dict[tuple[str, str], str]) -> str | tuple[str]:
+    """The id of the Patient carrying the reference's identifier, or (why not,) for the report."""
+    if ref.system not in NATIONAL_SYSTEMS:
+        return (Link.UNTRUSTED.message,)
+    if not well_formed(ref.system, ref.value or ""):
+        return (Link.MALFORMED.message,)
+    pid = by_identifier.get((ref.system, ref.value or ""))
+    if pid is None:
+        return ("refers to its patient by an identifier no Patient in the export carries; left out",)
+    return pid
 
 
 @dataclass(frozen=True)
@@ -117,6 +161,9 @@ class BulkExport:
         lengths: list[int] = []
         shared: dict[str, int] = {}
         bad: list[str] = []
+        by_identifier: dict[tuple[str, str], str] = {}
+        #: resources naming their patient only by identifier: resolved once every Patient is known
+        pending: list[tuple[PatientRef, int, int, int, str]] = []
         for file_no, path in enumerate(self.files):
             offset = 0
             with path.open("rb") as handle:
@@ -130,7 +177,13 @@ class BulkExport:
                             resource = None
                         if isinstance(resource, dict):
                             pid = patient_of(resource)
-                            if pid is None:
+                            if resource.get("resourceType") == "Patient" and pid is not None:
+                                for found in identifiers_of(resource):
+                                    by_identifier.setdefault(found, pid)
+                            logical = _logical_ref(resource) if pid is None else None
+                            if logical is not None:
+                                pending.append((logical, file_no, offset, size, f"{path.name}:{line_no}"))
+                            elif pid is None:
                                 rtype = str(resource.get("resourceType", "?"))
                                 shared[rtype] = shared.get(rtype, 0) + 1
                             else:
@@ -141,6 +194,15 @@ class BulkExport:
                         elif resource is not None:
                             bad.append(f"{path.name}:{line_no}: not a JSON object")
                     offset += size
+        for ref, file_no, offset, size, where in pending:
+            pid = _link_by_identifier(ref, by_identifier)
+            if isinstance(pid, str):
+                ordinals.append(ids.setdefault(pid, len(ids)))
+                file_nos.append(file_no)
+                offsets.append(offset)
+                lengths.append(size)
+            else:
+                bad.append(f"{where}: {pid[0]}")
         ordinal = np.asarray(ordinals, dtype=np.int32)
         order = np.lexsort((np.asarray(offsets, dtype=np.int64), np.asarray(file_nos, dtype=np.int16), ordinal))
         ordinal = ordinal[order]

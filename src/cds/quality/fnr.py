@@ -18,30 +18,16 @@ from __future__ import annotations
 
 from datetime import date
 
+from cds.fhir.identity import check_digits, is_valid_person_number
+
 __all__ = ["SYNTHETIC_MONTH_OFFSET", "check_digits", "is_synthetic", "is_valid_fnr", "synthetic_fnr"]
 
 SYNTHETIC_MONTH_OFFSET = 80
-_WEIGHTS_1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
-_WEIGHTS_2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-
-
-def check_digits(first_nine: str) -> str | None:
-    """The two mod-11 check digits for ``first_nine`` digits, or None when no valid pair exists."""
-    digits = [int(c) for c in first_nine]
-    k1 = (11 - sum(w * d for w, d in zip(_WEIGHTS_1, digits, strict=True)) % 11) % 11
-    if k1 == 10:
-        return None
-    k2 = (11 - sum(w * d for w, d in zip(_WEIGHTS_2, [*digits, k1], strict=True)) % 11) % 11
-    if k2 == 10:
-        return None
-    return f"{k1}{k2}"
 
 
 def is_valid_fnr(number: str) -> bool:
-    """True when ``number`` is 11 digits with correct mod-11 check digits."""
-    if len(number) != 11 or not number.isdigit():
-        return False
-    return check_digits(number[:9]) == number[9:]
+    """True when ``number`` is 11 digits with correct mod-11 check digits (`cds.fhir.identity`)."""
+    return is_valid_person_number(number)
 
 
 def is_synthetic(number: str) -> bool:

@@ -28,6 +28,8 @@ from anyio import to_thread
 from pydantic import ValidationError
 
 from cds.fhir.client import FhirClient, FhirSource
+from cds.fhir.completeness import incomplete_data_card
+from cds.fhir.gp_lookup import GpLookup
 from cds.fhir.prefetch import PrefetchInvalid, PrefetchResult, PrefetchUnavailable, resolve_prefetch
 from cds.fhir.resources import JsonBytes, ResourceSet
 from cds.hooks.models import HookRequest
@@ -183,6 +185,9 @@ async def process_call(
             outcome="prefetch-missing",
             expressions=[f"prefetch.{key}" for key in exc.keys],
         ) from exc
+    lookup = getattr(sources, "gp_lookup", None)
+    if lookup is not None:
+        resolved.resources.extend(await _gp_resources(lookup, resolved, request.context["patientId"]))
     fetched = time.perf_counter()
     if _all_parsed(resolved):
         evaluation, response = _evaluate(service, request, resolved, evaluator, now, language)
@@ -198,6 +203,15 @@ async def process_call(
         prefetch=resolved,
         timings_ms={"prefetch": (fetched - started) * 1000, "evaluate": (done - fetched) * 1000},
     )
+
+
+async def _gp_resources(lookup: GpLookup, resolved: PrefetchResult, patient_id: str) -> list[dict[str, Any]]:
+    """What the GP register says about the call's Patient, when the Patient names no GP (`cds.fhir.gp_lookup`)."""
+    for item in resolved.resources:
+        value = item.value() if type(item) is JsonBytes else item
+        if isinstance(value, dict) and value.get("resourceType") == "Patient" and value.get("id") == patient_id:
+            return await lookup.resources_for(value)
+    return []
 
 
 def _all_parsed(resolved: PrefetchResult) -> bool:
@@ -223,26 +237,47 @@ def _evaluate(
     """The CPU-bound part of a call: in a worker thread unless everything is parsed already (`_all_parsed`)."""
     resources = ResourceSet.from_json(resolved.resources)
     resources.searched.update(resolved.searched)
+    resources.incomplete.update(rtype for rtype, _ in resolved.incomplete.values())
     _check_subject(resources, request.context["patientId"])
     evaluation = evaluator.evaluate(_make_call(service, request, resources, now, language))
-    return evaluation, {"cards": list(evaluation.cards)}  # the cards are CDS Hooks JSON already (`cds.cards`)
+    cards = list(evaluation.cards)  # the cards are CDS Hooks JSON already (`cds.cards`)
+    if resolved.incomplete:  # never a silent different answer: say which data is missing, first
+        cards.insert(0, incomplete_data_card(resolved.incomplete, language))
+    return evaluation, {"cards": cards}
+
+
+class _Sources:
+    """A `SourceFactory` that also carries the GP register lookup (``gp_lookup``, None when not configured)."""
+
+    def __init__(self, make: SourceFactory, gp_lookup: GpLookup | None) -> None:
+        self._make = make
+        self.gp_lookup = gp_lookup
+
+    def __call__(self, request: HookRequest) -> FhirSource | None:
+        return self._make(request)
 
 
 def fhir_sources(settings: Settings, http: httpx.AsyncClient) -> SourceFactory:
-    """Sources that read absent prefetch from the request's ``fhirServer`` with its token."""
+    """Sources that read absent prefetch from the request's ``fhirServer`` with its token (and the GP register)."""
     bounds = settings.fhir
 
     def make(request: HookRequest) -> FhirSource | None:
         if request.fhirServer is None:
             return None
         token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
+        server = str(request.fhirServer)
+        mode = bounds.identifier_search_by_server.get(server.rstrip("/"), bounds.identifier_search)
         return FhirClient(
-            str(request.fhirServer),
+            server,
             access_token=token,
             http=http,
             timeout_seconds=bounds.timeout_seconds,
             max_pages=bounds.max_pages,
             max_resources=bounds.max_resources_per_query,
+            identifier_search=None if mode == "off" else mode,
+            identifier_systems=bounds.trusted_identifier_systems,
         )
 
-    return make
+    lookup = GpLookup(bounds.gp_lookup_url, http=http, timeout_seconds=bounds.timeout_seconds) if (
+        bounds.gp_lookup_url) else None
+    return _Sources(make, lookup)

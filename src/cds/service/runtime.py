@@ -54,6 +54,7 @@ def build_evaluator(settings: Settings) -> Evaluator:
         pseudonym_key=settings.resolve_pseudonym_key(),
         overrides=settings.rule_overrides,
         clinical_zone=settings.clinical_zone,
+        trusted_identifier_systems=settings.fhir.trusted_identifier_systems,
     )
     log_warnings(evaluator.rules.current())  # reloads log theirs in RuleSetHolder.reload
     return evaluator

@@ -27,7 +27,7 @@ import secrets
 import tomllib
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -120,6 +120,15 @@ class FhirClientSettings(BaseModel):
     max_concurrency: int = Field(default=8, ge=1)
     #: all fetching for one call together
     total_timeout_seconds: float = Field(default=2.0, gt=0)
+    #: identifier systems by which a resource may name its patient, besides the national person numbers
+    #: (fødselsnummer, D-nummer, felles hjelpenummer: always trusted), e.g. a hospital's own patient number
+    trusted_identifier_systems: list[str] = Field(default_factory=list)
+    #: patient searches are also run by the Patient's identifiers: "identifier" (patient:identifier=),
+    #: "chained" (patient.identifier=) or "off"; per server (base URL) in identifier_search_by_server
+    identifier_search: Literal["identifier", "chained", "off"] = "identifier"
+    identifier_search_by_server: dict[str, Literal["identifier", "chained", "off"]] = Field(default_factory=dict)
+    #: a FHIR search on a GP register service, {identifier} = the patient's system|value (cds.fhir.gp_lookup)
+    gp_lookup_url: str | None = Field(default=None, pattern=r"^https?://.*\{identifier\}")
 
 
 class DashboardSettings(BaseModel):
