@@ -36,6 +36,7 @@ from cds.service.gcfreeze import GcFreezer
 from cds.service.routes import HookCallShortcut, reload_body, router
 from cds.service.runtime import Runtime, build_evaluator, build_store, utc_now
 from cds.service.settings import Settings, load_settings
+from cds.store.spool import AuditSpool
 from cds.store.writer import AuditWriter
 
 if TYPE_CHECKING:
@@ -112,7 +113,8 @@ def create_app(
     evaluator = evaluator if evaluator is not None else build_evaluator(settings)
     store = store if store is not None or not audit else build_store(settings)
     http = http or httpx.AsyncClient(follow_redirects=False)
-    audit_writer = AuditWriter(store) if store is not None else None
+    audit_writer = (AuditWriter(store, spool=AuditSpool(settings.data_dir, max_bytes=settings.audit_spool_max_bytes))
+                    if store is not None else None)
     runtime = Runtime(
         settings=settings,
         evaluator=evaluator,

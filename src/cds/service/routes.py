@@ -37,6 +37,8 @@ from cds.service.auth import check_admin_token
 from cds.service.calls import fhir_sources, process_call
 from cds.service.errors import ServiceError, validation_messages
 from cds.service.runtime import Runtime
+from cds.store.records import FeedbackResult
+from cds.store.writer import SpoolFull
 
 __all__ = ["JSON", "HookCallShortcut", "answer_call", "router"]
 
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 _JSON_TYPES = ("application/json", "application/fhir+json")
 _OUTCOME_SCHEMA = {"$ref": "#/components/schemas/OperationOutcome"}
+#: Seconds a client is asked to wait before sending feedback again that could not be made durable.
+FEEDBACK_RETRY_AFTER_SECONDS = 5
 
 
 def _json_response(data: Any, status: int = 200) -> Response:
@@ -320,7 +324,7 @@ class HookCallShortcut:
     "/cds-services/{service_id}/feedback",
     summary="Feedback on cards (accepted / overridden); idempotent",
     openapi_extra=_body("FeedbackRequest"),
-    responses={200: _ok("FeedbackResult"), **_errors(400, 401, 404, 413, 415)},
+    responses={200: _ok("FeedbackResult"), 202: _ok("FeedbackResult"), **_errors(400, 401, 404, 413, 415, 503)},
 )
 async def post_feedback(service_id: str, request: Request) -> Response:
     runtime = runtime_of(request)
@@ -337,11 +341,18 @@ async def post_feedback(service_id: str, request: Request) -> Response:
     if store is None or audit is None:
         raise ServiceError(503, "feedback cannot be stored: no audit store", code="transient", outcome="no-store")
 
-    def record() -> Any:
-        audit.flush()  # the card answered about may have been served a moment ago and still be queued
-        return store.record_feedback(service.id, list(feedback.feedback), received_at=runtime.clock())
+    def record() -> FeedbackResult:
+        return audit.record_feedback(service.id, list(feedback.feedback), received_at=runtime.clock())
 
-    return _json_response(asdict(await to_thread.run_sync(record)))
+    try:
+        result = await to_thread.run_sync(record)
+    except SpoolFull as exc:
+        log.error("feedback refused: the audit store is unreachable and %s", exc)
+        raise ServiceError(503, "feedback cannot be stored right now; send it again later", code="transient",
+                           outcome="store-unavailable",
+                           headers={"Retry-After": str(FEEDBACK_RETRY_AFTER_SECONDS)}) from None
+    # 202: kept durably in the local spool, written to the database when it is reachable again
+    return _json_response(asdict(result), 202 if result.spooled else 200)
 
 
 @router.post(

@@ -96,8 +96,8 @@ class AuditStore:
     def record_calls(self, records: Sequence[CallRecord]) -> None:
         """Store calls and their cards in one transaction (all or none), as `record_call` would one by one.
 
-        One multi-row insert for the calls returns their ids in the order given
-        (``sort_by_parameter_order``), and one for all their cards. The service
+        One multi-row insert for the calls and one for all their cards
+        (`write_call_rows`; a call whose ``key`` is stored already is skipped). The service
         writes through `cds.store.writer.AuditWriter`, which batches calls here.
         """
         for record in records:
@@ -105,16 +105,45 @@ class AuditStore:
                 raise ValueError("CallRecord.at must be timezone-aware")
         if not records:
             return
+        self.write_call_rows([self.call_row(record) for record in records])
+
+    def call_row(self, record: CallRecord) -> dict[str, Any]:
+        """The call as it is stored, cards included, in JSON types (the patient already pseudonymised).
+
+        This is what `cds.store.spool.AuditSpool` keeps while the database is
+        unreachable; `write_call_rows` writes it.
+        """
+        if record.at.tzinfo is None or record.at.utcoffset() is None:
+            raise ValueError("CallRecord.at must be timezone-aware")
+        row = self._call_row(record)
+        row["at"] = record.at.astimezone(UTC).isoformat()
+        row["cards"] = [_card_row(0, card) for card in record.cards]
+        return row
+
+    def write_call_rows(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Write `call_row` s in one transaction; a row whose ``call_key`` is stored already is skipped.
+
+        One multi-row insert for the calls (``ON CONFLICT (call_key) DO
+        NOTHING ... RETURNING``), one for the cards of the calls inserted.
+        Returns the number of calls inserted.
+        """
+        if not rows:
+            return 0
         calls, cards = Call.__table__, Card.__table__
+        call_rows = [{**{k: v for k, v in row.items() if k != "cards"}, "at": datetime.fromisoformat(row["at"])}
+                     for row in rows]
         with self._write() as conn:
-            call_ids = conn.execute(
-                calls.insert().returning(calls.c.id, sort_by_parameter_order=True),
-                [self._call_row(record) for record in records],
-            ).scalars().all()
-            card_rows = [_card_row(call_id, card) for call_id, record in zip(call_ids, records, strict=True)
-                         for card in record.cards]
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            inserted = conn.execute(
+                insert(calls).on_conflict_do_nothing(index_elements=["call_key"]).returning(calls.c.id, calls.c.call_key),
+                call_rows,
+            ).all()
+            ids = {key: call_id for call_id, key in inserted}
+            card_rows = [{**card, "call_id": ids[row["call_key"]]} for row in rows if row["call_key"] in ids
+                         for card in row["cards"]]
             if card_rows:
                 conn.execute(cards.insert(), card_rows)
+        return len(ids)
 
     def _call_row(self, record: CallRecord) -> dict[str, Any]:
         return {
@@ -128,6 +157,7 @@ class AuditStore:
             "outcome": _clip(record.outcome, SHORT_LEN),
             "http_status": int(record.http_status),
             "site": _clip_optional(record.site, ID_LEN),
+            "call_key": _clip(record.key, SHORT_LEN),
         }
 
     def record_feedback(
