@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, exists, select, update
+from sqlalchemy import Connection, Engine, delete, exists, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,6 +44,7 @@ from cds.store.models import (
     Call,
     Card,
     Feedback,
+    JtiSeen,
 )
 from cds.store.records import CallRecord, CardRecord, FeedbackResult
 
@@ -222,6 +223,42 @@ class AuditStore:
             deleted_calls = conn.execute(delete(calls).where(calls.c.at < cutoff)).rowcount
             deleted_feedback = conn.execute(delete(feedback).where(feedback.c.received_at < cutoff)).rowcount
         return int(deleted_calls), int(deleted_feedback)
+
+    # ------------------------------------------------------------------ shared state
+
+    def claim_jti(self, key: str, *, expires_at: int, now: float) -> bool:
+        """Hold ``key`` (a digest of a client JWT's iss and jti) until ``expires_at``; False if it is held already.
+
+        One statement: an insert on the unique key that takes over an expired
+        row (``ON CONFLICT ... DO UPDATE ... WHERE expires_at < now``) and
+        returns a row only when it inserted or took over. Every worker and
+        host sharing the database sees the same answer.
+
+        On PostgreSQL the commit does not wait for the WAL flush
+        (``synchronous_commit = off`` for this transaction only): it cut the
+        check from ~10 ms to ~2 ms of wall time on the test machine. Other
+        sessions see the row at once; a crash of the *database server* can
+        forget the records of the last moments (at most three
+        ``wal_writer_delay``, 0.6 s by default), whose tokens could then be
+        replayed until they expire.
+        """
+        table = JtiSeen.__table__
+        with self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SET LOCAL synchronous_commit = off"))
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            statement = insert(table).values(key=key, expires_at=expires_at)
+            statement = statement.on_conflict_do_update(
+                index_elements=["key"], set_={"expires_at": statement.excluded.expires_at},
+                where=table.c.expires_at < now,
+            ).returning(table.c.key)
+            return conn.execute(statement).first() is not None
+
+    def prune_jti(self, *, now: float) -> int:
+        """Delete the replay records that expired before ``now``; return how many."""
+        table = JtiSeen.__table__
+        with self._write() as conn:
+            return int(conn.execute(delete(table).where(table.c.expires_at < now)).rowcount)
 
     # ------------------------------------------------------------------ helpers
 
