@@ -15,8 +15,6 @@ endpoint and answers when the shortcut steps aside, both through `answer_call`.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -37,8 +35,8 @@ from cds.service.auth import check_admin_token
 from cds.service.calls import fhir_sources, process_call
 from cds.service.errors import ServiceError, validation_messages
 from cds.service.runtime import Runtime
-from cds.store.records import FeedbackResult
-from cds.store.writer import SpoolFull
+from cds.store.records import FeedbackResult, PublishedVersion
+from cds.store.writer import SpoolFull, unavailable
 
 __all__ = ["JSON", "HookCallShortcut", "answer_call", "router"]
 
@@ -357,30 +355,41 @@ async def post_feedback(service_id: str, request: Request) -> Response:
 
 @router.post(
     "/admin/rules/reload",
-    summary="Reload the rule files (admin credential); a broken set is refused and the old one keeps serving",
-    responses={200: {"description": "the new rule-set digest"}, **_errors(401, 403, 422)},
+    summary=("Reload the rule files (admin credential) and publish them to every worker and replica, switching at "
+             "effectiveAt; a broken set is refused and nothing changes anywhere"),
+    responses={200: {"description": "the new rule-set digest, version and effectiveAt"}, **_errors(401, 403, 422, 503)},
 )
 async def reload_rules(request: Request) -> Response:
     runtime = runtime_of(request)
     check_admin_token(request.headers.get("authorization"), runtime.settings.auth)
     if runtime.rules is None:
         raise ServiceError(503, "this service has no reloadable rule set", code="not-supported", outcome="no-rules")
-    result = await to_thread.run_sync(runtime.rules.reload)
-    body = reload_body(result)
+    publisher = runtime.publisher
+    if publisher is None:  # no store: this process only
+        body = reload_body(await to_thread.run_sync(runtime.rules.reload))
+    else:
+        try:
+            body = reload_body(*await to_thread.run_sync(publisher.publish))
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            raise ServiceError(503, "the rule set could not be published: the store is unreachable; nothing changed",
+                               code="transient", outcome="store-unavailable",
+                               headers={"Retry-After": str(FEEDBACK_RETRY_AFTER_SECONDS)}) from None
     if not body["ok"]:
         raise ServiceError(422, body["errors"] or ["the rule set was not reloaded"], code="invalid",
                            outcome="reload-failed")
-    if body.get("changed") and runtime.settings.workers > 1:
-        # The new set loaded whole in this worker; the others pick it up when the
-        # process manager (uvicorn, gunicorn) restarts them gracefully on SIGHUP.
-        os.kill(os.getppid(), signal.SIGHUP)
-        body["workersRestarting"] = True
     return _json_response(body)
 
 
-def reload_body(result: Any) -> dict[str, Any]:
-    """A JSON view of a `cds.rules.ReloadResult`: ok, changed, digest, previousDigest, errors."""
-    return dict(result.to_dict())
+def reload_body(result: Any, published: PublishedVersion | None = None) -> dict[str, Any]:
+    """A JSON view of a `cds.rules.ReloadResult` (ok, changed, digest, previousDigest, errors, warnings),
+    with the published ``version`` and ``effectiveAt`` when a new version was published."""
+    body = dict(result.to_dict())
+    if published is not None:
+        body["version"] = published.version
+        body["effectiveAt"] = published.effective_at.isoformat()
+    return body
 
 
 @router.get("/health", summary="Liveness: the process answers", responses={200: {"description": "ok"}})

@@ -63,3 +63,12 @@ durably on the service's disk and written later) and the other counts are 0.
     unknown_cards: int
     #: Items kept in the local spool because the database was unreachable (written when it is back).
     spooled: int = 0
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    """A published rule set: its version number, digest, and the moment every worker serves it."""
+
+    version: int
+    digest: str
+    effective_at: datetime

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, exists, select, text, update
@@ -45,8 +45,9 @@ from cds.store.models import (
     Card,
     Feedback,
     JtiSeen,
+    RuleSetVersion,
 )
-from cds.store.records import CallRecord, CardRecord, FeedbackResult
+from cds.store.records import CallRecord, CardRecord, FeedbackResult, PublishedVersion
 
 
 class AuditStore:
@@ -259,6 +260,41 @@ class AuditStore:
         table = JtiSeen.__table__
         with self._write() as conn:
             return int(conn.execute(delete(table).where(table.c.expires_at < now)).rowcount)
+
+    def publish_ruleset(self, digest: str, archive: bytes, *, switch_seconds: float, now: datetime) -> PublishedVersion:
+        """Store a rule set's archive as the newest version, to be served everywhere from its ``effective_at``.
+
+        ``effective_at`` is ``now + switch_seconds``, and never before the
+        previous version's (so versions take effect in the order published).
+        """
+        table = RuleSetVersion.__table__
+        with self._write() as conn:
+            previous = conn.execute(select(table.c.effective_at).order_by(table.c.id.desc()).limit(1)).scalar()
+            effective_at = now + timedelta(seconds=switch_seconds)
+            if previous is not None and previous > effective_at:
+                effective_at = previous
+            version = conn.execute(
+                table.insert().values(digest=digest, published_at=now, effective_at=effective_at, archive=archive)
+                .returning(table.c.id)
+            ).scalar_one()
+        return PublishedVersion(version, digest, effective_at)
+
+    def ruleset_versions(self, *, after: int = 0) -> list[PublishedVersion]:
+        """The published rule-set versions newer than ``after``, oldest first (without their archives)."""
+        table = RuleSetVersion.__table__
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(table.c.id, table.c.digest, table.c.effective_at)
+                                .where(table.c.id > after).order_by(table.c.id)).all()
+        return [PublishedVersion(*row) for row in rows]
+
+    def ruleset_archive(self, version: int) -> bytes:
+        """The files of a published version (KeyError if there is none)."""
+        table = RuleSetVersion.__table__
+        with self._engine.connect() as conn:
+            archive = conn.execute(select(table.c.archive).where(table.c.id == version)).scalar()
+        if archive is None:
+            raise KeyError(version)
+        return bytes(archive)
 
     # ------------------------------------------------------------------ helpers
 
