@@ -17,12 +17,9 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from .served import PrivatePostgres, Served
-
-pytestmark = pytest.mark.postgres
 
 REQUEST = Path(__file__).resolve().parents[2] / "fhir_examples" / "requests" / "a-ingrid-haugen.encounter-discharge.json"
 

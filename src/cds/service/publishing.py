@@ -159,9 +159,9 @@ class RuleSetPublisher:
         """Note a version newer than the known one; keep its loaded set to switch to at its ``effective_at``."""
         if self._known is not None and version.version <= self._known.version:
             return
-        self._known = version
         if ruleset is None:
-            ruleset = self._load(version)
+            ruleset = self._load(version)  # raises before the version counts as known: tried again next poll
+        self._known = version
         with self._wake:
             self._pending.append((version, ruleset))
             self._wake.notify_all()

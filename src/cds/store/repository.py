@@ -248,12 +248,12 @@ class AuditStore:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SET LOCAL synchronous_commit = off"))
             insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            statement = insert(table).values(key=key, expires_at=expires_at)
-            statement = statement.on_conflict_do_update(
-                index_elements=["key"], set_={"expires_at": statement.excluded.expires_at},
+            row = insert(table).values(key=key, expires_at=expires_at)
+            claim = row.on_conflict_do_update(
+                index_elements=["key"], set_={"expires_at": row.excluded.expires_at},
                 where=table.c.expires_at < now,
             ).returning(table.c.key)
-            return conn.execute(statement).first() is not None
+            return conn.execute(claim).first() is not None
 
     def prune_jti(self, *, now: float) -> int:
         """Delete the replay records that expired before ``now``; return how many."""
