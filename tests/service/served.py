@@ -49,7 +49,7 @@ class Served:
 
     def __enter__(self) -> Served:
         deadline = time.monotonic() + STARTUP_SECONDS
-        while "Application startup complete" not in self.text():
+        while "Uvicorn running on" not in self.text():  # logged once the socket listens (after the lifespan)
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.process.kill()
                 pytest.fail(f"cds serve did not start: {self.text()[-2000:]}")
