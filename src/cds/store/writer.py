@@ -112,6 +112,7 @@ class AuditWriter:
         self._store = store
         self._spool = spool
         self._retry = retry_seconds
+        self._spooling = False  # warned about this outage already
         self._max_batch = max_batch
         self._linger = linger
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
@@ -143,7 +144,7 @@ class AuditWriter:
         except Exception as exc:
             if self._spool is None or not unavailable(exc):
                 raise
-            log.warning("audit store unreachable; feedback spooled: %s", _describe(exc))
+            self._warn_spooling("feedback", exc)
         self._spool.append({
             "kind": "feedback",
             "service_id": service_id,
@@ -256,6 +257,7 @@ class AuditWriter:
     def _drain(self) -> bool:
         """Write the spool's entries in order; True when it is empty (or there is none)."""
         if self._spool is None or not self._spool.pending():
+            self._spooling = False
             return True
         try:
             written = self._spool.drain(self._write_entry)
@@ -264,6 +266,7 @@ class AuditWriter:
             return False
         if written:
             log.info("audit store reachable again: %d spooled entries written", written)
+        self._spooling = False
         return True
 
     def _write_entry(self, entry: dict[str, Any]) -> None:
@@ -287,8 +290,15 @@ class AuditWriter:
             log.error("could not record %d calls: the audit store is unreachable and %s", len(rows), full)
             return False
         if exc is not None:
-            log.warning("audit store unreachable; %d calls spooled: %s", len(rows), _describe(exc))
+            self._warn_spooling("calls", exc)
         return True
+
+    def _warn_spooling(self, what: str, exc: BaseException) -> None:
+        """One warning per outage (not per request): the first time something goes to the spool."""
+        if not self._spooling:
+            self._spooling = True
+            log.warning("audit store unreachable; %s and everything after it go to the spool until it is back: %s",
+                        what, _describe(exc))
 
     def _write(self, records: Sequence[CallRecord]) -> None:
         if not records:
