@@ -63,10 +63,10 @@ def _lifespan(runtime: Runtime, handle_sighup: bool) -> Callable[[FastAPI], Any]
         if handle_sighup and runtime.rules is not None:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, _reload_on_signal, runtime))
-        # The rule set, the model and the caches' parsed resources live long: full collections
-        # scan only what is new since the last one (cds.service.gcfreeze).
         if runtime.publisher is not None:
             await to_thread.run_sync(runtime.publisher.start)  # the published rule set, everywhere the same
+        # The rule set, the model and the caches' parsed resources live long: full collections
+        # scan only what is new since the last one (cds.service.gcfreeze).
         freezer = GcFreezer.from_settings(runtime.settings.gc)
         if freezer is not None:
             freezer.start()
