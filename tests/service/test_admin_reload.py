@@ -73,26 +73,26 @@ def test_without_a_configured_admin_secret_reload_is_disabled(make_client, holde
     assert reload(make_client(rules=holder)).status_code == 403
 
 
-def test_with_several_workers_a_changed_rule_set_restarts_the_workers(make_client, tmp_path, holder, rules_dir,
-                                                                      monkeypatch):
+def test_with_several_workers_a_changed_rule_set_is_published_and_no_worker_restarted(make_client, tmp_path, holder,
+                                                                                       rules_dir, store, monkeypatch):
     import os
-    import signal
 
     sent = []
     monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
     settings = Settings(data_dir=tmp_path / "data", pseudonym_key="test-pseudonym-key-0123456789", workers=2,
-                        auth={"admin_token": ADMIN})
+                        auth={"admin_token": ADMIN}, rules_switch_seconds=7)
     path = rules_dir / "discharge" / "pathway-b.yaml"
     path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     body = reload(make_client(settings=settings, rules=holder)).json()
-    assert body["workersRestarting"] is True and sent == [(os.getppid(), signal.SIGHUP)]
+    [published] = store.ruleset_versions()
+    assert (body["version"], body["digest"]) == (published.version, published.digest)
+    assert body["effectiveAt"] == published.effective_at.isoformat()
+    assert "workersRestarting" not in body and sent == []
 
 
-def test_an_unchanged_rule_set_restarts_nothing(make_client, tmp_path, holder, monkeypatch):
-    import os
-
-    sent = []
-    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+def test_an_unchanged_rule_set_publishes_nothing(make_client, tmp_path, holder, store):
     settings = Settings(data_dir=tmp_path / "data", pseudonym_key="test-pseudonym-key-0123456789", workers=2,
                         auth={"admin_token": ADMIN})
-    assert "workersRestarting" not in reload(make_client(settings=settings, rules=holder)).json() and sent == []
+    with make_client(settings=settings, rules=holder) as client:  # the start publishes the files as version 1
+        first = reload(client).json()
+    assert first["changed"] is False and "version" not in first and len(store.ruleset_versions()) == 1

@@ -76,7 +76,7 @@ def served_card(client, request_body):
 def test_feedback_is_stored(client, store, request_body):
     response = client.post("/cds-services/discharge-pathway/feedback", json=feedback(served_card(client, request_body)))
     assert response.status_code == 200
-    assert response.json() == {"stored": 1, "duplicates": 0, "unknown_cards": 0}
+    assert response.json() == {"stored": 1, "duplicates": 0, "unknown_cards": 0, "spooled": 0}
     assert len(rows(client, store, "select * from feedback")) == 1
 
 
@@ -160,3 +160,34 @@ def test_feedback_waits_for_the_call_it_answers_to_be_written(make_client, store
     finally:
         released.set()
     assert answer["unknown_cards"] == 0
+
+
+def _database_down(store, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def refused(*args, **kwargs):
+        raise OperationalError("INSERT ...", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(store, "record_feedback", refused)
+    monkeypatch.setattr(store, "write_call_rows", refused)
+
+
+def test_feedback_while_the_database_is_down_is_spooled_and_answered_202(client, store, monkeypatch):
+    _database_down(store, monkeypatch)
+    response = client.post("/cds-services/discharge-pathway/feedback", json=feedback())
+    assert response.status_code == 202
+    assert response.json() == {"stored": 0, "duplicates": 0, "unknown_cards": 0, "spooled": 1}
+    assert client.app.state.runtime.audit.spool.depth() == 1
+
+
+def test_feedback_that_cannot_be_made_durable_answers_503_with_retry_after(make_client, settings, store, monkeypatch):
+    client = make_client(settings=settings.model_copy(update={"audit_spool_max_bytes": 4096}))
+    _database_down(store, monkeypatch)
+    comment = {"overrideReason": {"userComment": "x" * 900}}
+    statuses = [client.post("/cds-services/discharge-pathway/feedback",
+                            json=feedback(card=f"card-{n}", outcome="overridden", **comment)).status_code
+                for n in range(8)]
+    assert statuses[0] == 202 and statuses[-1] == 503
+    refused = client.post("/cds-services/discharge-pathway/feedback", json=feedback(card="card-x", outcome="overridden", **comment))
+    assert refused.status_code == 503 and refused.headers["retry-after"].isdigit()
+    assert refused.json()["resourceType"] == "OperationOutcome"

@@ -84,11 +84,11 @@ def writer(store: AuditStore) -> Iterator[AuditWriter]:
 def test_calls_written_in_batches_equal_calls_written_one_by_one(store, now, monkeypatch):
     records = [call(now, n, cards=n % 4, patient_id=None if n % 5 == 0 else f"{INGRID_ID}{n}") for n in range(45)]
     for record in records:
-        store.record_call(replace(record, hook_instance="sync-" + record.hook_instance))
+        store.record_call(replace(record, hook_instance="sync-" + record.hook_instance, key="sync-" + record.key))
     gate = Gate(store, monkeypatch)
     writer = AuditWriter(store, max_pending=50, max_batch=20)
     for record in records:
-        writer.submit(replace(record, hook_instance="batch-" + record.hook_instance))
+        writer.submit(replace(record, hook_instance="batch-" + record.hook_instance, key="batch-" + record.key))
     gate.open.set()
     writer.close()
     assert max(gate.batches) > 1, "the calls were meant to be written several per transaction"

@@ -5,12 +5,13 @@
 Secure by default: binds to 127.0.0.1. Without client authentication
 configured (``[auth.issuers]``) the service runs in development mode, which is
 allowed only on a loopback address; any other address is refused with a
-one-line error. ``kill -HUP <pid>`` reloads the rule files: with one worker the
-service swaps the rule set atomically and keeps the old one if the new files
-are broken; with several workers uvicorn restarts the workers (prefer
-``POST /admin/rules/reload``, which validates the rules before restarting them).
-With several workers, connections are spread over them least-connections
-first (`cds.service.balance`). A connection that does not send its headers
+one-line error. ``kill -HUP <pid>`` with one worker validates the rule files and
+publishes them through the store (`cds.service.publishing`), as
+``POST /admin/rules/reload`` does with any number of workers: every worker of
+every replica sharing the database switches to the new set at the same moment,
+and a broken set is published nowhere. With several workers, SIGHUP makes
+uvicorn restart them (they then serve the published set), and connections are
+spread over them least-connections first (`cds.service.balance`). A connection that does not send its headers
 within ``header_timeout_seconds`` is closed (`cds.service.headertimeout`).
 """
 

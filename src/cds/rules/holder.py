@@ -62,6 +62,15 @@ class RuleSetHolder:
     def current(self) -> RuleSet:
         return self._current  # one atomic attribute read
 
+    def take(self, ruleset: RuleSet) -> RuleSet:
+        """Serve ``ruleset`` from now on (a set loaded and checked elsewhere: a published version); return the old."""
+        with self._reload_lock:
+            old, self._current = self._current, ruleset
+        if ruleset.digest != old.digest:
+            log.info("rule set switched: %s -> %s", old.digest[:12], ruleset.digest[:12])
+            log_warnings(ruleset)
+        return old
+
     def reload(self) -> ReloadResult:
         with self._reload_lock:
             old = self._current

@@ -34,9 +34,11 @@ from cds.service.errors import (
     unexpected_error_handler,
 )
 from cds.service.gcfreeze import GcFreezer
+from cds.service.publishing import RuleSetPublisher
 from cds.service.routes import HookCallShortcut, reload_body, router
 from cds.service.runtime import Runtime, build_evaluator, build_store, utc_now
 from cds.service.settings import Settings, load_settings
+from cds.store.spool import AuditSpool
 from cds.store.writer import AuditWriter
 
 if TYPE_CHECKING:
@@ -62,6 +64,8 @@ def _lifespan(runtime: Runtime, handle_sighup: bool) -> Callable[[FastAPI], Any]
         if handle_sighup and runtime.rules is not None:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, _reload_on_signal, runtime))
+        if runtime.publisher is not None:
+            await to_thread.run_sync(runtime.publisher.start)  # the published rule set, everywhere the same
         # The rule set, the model and the caches' parsed resources live long: full collections
         # scan only what is new since the last one (cds.service.gcfreeze).
         freezer = GcFreezer.from_settings(runtime.settings.gc)
@@ -74,6 +78,8 @@ def _lifespan(runtime: Runtime, handle_sighup: bool) -> Callable[[FastAPI], Any]
                 freezer.stop()
             if handle_sighup and runtime.rules is not None:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            if runtime.publisher is not None:
+                await to_thread.run_sync(runtime.publisher.stop)
             await runtime.http.aclose()
             if runtime.audit is not None:
                 await to_thread.run_sync(runtime.audit.close)  # writes every call still queued
@@ -85,7 +91,12 @@ def _lifespan(runtime: Runtime, handle_sighup: bool) -> Callable[[FastAPI], Any]
 
 def _reload_on_signal(runtime: Runtime) -> None:
     assert runtime.rules is not None
-    body = reload_body(runtime.rules.reload())
+    try:
+        body = reload_body(*runtime.publisher.publish()) if runtime.publisher is not None else reload_body(
+            runtime.rules.reload())
+    except Exception as exc:  # noqa: BLE001 - the store is unreachable: nothing was published
+        log.error("SIGHUP: rules NOT reloaded, the store could not be written: %s", type(exc).__name__)
+        return
     if body["ok"]:
         log.info("SIGHUP: rules reloaded, digest %s", body.get("digest"))
     else:
@@ -114,15 +125,19 @@ def create_app(
     evaluator = evaluator if evaluator is not None else build_evaluator(settings)
     store = store if store is not None or not audit else build_store(settings)
     http = http or httpx.AsyncClient(follow_redirects=False)
-    audit_writer = AuditWriter(store) if store is not None else None
+    audit_writer = (AuditWriter(store, spool=AuditSpool(settings.data_dir, max_bytes=settings.audit_spool_max_bytes))
+                    if store is not None else None)
+    holder = rules if rules is not None else getattr(evaluator, "rules", None)
     runtime = Runtime(
         settings=settings,
         evaluator=evaluator,
         store=store,
         audit=audit_writer,
-        authenticator=ClientAuthenticator(settings.auth, replay_file=settings.jti_replay_file, http=http),
+        authenticator=ClientAuthenticator(settings.auth, replay_file=settings.jti_replay_file, http=http,
+                                          store=store),
         http=http,
-        rules=rules if rules is not None else getattr(evaluator, "rules", None),
+        rules=holder,
+        publisher=_publisher(settings, holder, store),
         clock=clock,
     )
     app = FastAPI(
@@ -172,6 +187,19 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _publisher(settings: Settings, holder: Any, store: AuditStore | None) -> RuleSetPublisher | None:
+    """The rule-set publisher when there is a store to publish through and a reloadable rule set.
+
+    It runs on the wall clock (`utc_now`), not the app's ``clock``: switch times are agreed between hosts.
+    """
+    from cds.rules import RuleSetHolder
+
+    if store is None or not isinstance(holder, RuleSetHolder):
+        return None
+    return RuleSetPublisher(holder, store, data_dir=settings.data_dir, switch_seconds=settings.rules_switch_seconds,
+                            poll_seconds=settings.rules_poll_seconds, clock=utc_now)
 
 
 def _version() -> str:

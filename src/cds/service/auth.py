@@ -10,10 +10,11 @@ A CDS client sends ``Authorization: Bearer <JWT>``, signed with its private key.
 * ``kid`` names one of those keys and the signature verifies;
 * ``aud`` is the URL that was called; ``exp``, ``iat`` and ``jti`` are present,
   ``exp`` is in the future and at most ``max_token_lifetime_seconds`` after ``iat``;
-* ``jti`` has not been seen before from that issuer: a `ReplayTable` in the
-  data directory remembers it until the token expires, shared by all worker
-  processes of the service on this host and kept across restarts
-  (`cds.service.replay`).
+* ``jti`` has not been seen before from that issuer: the audit store remembers
+  it until the token expires, shared by every worker and every host of one
+  database (`cds.service.replay.StoreReplayGuard`), with the per-host
+  `ReplayTable` in the data directory as its fallback while the database is
+  unreachable, and as the record when the service runs without a store.
 
 Every refusal is a 401 with an OperationOutcome saying which check failed. The
 token itself is never logged.
@@ -28,14 +29,18 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import jwt
+from anyio import to_thread
 
 from cds.service.errors import ServiceError
-from cds.service.replay import ReplayTable
+from cds.service.replay import ReplayTable, StoreReplayGuard
 from cds.service.settings import AuthSettings, ConfigError, IssuerSettings
+
+if TYPE_CHECKING:
+    from cds.store import AuditStore
 
 __all__ = ["ClientAuthenticator", "ClientIdentity", "check_admin_token", "check_metrics_token"]
 
@@ -92,7 +97,8 @@ class ClientAuthenticator:
     """Verifies CDS client JWTs against the configured issuers.
 
     ``replay_file`` is the `ReplayTable` file the service's workers share
-    (`Settings.jti_replay_file`). With authentication on it is opened (created)
+    (`Settings.jti_replay_file`); with a ``store`` the replay record is the
+    store's, and the file its fallback. With authentication on it is opened (created)
     here, so a data directory it cannot live in is a `ConfigError` at start,
     not a failure of every call.
     """
@@ -104,11 +110,14 @@ class ClientAuthenticator:
         replay_file: Path,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
+        store: AuditStore | None = None,
     ) -> None:
         self._settings = settings
         self._http = http
         self._clock = clock
-        self._replay = ReplayTable(replay_file, settings.jti_cache_size, clock=clock)
+        table = ReplayTable(replay_file, settings.jti_cache_size, clock=clock)
+        self._replay: ReplayTable | StoreReplayGuard = (
+            table if store is None else StoreReplayGuard(store, table, clock=clock))
         if settings.enabled:
             try:
                 self._replay.open()
@@ -212,7 +221,12 @@ class ClientAuthenticator:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise _unauthorized("the JWT jti must be a non-empty string")
-        if self._replay.seen(issuer, jti, exp + self._settings.leeway_seconds):
+        expires_at = exp + self._settings.leeway_seconds
+        if isinstance(self._replay, StoreReplayGuard):
+            replayed = await to_thread.run_sync(self._replay.seen, issuer, jti, expires_at)
+        else:
+            replayed = self._replay.seen(issuer, jti, expires_at)
+        if replayed:
             raise _unauthorized("the JWT jti was already used (replay)")
         sub = claims.get("sub")
         return ClientIdentity(issuer=issuer, subject=sub if isinstance(sub, str) else None, jti=jti)

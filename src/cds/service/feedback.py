@@ -35,7 +35,7 @@ from typing import Any
 from cds.cards.plans import OVERRIDE_REASON_SYSTEM
 from cds.hooks.models import FeedbackItem
 
-__all__ = ["UNKNOWN_CARD_WAIT_SECONDS", "card_problems", "find_served_cards", "shape_problems"]
+__all__ = ["UNKNOWN_CARD_WAIT_SECONDS", "card_problems", "find_served_cards", "offline_problems", "shape_problems"]
 
 #: How long a card uuid that is not (yet) in the audit store is looked for before the feedback is refused.
 UNKNOWN_CARD_WAIT_SECONDS = 1.0
@@ -117,6 +117,30 @@ def card_problems(items: Sequence[FeedbackItem], served: Mapping[str, Any], rule
         if reason.code is None or (reason.code not in codes if codes is not None else not _RULE_CODE.match(reason.code)):
             listed = f" ({', '.join(sorted(codes))})" if codes else ""
             problems.append(f"{where}.overrideReason.reason.code: not one of the card's override reasons{listed}")
+    return problems
+
+
+def offline_problems(items: Sequence[FeedbackItem]) -> list[str]:
+    """What can be checked while the audit store is unreachable (the served cards cannot be read).
+
+    Feedback is then spooled (`cds.store.spool`) with its card uuid unconfirmed, but no field may carry
+    free text: suggestion ids must be UUIDs, override reasons the service's system and a code in the
+    rule-file code format.
+    """
+    problems = []
+    for index, item in enumerate(items):
+        where = f"feedback[{index}]"
+        for suggestion in item.acceptedSuggestions or ():
+            if not _is_uuid(suggestion.id):
+                problems.append(f"{where}.acceptedSuggestions: '{_short(suggestion.id)}' is not a suggestion uuid")
+        reason = item.overrideReason.reason if item.overrideReason else None
+        if reason is None:
+            continue
+        if reason.system is not None and reason.system != OVERRIDE_REASON_SYSTEM:
+            problems.append(f"{where}.overrideReason.reason.system: not the system of the card's override "
+                            f"reasons ({OVERRIDE_REASON_SYSTEM})")
+        if reason.code is None or not _RULE_CODE.match(reason.code):
+            problems.append(f"{where}.overrideReason.reason.code: not an override reason code")
     return problems
 
 

@@ -1,4 +1,13 @@
-"""The ``jti`` of every accepted client JWT, shared by all workers of a service on one host.
+"""The ``jti`` of every accepted client JWT, shared by all workers of a service (and, with a store, all hosts).
+
+With an audit store (as ``cds serve`` runs), `StoreReplayGuard` keeps the
+record in the database (table ``jti_seen``): one insert on a unique key per
+accepted token, so a token replayed to another worker *or another host* of the
+same database is refused; expired rows are pruned once a minute. While the
+database cannot be reached it falls back to the local `ReplayTable` below
+(replays to the same host are still refused; a replay to another host during
+the outage is not: logged as a warning). Without a store the local table is
+the record.
 
 A client JWT may be used once (CDS Hooks 2.0 "Trusting CDS Clients"). The
 service remembers each accepted ``(iss, jti)`` until the token expires (its
@@ -54,8 +63,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "SLOTS_PER_BUCKET", "SLOTS_PER_ENTRY", "ReplayTable"]
+if TYPE_CHECKING:
+    from cds.store import AuditStore
+
+__all__ = ["FORMAT_VERSION", "MAGIC", "SLOTS_PER_BUCKET", "SLOTS_PER_ENTRY", "ReplayTable", "StoreReplayGuard"]
 
 log = logging.getLogger(__name__)
 
@@ -229,3 +242,53 @@ class ReplayTable:
     def _initialise(self, fd: int) -> None:
         os.ftruncate(fd, self.size)  # zeros: every slot empty
         os.pwrite(fd, self._header, 0)
+
+
+#: Seconds between two deletions of expired replay records from the store.
+PRUNE_INTERVAL_SECONDS = 60.0
+
+
+class StoreReplayGuard:
+    """Seen ``(iss, jti)`` pairs in the audit store, shared by every host of one database (see the module docstring).
+
+    Same contract as `ReplayTable.seen`; blocking (a database round trip), so
+    call it off the event loop.
+    """
+
+    blocking = True
+
+    def __init__(self, store: AuditStore, fallback: ReplayTable, *, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._fallback = fallback
+        self._clock = clock
+        self._next_prune = 0.0
+        self._down = False
+
+    def open(self) -> None:
+        """Open the local fallback table now (OSError if it cannot be)."""
+        self._fallback.open()
+
+    def seen(self, issuer: str, jti: str, expires_at: float) -> bool:
+        """True if this pair was accepted before and has not expired; otherwise remember it until ``expires_at``."""
+        from cds.store.writer import unavailable
+
+        now = self._clock()
+        key = _digest(issuer, jti).hex()
+        try:
+            if now >= self._next_prune:
+                self._next_prune = now + PRUNE_INTERVAL_SECONDS
+                self._store.prune_jti(now=now)
+            claimed = self._store.claim_jti(key, expires_at=math.ceil(expires_at), now=now)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            if not self._down:
+                log.warning("jti replay record: the store is unreachable; refusing replays to this host only "
+                            "until it is back")
+                self._down = True
+            return self._fallback.seen(issuer, jti, expires_at)
+        if self._down:
+            log.info("jti replay record: the store is reachable again")
+            self._down = False
+        self._fallback.seen(issuer, jti, expires_at)  # the local table also knows it, for the next outage
+        return not claimed

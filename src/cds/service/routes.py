@@ -15,8 +15,6 @@ endpoint and answers when the shortcut steps aside, both through `answer_call`.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -40,8 +38,10 @@ from cds.service.auth import check_admin_token, check_metrics_token
 from cds.service.calls import fhir_sources, process_call
 from cds.service.devclock import evaluation_time
 from cds.service.errors import ServiceError, validation_messages
-from cds.service.feedback import card_problems, find_served_cards, shape_problems
+from cds.service.feedback import card_problems, find_served_cards, offline_problems, shape_problems
 from cds.service.runtime import Runtime
+from cds.store.records import FeedbackResult, PublishedVersion
+from cds.store.writer import SpoolFull, unavailable
 
 __all__ = ["JSON", "HookCallShortcut", "answer_call", "router"]
 
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 _JSON_TYPES = ("application/json", "application/fhir+json")
 _OUTCOME_SCHEMA = {"$ref": "#/components/schemas/OperationOutcome"}
+#: Seconds a client is asked to wait before sending feedback again that could not be made durable.
+FEEDBACK_RETRY_AFTER_SECONDS = 5
 
 
 def _json_response(data: Any, status: int = 200) -> Response:
@@ -356,7 +358,7 @@ class HookCallShortcut:
     "/cds-services/{service_id}/feedback",
     summary="Feedback on cards (accepted / overridden); idempotent",
     openapi_extra=_body("FeedbackRequest"),
-    responses={200: _ok("FeedbackResult"), **_errors(400, 401, 404, 413, 415)},
+    responses={200: _ok("FeedbackResult"), 202: _ok("FeedbackResult"), **_errors(400, 401, 404, 413, 415, 503)},
 )
 async def post_feedback(service_id: str, request: Request) -> Response:
     runtime = runtime_of(request)
@@ -377,46 +379,71 @@ async def post_feedback(service_id: str, request: Request) -> Response:
     if store is None or audit is None:
         raise ServiceError(503, "feedback cannot be stored: no audit store", code="transient", outcome="no-store")
 
-    def record() -> Any:
+    def record() -> FeedbackResult | list[str]:
         audit.flush()  # the card answered about may have been served a moment ago and still be queued
-        served = find_served_cards(lambda uuids: store.served_cards(service.id, uuids), [i.card for i in items])
-        problems = card_problems(items, served, runtime.rules)
+        try:
+            served = find_served_cards(lambda uuids: store.served_cards(service.id, uuids), [i.card for i in items])
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            # The store is unreachable: what can be checked without it is checked, and the feedback is spooled.
+            problems = offline_problems(items)
+        else:
+            problems = card_problems(items, served, runtime.rules)
         if problems:
             return problems
-        return store.record_feedback(service.id, items, received_at=runtime.clock())
+        return audit.record_feedback(service.id, items, received_at=runtime.clock())
 
-    result = await to_thread.run_sync(record)
+    try:
+        result = await to_thread.run_sync(record)
+    except SpoolFull as exc:
+        log.error("feedback refused: the audit store is unreachable and %s", exc)
+        raise ServiceError(503, "feedback cannot be stored right now; send it again later", code="transient",
+                           outcome="store-unavailable",
+                           headers={"Retry-After": str(FEEDBACK_RETRY_AFTER_SECONDS)}) from None
     if isinstance(result, list):
         raise ServiceError(400, result, outcome="bad-request")
-    return _json_response(asdict(result))
+    # 202: kept durably in the local spool, written to the database when it is reachable again
+    return _json_response(asdict(result), 202 if result.spooled else 200)
 
 
 @router.post(
     "/admin/rules/reload",
-    summary="Reload the rule files (admin credential); a broken set is refused and the old one keeps serving",
-    responses={200: {"description": "the new rule-set digest"}, **_errors(401, 403, 422)},
+    summary=("Reload the rule files (admin credential) and publish them to every worker and replica, switching at "
+             "effectiveAt; a broken set is refused and nothing changes anywhere"),
+    responses={200: {"description": "the new rule-set digest, version and effectiveAt"}, **_errors(401, 403, 422, 503)},
 )
 async def reload_rules(request: Request) -> Response:
     runtime = runtime_of(request)
     check_admin_token(request.headers.get("authorization"), runtime.settings.auth)
     if runtime.rules is None:
         raise ServiceError(503, "this service has no reloadable rule set", code="not-supported", outcome="no-rules")
-    result = await to_thread.run_sync(runtime.rules.reload)
-    body = reload_body(result)
+    publisher = runtime.publisher
+    if publisher is None:  # no store: this process only
+        body = reload_body(await to_thread.run_sync(runtime.rules.reload))
+    else:
+        try:
+            body = reload_body(*await to_thread.run_sync(publisher.publish))
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            raise ServiceError(503, "the rule set could not be published: the store is unreachable; nothing changed",
+                               code="transient", outcome="store-unavailable",
+                               headers={"Retry-After": str(FEEDBACK_RETRY_AFTER_SECONDS)}) from None
     if not body["ok"]:
         raise ServiceError(422, body["errors"] or ["the rule set was not reloaded"], code="invalid",
                            outcome="reload-failed")
-    if body.get("changed") and runtime.settings.workers > 1:
-        # The new set loaded whole in this worker; the others pick it up when the
-        # process manager (uvicorn, gunicorn) restarts them gracefully on SIGHUP.
-        os.kill(os.getppid(), signal.SIGHUP)
-        body["workersRestarting"] = True
     return _json_response(body)
 
 
-def reload_body(result: Any) -> dict[str, Any]:
-    """A JSON view of a `cds.rules.ReloadResult`: ok, changed, digest, previousDigest, errors."""
-    return dict(result.to_dict())
+def reload_body(result: Any, published: PublishedVersion | None = None) -> dict[str, Any]:
+    """A JSON view of a `cds.rules.ReloadResult` (ok, changed, digest, previousDigest, errors, warnings),
+    with the published ``version`` and ``effectiveAt`` when a new version was published."""
+    body = dict(result.to_dict())
+    if published is not None:
+        body["version"] = published.version
+        body["effectiveAt"] = published.effective_at.isoformat()
+    return body
 
 
 @router.get("/health", summary="Liveness: the process answers", responses={200: {"description": "ok"}})

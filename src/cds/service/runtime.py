@@ -18,6 +18,7 @@ from cds.service.settings import Settings
 
 if TYPE_CHECKING:
     from cds.evaluation import Evaluator
+    from cds.service.publishing import RuleSetPublisher
     from cds.store import AuditStore
     from cds.store.writer import AuditWriter
 
@@ -40,6 +41,7 @@ class Runtime:
     authenticator: ClientAuthenticator
     http: httpx.AsyncClient
     rules: Any | None = None  # a cds.rules.RuleSetHolder (reload); None when the evaluator has none
+    publisher: RuleSetPublisher | None = None  # publishes reloads through the store; None without a store
     clock: Callable[[], datetime] = utc_now
 
 

@@ -201,6 +201,12 @@ class Settings(BaseSettings):
     fhir: FhirClientSettings = Field(default_factory=FhirClientSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     gc: GcSettings = Field(default_factory=GcSettings)
+    #: bytes the local audit spool may hold while the database is unreachable (`cds.store.spool`)
+    audit_spool_max_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+    #: seconds between a rule-set publication and the moment every worker and replica serves it
+    rules_switch_seconds: float = Field(default=5.0, gt=0, le=3600)
+    #: seconds between two looks at the published rule-set version (at most half of rules_switch_seconds)
+    rules_poll_seconds: float = Field(default=1.0, gt=0, le=600)
 
     @field_validator("model_dir", mode="before")
     @classmethod

@@ -22,6 +22,8 @@ DATA_DIR_ENV = "CDS_DATA_DIR"
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_SQLITE_FILE = "cds.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Seconds to wait for a PostgreSQL connection (unless the URL sets ``connect_timeout``).
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 
 # Execution option naming how a SQLite transaction begins: "DEFERRED" (reads) or "IMMEDIATE" (writes).
 SQLITE_BEGIN_OPTION = "cds_sqlite_begin"
@@ -80,7 +82,10 @@ def create_store_engine(url: str, *, create_directory: bool = True) -> Engine:
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, create_directory=create_directory)
-    return create_engine(parsed, pool_pre_ping=True)
+    # A database that does not answer (a network cut, not a refusal) must not hold a request or the
+    # audit writer for the kernel's TCP timeout: the writer spools after this many seconds instead.
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _create_private(path: Path) -> None:

@@ -1,6 +1,6 @@
 """The audit store's tables (SQLAlchemy 2 ORM).
 
-Three tables:
+Five tables:
 
 ``calls``
     One row per hook call: service, hook, hookInstance, the patient's keyed
@@ -14,6 +14,10 @@ Three tables:
     (another deployment, a card older than the retention period), and that
     feedback is kept, flagged ``known_card = false``. ``dedup_key`` (unique)
     makes repeated deliveries of the same item harmless.
+``jti_seen``
+    The client JWT replay record shared by every worker and replica.
+``ruleset_versions``
+    The published rule sets; every worker serves the newest one.
 
 All times are stored as UTC without a zone (`UtcDateTime` converts on the way
 in and out). The Alembic migrations in ``migrations/versions`` must describe
@@ -25,7 +29,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -85,6 +102,9 @@ class Call(Base):
     outcome: Mapped[str] = mapped_column(String(SHORT_LEN), nullable=False)
     http_status: Mapped[int] = mapped_column(Integer, nullable=False)
     site: Mapped[str | None] = mapped_column(String(ID_LEN), nullable=True)
+    # Idempotency key chosen by the service for each call: a call written twice (from the spool after
+    # a commit whose acknowledgement was lost) is stored once. NULL for rows older than revision 0002.
+    call_key: Mapped[str | None] = mapped_column(String(SHORT_LEN), nullable=True)
 
     cards: Mapped[list[Card]] = relationship(back_populates="call", cascade="all, delete-orphan")
 
@@ -93,6 +113,7 @@ class Call(Base):
         Index(None, "service_id", "at"),
         Index(None, "site", "at"),
         Index(None, "hook_instance"),
+        Index(None, "call_key", unique=True),
     )
 
 
@@ -141,3 +162,26 @@ class Feedback(Base):
         Index(None, "card_uuid"),
         Index(None, "received_at"),
     )
+
+
+class JtiSeen(Base):
+    """A client JWT accepted once: the digest of its (iss, jti) until it expires (replay refusal)."""
+
+    __tablename__ = "jti_seen"
+
+    key: Mapped[str] = mapped_column(String(SHORT_LEN), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, nullable=False)  # Unix seconds: exp + leeway
+
+    __table_args__ = (Index(None, "expires_at"),)
+
+
+class RuleSetVersion(Base):
+    """A published rule set: its files (a tar archive) and digest; the highest id is the one served."""
+
+    __tablename__ = "ruleset_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(DIGEST_LEN), nullable=False)
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    effective_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    archive: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

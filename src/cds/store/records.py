@@ -7,7 +7,8 @@ turns it into a keyed pseudonym before anything is written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -42,6 +43,8 @@ class CallRecord:
     cards: tuple[CardRecord, ...]
     at: datetime
     site: str | None = None
+    #: Idempotency key: the same call written twice (from the spool after an outage) is stored once.
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,15 @@ class FeedbackResult:
     ``stored + duplicates`` is the number of items sent. ``unknown_cards``
     counts the newly stored items whose card the store has not seen served by
     that service (they are stored all the same, flagged ``known_card = false``).
+    When the database was unreachable the items are ``spooled`` instead (kept
+    durably on the service's disk and written later) and the other counts are 0.
     """
 
     stored: int
     duplicates: int
     unknown_cards: int
+    #: Items kept in the local spool because the database was unreachable (written when it is back).
+    spooled: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,3 +72,12 @@ class ServedCard:
     uuid: str
     rule_id: str
     suggestion_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    """A published rule set: its version number, digest, and the moment every worker serves it."""
+
+    version: int
+    digest: str
+    effective_at: datetime

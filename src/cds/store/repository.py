@@ -21,10 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, exists, select, update
+from sqlalchemy import Connection, Engine, delete, exists, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,8 +44,10 @@ from cds.store.models import (
     Call,
     Card,
     Feedback,
+    JtiSeen,
+    RuleSetVersion,
 )
-from cds.store.records import CallRecord, CardRecord, FeedbackResult, ServedCard
+from cds.store.records import CallRecord, CardRecord, FeedbackResult, PublishedVersion, ServedCard
 
 
 class AuditStore:
@@ -96,8 +98,8 @@ class AuditStore:
     def record_calls(self, records: Sequence[CallRecord]) -> None:
         """Store calls and their cards in one transaction (all or none), as `record_call` would one by one.
 
-        One multi-row insert for the calls returns their ids in the order given
-        (``sort_by_parameter_order``), and one for all their cards. The service
+        One multi-row insert for the calls and one for all their cards
+        (`write_call_rows`; a call whose ``key`` is stored already is skipped). The service
         writes through `cds.store.writer.AuditWriter`, which batches calls here.
         """
         for record in records:
@@ -105,16 +107,45 @@ class AuditStore:
                 raise ValueError("CallRecord.at must be timezone-aware")
         if not records:
             return
+        self.write_call_rows([self.call_row(record) for record in records])
+
+    def call_row(self, record: CallRecord) -> dict[str, Any]:
+        """The call as it is stored, cards included, in JSON types (the patient already pseudonymised).
+
+        This is what `cds.store.spool.AuditSpool` keeps while the database is
+        unreachable; `write_call_rows` writes it.
+        """
+        if record.at.tzinfo is None or record.at.utcoffset() is None:
+            raise ValueError("CallRecord.at must be timezone-aware")
+        row = self._call_row(record)
+        row["at"] = record.at.astimezone(UTC).isoformat()
+        row["cards"] = [_card_row(0, card) for card in record.cards]
+        return row
+
+    def write_call_rows(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Write `call_row` s in one transaction; a row whose ``call_key`` is stored already is skipped.
+
+        One multi-row insert for the calls (``ON CONFLICT (call_key) DO
+        NOTHING ... RETURNING``), one for the cards of the calls inserted.
+        Returns the number of calls inserted.
+        """
+        if not rows:
+            return 0
         calls, cards = Call.__table__, Card.__table__
+        call_rows = [{**{k: v for k, v in row.items() if k != "cards"}, "at": datetime.fromisoformat(row["at"])}
+                     for row in rows]
         with self._write() as conn:
-            call_ids = conn.execute(
-                calls.insert().returning(calls.c.id, sort_by_parameter_order=True),
-                [self._call_row(record) for record in records],
-            ).scalars().all()
-            card_rows = [_card_row(call_id, card) for call_id, record in zip(call_ids, records, strict=True)
-                         for card in record.cards]
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            inserted = conn.execute(
+                insert(calls).on_conflict_do_nothing(index_elements=["call_key"]).returning(calls.c.id, calls.c.call_key),
+                call_rows,
+            ).all()
+            ids = {key: call_id for call_id, key in inserted}
+            card_rows = [{**card, "call_id": ids[row["call_key"]]} for row in rows if row["call_key"] in ids
+                         for card in row["cards"]]
             if card_rows:
                 conn.execute(cards.insert(), card_rows)
+        return len(ids)
 
     def _call_row(self, record: CallRecord) -> dict[str, Any]:
         return {
@@ -128,6 +159,7 @@ class AuditStore:
             "outcome": _clip(record.outcome, SHORT_LEN),
             "http_status": int(record.http_status),
             "site": _clip_optional(record.site, ID_LEN),
+            "call_key": _clip(record.key, SHORT_LEN),
         }
 
     def record_feedback(
@@ -211,6 +243,77 @@ class AuditStore:
             deleted_calls = conn.execute(delete(calls).where(calls.c.at < cutoff)).rowcount
             deleted_feedback = conn.execute(delete(feedback).where(feedback.c.received_at < cutoff)).rowcount
         return int(deleted_calls), int(deleted_feedback)
+
+    # ------------------------------------------------------------------ shared state
+
+    def claim_jti(self, key: str, *, expires_at: int, now: float) -> bool:
+        """Hold ``key`` (a digest of a client JWT's iss and jti) until ``expires_at``; False if it is held already.
+
+        One statement: an insert on the unique key that takes over an expired
+        row (``ON CONFLICT ... DO UPDATE ... WHERE expires_at < now``) and
+        returns a row only when it inserted or took over. Every worker and
+        host sharing the database sees the same answer.
+
+        On PostgreSQL the commit does not wait for the WAL flush
+        (``synchronous_commit = off`` for this transaction only): it cut the
+        check from ~10 ms to ~2 ms of wall time on the test machine. Other
+        sessions see the row at once; a crash of the *database server* can
+        forget the records of the last moments (at most three
+        ``wal_writer_delay``, 0.6 s by default), whose tokens could then be
+        replayed until they expire.
+        """
+        table = JtiSeen.__table__
+        with self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SET LOCAL synchronous_commit = off"))
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            row = insert(table).values(key=key, expires_at=expires_at)
+            claim = row.on_conflict_do_update(
+                index_elements=["key"], set_={"expires_at": row.excluded.expires_at},
+                where=table.c.expires_at < now,
+            ).returning(table.c.key)
+            return conn.execute(claim).first() is not None
+
+    def prune_jti(self, *, now: float) -> int:
+        """Delete the replay records that expired before ``now``; return how many."""
+        table = JtiSeen.__table__
+        with self._write() as conn:
+            return int(conn.execute(delete(table).where(table.c.expires_at < now)).rowcount)
+
+    def publish_ruleset(self, digest: str, archive: bytes, *, switch_seconds: float, now: datetime) -> PublishedVersion:
+        """Store a rule set's archive as the newest version, to be served everywhere from its ``effective_at``.
+
+        ``effective_at`` is ``now + switch_seconds``, and never before the
+        previous version's (so versions take effect in the order published).
+        """
+        table = RuleSetVersion.__table__
+        with self._write() as conn:
+            previous = conn.execute(select(table.c.effective_at).order_by(table.c.id.desc()).limit(1)).scalar()
+            effective_at = now + timedelta(seconds=switch_seconds)
+            if previous is not None and previous > effective_at:
+                effective_at = previous
+            version = conn.execute(
+                table.insert().values(digest=digest, published_at=now, effective_at=effective_at, archive=archive)
+                .returning(table.c.id)
+            ).scalar_one()
+        return PublishedVersion(version, digest, effective_at)
+
+    def ruleset_versions(self, *, after: int = 0) -> list[PublishedVersion]:
+        """The published rule-set versions newer than ``after``, oldest first (without their archives)."""
+        table = RuleSetVersion.__table__
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(table.c.id, table.c.digest, table.c.effective_at)
+                                .where(table.c.id > after).order_by(table.c.id)).all()
+        return [PublishedVersion(*row) for row in rows]
+
+    def ruleset_archive(self, version: int) -> bytes:
+        """The files of a published version (KeyError if there is none)."""
+        table = RuleSetVersion.__table__
+        with self._engine.connect() as conn:
+            archive = conn.execute(select(table.c.archive).where(table.c.id == version)).scalar()
+        if archive is None:
+            raise KeyError(version)
+        return bytes(archive)
 
     # ------------------------------------------------------------------ helpers
 

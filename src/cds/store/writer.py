@@ -36,6 +36,17 @@ Guarantees:
   can wait in its worker's queue finds the card not yet written (it is
   stored all the same, flagged ``known_card = false``).
 
+* **An unreachable database leaves no hole** (with a spool, as the service
+  runs it). A batch that fails because the database cannot be reached
+  (`unavailable`: a connection or operational error) goes whole to the
+  `cds.store.spool.AuditSpool`, fsynced, and the thread retries the spool
+  every ``retry_seconds`` (and before every batch): it writes the spooled
+  entries in order before anything new, each idempotently, so nothing is
+  written twice. Feedback takes the same way (`record_feedback`): stored when
+  the database answers, spooled when it does not, and `SpoolFull` when it can
+  be neither (the endpoint answers 503 with ``Retry-After``). Only a call the
+  spool cannot take either (full, unwritable) is logged as lost.
+
 The thread starts with the first `submit`, in the process that serves, so an
 app built before a server forks its workers has no thread to lose.
 """
@@ -46,16 +57,20 @@ import logging
 import queue
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
 
 from anyio import to_thread
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
-from cds.store.records import CallRecord
+from cds.store.records import CallRecord, FeedbackResult
+from cds.store.spool import AuditSpool, SpoolFull
 
 if TYPE_CHECKING:
+    from cds.hooks.models import FeedbackItem
     from cds.store.repository import AuditStore
 
-__all__ = ["AuditWriter"]
+__all__ = ["AuditWriter", "SpoolFull", "unavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +80,15 @@ DEFAULT_MAX_PENDING: Final = 2000
 DEFAULT_MAX_BATCH: Final = 200
 #: Seconds the writer waits for more calls after the first of a batch (unless flushed or closed).
 DEFAULT_LINGER_SECONDS: Final = 0.05
+#: Seconds between attempts to write the spool while the database is unreachable.
+DEFAULT_RETRY_SECONDS: Final = 1.0
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True if ``exc`` says the database could not be reached or used (not that a record was bad)."""
+    if isinstance(exc, (OperationalError, InterfaceError, DisconnectionError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class _Flush:
@@ -81,10 +105,14 @@ class AuditWriter:
     """Records `CallRecord` s into an `AuditStore` from one background thread (see the module docstring)."""
 
     def __init__(self, store: AuditStore, *, max_pending: int = DEFAULT_MAX_PENDING,
-                 max_batch: int = DEFAULT_MAX_BATCH, linger: float = DEFAULT_LINGER_SECONDS) -> None:
-        if max_pending < 1 or max_batch < 1 or linger < 0:
-            raise ValueError("max_pending and max_batch must be at least 1, linger at least 0")
+                 max_batch: int = DEFAULT_MAX_BATCH, linger: float = DEFAULT_LINGER_SECONDS,
+                 spool: AuditSpool | None = None, retry_seconds: float = DEFAULT_RETRY_SECONDS) -> None:
+        if max_pending < 1 or max_batch < 1 or linger < 0 or retry_seconds <= 0:
+            raise ValueError("max_pending and max_batch must be at least 1, linger at least 0, retry_seconds above 0")
         self._store = store
+        self._spool = spool
+        self._retry = retry_seconds
+        self._spooling = False  # warned about this outage already
         self._max_batch = max_batch
         self._linger = linger
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
@@ -99,6 +127,35 @@ class AuditWriter:
     def store(self) -> AuditStore:
         """The store written to."""
         return self._store
+
+    @property
+    def spool(self) -> AuditSpool | None:
+        """Where calls and feedback wait while the database is unreachable (None: they are not kept)."""
+        return self._spool
+
+    def record_feedback(self, service_id: str, items: list[FeedbackItem], *, received_at: datetime) -> FeedbackResult:
+        """Store feedback, or spool it durably when the database is unreachable (``spooled`` counts it).
+
+        Raises `SpoolFull` when it can be neither stored nor spooled. Blocking: call it off the event loop.
+        """
+        self.flush()  # the card answered about may have been served a moment ago and still be queued
+        try:
+            return self._store.record_feedback(service_id, items, received_at=received_at)
+        except Exception as exc:
+            if self._spool is None or not unavailable(exc):
+                raise
+            self._warn_spooling("feedback", exc)
+        self._spool.append({
+            "kind": "feedback",
+            "service_id": service_id,
+            "received_at": received_at.isoformat(),
+            "items": [item.model_dump(mode="json", exclude_none=True) for item in items],
+        })
+        with self._lock:
+            if not self._closed:
+                self._start()  # the thread writes the spool when the database is back
+        self._wake.set()
+        return FeedbackResult(stored=0, duplicates=0, unknown_cards=0, spooled=len(items))
 
     # ------------------------------------------------------------------ producers
 
@@ -165,7 +222,14 @@ class AuditWriter:
     def _run(self) -> None:
         stop = False
         while not stop:
-            items = [self._queue.get()]
+            if self._spool is not None and self._spool.pending():
+                try:
+                    items = [self._queue.get(timeout=self._retry)]
+                except queue.Empty:
+                    self._drain()
+                    continue
+            else:
+                items = [self._queue.get()]
             # Let more calls gather for up to `linger` seconds (a transaction costs about as much
             # as several rows), then take them; a flush, close or a full batch ends the wait at once.
             if isinstance(items[0], CallRecord) and self._queue.qsize() < self._enough:
@@ -184,14 +248,77 @@ class AuditWriter:
                 self._write(records)  # what came before a marker is written before the marker is answered
                 records = []
                 if isinstance(item, _Flush):
+                    self._drain()  # a reader flushing wants the spooled entries too, when they can be written
                     item.done.set()
                 else:
                     stop = True  # _STOP: nothing follows it
             self._write(records)
 
+    def _drain(self) -> bool:
+        """Write the spool's entries in order; True when it is empty (or there is none)."""
+        if self._spool is None or not self._spool.pending():
+            self._spooling = False
+            return True
+        try:
+            written = self._spool.drain(self._write_entry)
+        except Exception as exc:  # noqa: BLE001 - still unreachable: the entries stay, retried later
+            log.debug("audit spool not written yet: %s", _describe(exc))
+            return False
+        if written:
+            log.info("audit store reachable again: %d spooled entries written", written)
+        self._spooling = False
+        return True
+
+    def _write_entry(self, entry: dict[str, Any]) -> None:
+        if entry.get("kind") == "calls":
+            self._store.write_call_rows(entry["rows"])
+        elif entry.get("kind") == "feedback":
+            from cds.hooks.models import FeedbackItem
+
+            items = [FeedbackItem.model_validate(item) for item in entry["items"]]
+            self._store.record_feedback(entry["service_id"], items,
+                                        received_at=datetime.fromisoformat(entry["received_at"]))
+        else:
+            log.warning("audit spool: skipping an entry of unknown kind")
+
+    def _spool_rows(self, rows: list[dict[str, Any]], exc: BaseException | None) -> bool:
+        """Keep ``rows`` in the spool; False (logged) if it cannot take them."""
+        assert self._spool is not None
+        try:
+            self._spool.append({"kind": "calls", "rows": rows})
+        except SpoolFull as full:
+            log.error("could not record %d calls: the audit store is unreachable and %s", len(rows), full)
+            return False
+        if exc is not None:
+            self._warn_spooling("calls", exc)
+        return True
+
+    def _warn_spooling(self, what: str, exc: BaseException) -> None:
+        """One warning per outage (not per request): the first time something goes to the spool."""
+        if not self._spooling:
+            self._spooling = True
+            log.warning("audit store unreachable; %s and everything after it go to the spool until it is back: %s",
+                        what, _describe(exc))
+
     def _write(self, records: Sequence[CallRecord]) -> None:
         if not records:
             return
+        if self._spool is not None:
+            try:
+                rows = [self._store.call_row(record) for record in records]
+            except Exception as exc:  # noqa: BLE001 - a malformed record: the path below logs it
+                log.error("could not record %d calls in the audit store: %s", len(records), _describe(exc))
+                return
+            if not self._drain():  # older entries first: still unreachable, so these wait behind them
+                self._spool_rows(rows, None)
+                return
+            try:
+                self._store.write_call_rows(rows)
+                return
+            except Exception as exc:  # noqa: BLE001 - spooled, or retried one by one below
+                if unavailable(exc):
+                    self._spool_rows(rows, exc)
+                    return
         try:
             self._store.record_calls(records)
             return
