@@ -55,18 +55,19 @@ def test_metrics_count_fhir_fetch_failures(client, make_client, request_body):
     body = request_body(fhirServer="https://fhir.sykehus.example/fhir")
     del body["prefetch"]["conditions"]
     before = value(scrape(fetching), "cds_fhir_fetch_failures_total", service="discharge-pathway")
-    assert fetching.post("/cds-services/discharge-pathway", json=body).status_code == 412
+    answer = fetching.post("/cds-services/discharge-pathway", json=body)  # a failed search: a data-quality card
+    assert answer.status_code == 200 and answer.json()["cards"][0]["source"]["topic"]["code"] == "data-quality"
     del body["fhirServer"]  # nothing to fetch from: a client error, not a fetch failure
     assert fetching.post("/cds-services/discharge-pathway", json=body).status_code == 412
     assert value(scrape(fetching), "cds_fhir_fetch_failures_total", service="discharge-pathway") - before == 1
 
 
-def test_the_audit_spool_depth_is_a_gauge_the_spool_sets(client):
-    metrics.set_audit_spool_depth(7)
-    try:
-        assert value(scrape(client), "cds_audit_spool_depth") == 7
-    finally:
-        metrics.set_audit_spool_depth(0)
+def test_the_audit_spool_depth_is_read_from_the_spool_when_scraped(client, monkeypatch):
+    spool = client.app.state.runtime.audit.spool
+    samples = scrape(client)
+    assert ("cds_audit_spool_depth", ()) in samples and samples[("cds_audit_spool_depth", ())] == 0
+    monkeypatch.setattr(spool, "depth", lambda: 7)
+    assert value(scrape(client), "cds_audit_spool_depth") == 7
 
 
 def test_metrics_name_the_serving_rule_set_digest(make_client):
@@ -75,7 +76,7 @@ def test_metrics_name_the_serving_rule_set_digest(make_client):
             return type("RuleSet", (), {"digest": "sha256:abc"})()
 
     samples = scrape(make_client(rules=Holder()))
-    assert value(samples, "cds_ruleset_info", digest="sha256:abc") == 1
+    assert value(samples, "cds_ruleset_info", digest="sha256:abc", version="") == 1
 
 
 def test_metrics_need_their_own_bearer_secret(client, make_client, tmp_path):

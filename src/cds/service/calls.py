@@ -185,6 +185,8 @@ async def process_call(
             outcome="prefetch-missing",
             expressions=[f"prefetch.{key}" for key in exc.keys],
         ) from exc
+    if any(reason != "truncated" for _, reason in resolved.incomplete.values()):
+        metrics.fetch_failed(service.id)  # a search failed or ran out of time: answered, with a data-quality card
     lookup = getattr(sources, "gp_lookup", None)
     if lookup is not None:
         resolved.resources.extend(await _gp_resources(lookup, resolved, request.context["patientId"]))

@@ -8,16 +8,18 @@ What is measured:
 * ``cds_cards_total{rule}``: cards served, by rule id;
 * ``cds_fhir_fetch_failures_total{service}``: calls whose absent prefetch could not be
   read from the client's FHIR server (an error, or past the fetch time budget);
-* ``cds_audit_spool_depth``: audit items waiting in the local spool for the database
-  (set by the spool through `set_audit_spool_depth`; 0 while nothing waits);
-* ``cds_ruleset_info{digest}``: 1 for the rule set the answering process serves.
+* ``cds_audit_spool_depth``: audit items waiting in this host's spool for the database
+  (`cds.store.spool.AuditSpool.depth`, read when scraped; 0 while nothing waits);
+* ``cds_ruleset_info{digest,version}``: 1 for the rule set the answering process serves,
+  with its published version (`cds.service.publishing`; empty without a store).
 
 The metrics live in this module (one set per process), as Prometheus clients
 expect. With several workers (``cds serve --workers N``) ``cds serve`` names a
 fresh directory in ``PROMETHEUS_MULTIPROC_DIR`` before the workers start; each
 worker then writes its values there and any worker's ``/metrics`` answers for
-all of them (`prometheus_client.multiprocess`). ``cds_ruleset_info`` is the
-exception: it is the rule set of the worker that answered.
+all of them (`prometheus_client.multiprocess`). ``cds_ruleset_info`` and
+``cds_audit_spool_depth`` are read when scraped: the rule set of the worker that
+answered, and the spool file all workers of the host share.
 
 ``/metrics`` is off unless ``auth.metrics_token`` is set; a scraper then sends it as a
 bearer token (Prometheus: ``authorization: {credentials: ...}``).
@@ -26,10 +28,10 @@ bearer token (Prometheus: ``authorization: {credentials: ...}``).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -40,7 +42,6 @@ __all__ = [
     "fetch_failed",
     "hook_call",
     "render",
-    "set_audit_spool_depth",
 ]
 
 #: The environment variable naming the directory of the workers' metric files.
@@ -60,8 +61,6 @@ _CARDS = Counter("cds_cards", "Cards served, by rule id.", ("rule",), registry=_
 _FETCH_FAILURES = Counter("cds_fhir_fetch_failures",
                           "Calls whose absent prefetch could not be read from the FHIR server.", ("service",),
                           registry=_REGISTRY)
-_SPOOL = Gauge("cds_audit_spool_depth", "Audit items waiting in the local spool for the database.",
-               multiprocess_mode="livesum", registry=_REGISTRY)
 
 
 def hook_call(service: str, status: int, seconds: float) -> None:
@@ -81,35 +80,39 @@ def fetch_failed(service: str) -> None:
     _FETCH_FAILURES.labels(service).inc()
 
 
-def set_audit_spool_depth(items: int) -> None:
-    """Set how many audit items this process holds in its spool (the spool calls it whenever that changes).
+class _State:
+    """What is read when scraped: the serving rule set (digest, published version) and the spool depth."""
 
-    With several workers the exported value is the sum over the live workers.
-    """
-    _SPOOL.set(items)
-
-
-class _RuleSetInfo:
-    """``cds_ruleset_info{digest}`` at scrape time, from the serving rule set of this process."""
-
-    def __init__(self, rules: Any) -> None:
+    def __init__(self, rules: Any, version: Callable[[], int | None] | None,
+                 spool_depth: Callable[[], int] | None) -> None:
         self._rules = rules
+        self._version = version
+        self._spool_depth = spool_depth
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily("cds_ruleset_info", "The rule set this process serves (1).", labels=("digest",))
+        family = GaugeMetricFamily("cds_ruleset_info", "The rule set this process serves (1).",
+                                   labels=("digest", "version"))
         if self._rules is not None:
-            family.add_metric((str(self._rules.current().digest),), 1)
+            version = self._version() if self._version is not None else None
+            family.add_metric((str(self._rules.current().digest), "" if version is None else str(version)), 1)
         yield family
+        spool = GaugeMetricFamily("cds_audit_spool_depth", "Audit items waiting in the local spool for the database.")
+        spool.add_metric((), self._spool_depth() if self._spool_depth is not None else 0)
+        yield spool
 
 
-def render(rules: Any) -> bytes:
-    """The metrics in the Prometheus text format: all workers' when in multiprocess mode."""
+def render(rules: Any, *, version: Callable[[], int | None] | None = None,
+           spool_depth: Callable[[], int] | None = None) -> bytes:
+    """The metrics in the Prometheus text format: all workers' when in multiprocess mode.
+
+    ``version`` and ``spool_depth`` are asked when scraped (the published rule-set version, the spool's entries).
+    """
     registry = CollectorRegistry()
     if os.environ.get(MULTIPROCESS_ENV):
         MultiProcessCollector(registry)
     else:
         registry.register(_Registered())
-    registry.register(_RuleSetInfo(rules))
+    registry.register(_State(rules, version, spool_depth))
     return generate_latest(registry)
 
 

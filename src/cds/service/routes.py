@@ -507,5 +507,10 @@ READY_STORE_TIMEOUT_SECONDS = 2.0
 async def get_metrics(request: Request) -> Response:
     runtime = runtime_of(request)
     check_metrics_token(request.headers.get("authorization"), runtime.settings.auth)
-    body = await to_thread.run_sync(metrics.render, runtime.rules)
+    spool = runtime.audit.spool if runtime.audit is not None else None
+    body = await to_thread.run_sync(lambda: metrics.render(
+        runtime.rules,
+        version=runtime.publisher.version if runtime.publisher is not None else None,
+        spool_depth=spool.depth if spool is not None else None,
+    ))
     return Response(body, media_type=metrics.CONTENT_TYPE)
