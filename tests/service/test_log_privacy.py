@@ -107,23 +107,31 @@ def evaluator(tmp_path_factory):
 
 @pytest.fixture
 def everything_at_debug():
+    """Every logger at DEBUG, propagating to a root handler that keeps every line (restored afterwards)."""
     handler = Everything()
     root = logging.getLogger()
-    saved = {name: logging.getLogger(name).level for name in list(logging.root.manager.loggerDict)}
+    saved: dict[str, tuple[int, bool, bool]] = {}
     saved_root = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
 
     def all_debug() -> None:
         for name in list(logging.root.manager.loggerDict):
-            logging.getLogger(name).setLevel(logging.DEBUG)
+            logger = logging.getLogger(name)
+            saved.setdefault(name, (logger.level, logger.propagate, logger.disabled))
+            logger.setLevel(logging.DEBUG)
+            logger.propagate = True  # e.g. uvicorn's own logging config stops uvicorn.access at its handler
+            logger.disabled = False
 
     handler.all_debug = all_debug  # type: ignore[attr-defined]
     yield handler
     root.removeHandler(handler)
     root.setLevel(saved_root)
-    for name, level in saved.items():
-        logging.getLogger(name).setLevel(level)
+    for name, (level, propagate, disabled) in saved.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.disabled = disabled
 
 
 def test_no_patient_id_fodselsnummer_encounter_id_or_token_in_any_log_line(evaluator, tmp_path, everything_at_debug):
