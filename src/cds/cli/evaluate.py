@@ -118,10 +118,12 @@ def evaluate(
     service = next((s for s in SERVICES if s.hook == hook), None)
     if service is None:
         raise UserError(f"no service answers hook {hook!r}; hooks: {', '.join(s.hook for s in SERVICES)}")
+    from cds.model.artefact import ArtefactError
+
     try:
         settings = load_settings(config)
         evaluator = build_evaluator(settings)
-    except ConfigError as exc:
+    except (ConfigError, ArtefactError) as exc:  # a tampered or missing model: one line, exit 2
         raise UserError(str(exc)) from None
 
     async def run() -> Any:

@@ -75,22 +75,30 @@ def _auroc(m: dict[str, Any]) -> str:
 
 def _evaluate(data: Path, model_dir: Path | None, as_json: bool) -> None:
     from cds.model.artefact import ArtefactError
-    from cds.model.dataset import DatasetError, count_in_multiset, read_readmission_csv
+    from cds.model.dataset import DatasetError, read_readmission_csv
     from cds.model.evaluation import evaluate_rows
     from cds.model.readmission import ReadmissionModel
+    from cds.model.training import split_indices
 
     directory = _resolve(model_dir, DEFAULT_MODEL)
     try:
         model = ReadmissionModel.load(directory)
         rows = read_readmission_csv(data)
-        trained = count_in_multiset(rows.fingerprints, model.training_rows())
     except (ArtefactError, DatasetError) as exc:
         raise UserError(str(exc)) from exc
     probability = model.predict_proba(rows.features.to_numpy())
+    # Rows are only told apart on the training file itself (same content hash): there the seeded split
+    # is redone exactly. Matching rows of another file by content is biased on coarse features (equal
+    # rows of different patients would be removed), so another file is evaluated whole.
+    trained = np.zeros(len(rows), dtype=bool)
+    is_training_file = rows.file_sha256 == model.metadata.get("training_data", {}).get("sha256")
+    if is_training_file:
+        parts = split_indices(rows.outcome, int(model.metadata["seed"]))
+        trained[parts["train"]] = True
+        trained[parts["validation"]] = True
     blocks: dict[str, dict[str, Any]] = {}
-    held_out = ~trained
-    if trained.any() and held_out.any():
-        blocks["held_out"] = _block(rows.subset(held_out), probability[held_out], evaluate_rows)
+    if is_training_file:
+        blocks["held_out"] = _block(rows.subset(~trained), probability[~trained], evaluate_rows)
     blocks["all"] = _block(rows, probability, evaluate_rows)
     report = {
         "model": {"version": model.version, "directory": str(directory)},
@@ -99,6 +107,7 @@ def _evaluate(data: Path, model_dir: Path | None, as_json: bool) -> None:
             "sha256": rows.file_sha256,
             "rows": len(rows),
             "events": int(rows.outcome.sum()),
+            "is_training_file": bool(is_training_file),
             "rows_used_in_training": int(trained.sum()),
         },
         "evaluations": blocks,
@@ -119,14 +128,16 @@ def _text_report(report: dict[str, Any]) -> str:
         f"Readmission model {report['model']['version']} ({report['model']['directory']})",
         f"Data {d['path']}: {d['rows']:,} rows, {d['events']:,} readmitted within 30 days",
     ]
-    used = d["rows_used_in_training"]
-    if used:
+    if d["is_training_file"]:
         lines.append(
-            f"{used:,} of these rows have the same content as rows used in training (train + validation); "
-            "metrics on all rows are optimistic for the model."
+            f"This is the training file: {d['rows_used_in_training']:,} of its rows were used in training "
+            "(train + validation, the same seeded split); metrics on all rows are optimistic for the model."
         )
     else:
-        lines.append("None of these rows match rows used in training.")
+        lines.append(
+            "Not the training file (its content differs), so no rows are split off; if it shares rows with "
+            "the training data, the metrics are optimistic for the model."
+        )
     titles = {"held_out": "Rows not used in training", "all": "All given rows"}
     for key, block in report["evaluations"].items():
         lines += ["", f"{titles[key]}: {block['rows']:,} rows, {block['events']:,} readmitted"]

@@ -7,6 +7,7 @@ be checked for rows the model was trained on without keeping the rows.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ class ReadmissionData:
     outcome: np.ndarray
     age70: np.ndarray
     fingerprints: np.ndarray  # uint64, one per row
-    file_sha256: str
+    file_sha256: str  # SHA-256 of the CSV text (decompressed when the file is .gz)
 
     def __len__(self) -> int:
         return len(self.outcome)
@@ -55,6 +56,11 @@ def read_readmission_csv(path: Path) -> ReadmissionData:
     if not path.is_file():
         raise DatasetError(f"data file not found: {path}")
     raw_bytes = path.read_bytes()
+    if path.suffix == ".gz":  # the hash is of the CSV text, so a .csv and its .csv.gz have the same one
+        try:
+            raw_bytes = gzip.decompress(raw_bytes)
+        except (OSError, EOFError) as exc:
+            raise DatasetError(f"{path}: not a readable gzip file") from exc
     try:
         frame = pd.read_csv(path, keep_default_na=False, dtype=str)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
