@@ -180,8 +180,11 @@ class RiskPrediction(_Frozen):
     probability: float = Field(ge=0.0, le=1.0)
     model_version: str
     contributions: tuple[tuple[str, float], ...] = Field(
-        default=(), description="(feature, signed contribution on the log-odds scale), largest first"
+        default=(),
+        description="(feature, Shapley value on the log-odds scale against the reference patient), largest first;"
+        " near-zero ones left out",
     )
+    validated: bool = Field(default=False, description="a site accepted a local validation of the model")
 
 
 class PatientSnapshot(_Frozen):

@@ -113,6 +113,9 @@ class FeatureConfig:
     prior_visits_window_days: int
     csv_emergency_source: str
     monotonic_increasing: tuple[str, ...]
+    support_tail_share: float
+    support_min_value_share: float
+    contribution_min_log_odds: float
 
     @classmethod
     @cache
@@ -140,6 +143,9 @@ class FeatureConfig:
             prior_visits_window_days=int(raw["prior_visits_window_days"]),
             csv_emergency_source=str(raw["csv_emergency_admission_source"]),
             monotonic_increasing=tuple(str(f) for f in raw.get("monotonic_increasing", [])),
+            support_tail_share=float(raw["training_support"]["tail_share"]),
+            support_min_value_share=float(raw["training_support"]["min_value_share"]),
+            contribution_min_log_odds=float(raw["contribution_min_log_odds"]),
         )
 
     def age_band(self, age_years: int) -> int:

@@ -41,6 +41,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, SplineTran
 from cds.model.dataset import ReadmissionData
 from cds.model.evaluation import evaluate_rows
 from cds.model.features import FEATURES, FeatureConfig
+from cds.model.support import SupportConfig, feature_support
 from cds.model.threads import one_thread
 
 __all__ = ["DEFAULT_SEED", "SPLIT", "TrainingResult", "candidates", "train"]
@@ -123,6 +124,12 @@ def _references(data: ReadmissionData) -> dict[str, float]:
     return refs
 
 
+def training_support(data: ReadmissionData) -> dict[str, Any]:
+    """Range and density of every feature on the training rows (the out-of-distribution guard)."""
+    config = FeatureConfig.load()
+    return feature_support(data.features, SupportConfig(config.support_tail_share, config.support_min_value_share))
+
+
 def prediction_fingerprint(probability: np.ndarray) -> str:
     """SHA-256 of the probabilities rounded to 12 decimals: equal models give equal fingerprints."""
     return hashlib.sha256(np.round(probability, 12).astype("<f8").tobytes()).hexdigest()
@@ -159,6 +166,7 @@ def _train(data: ReadmissionData, seed: int) -> TrainingResult:
         "version": "",  # filled below from the prediction fingerprint
         "features": list(FEATURES),
         "reference_values": _references(train_rows),
+        "feature_support": training_support(train_rows),
         "seed": seed,
         "split": {**SPLIT, "stratified_on": "readmitted", "rows": {k: int(len(v)) for k, v in parts.items()}},
         "training_data": {
