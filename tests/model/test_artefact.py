@@ -83,7 +83,7 @@ def test_changed_metadata_is_refused_because_the_checksums_cover_it(trained_dir:
     copy = tmp_path / "m"
     shutil.copytree(trained_dir, copy)
     metadata = json.loads((copy / METADATA_FILE).read_text())
-    metadata["reference_values"]["prior_visits"] = 40.0  # would change every explanation
+    metadata["reference_values"]["prior_inpatient"] = 40.0  # would change every explanation
     (copy / METADATA_FILE).write_text(json.dumps(metadata))
     with pytest.raises(ArtefactError, match="checksum mismatch for .*metadata.json"):
         ReadmissionModel.load(copy)

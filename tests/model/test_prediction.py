@@ -30,7 +30,7 @@ def test_contributions_name_only_model_features_largest_first(model: Readmission
     assert sizes == sorted(sizes, reverse=True)
 
 
-def test_more_prior_visits_raise_the_risk_and_show_as_a_positive_contribution(model: ReadmissionModel) -> None:
+def test_more_earlier_admissions_raise_the_risk_and_show_as_a_positive_contribution(model: ReadmissionModel) -> None:
     """In the synthetic data readmission rises with prior visits, as in the real data."""
     from cds.facts.snapshot import EventFact
 
@@ -40,7 +40,7 @@ def test_more_prior_visits_raise_the_risk_and_show_as_a_positive_contribution(mo
     )
     busy = astrid(admissions=busy_visits, ed_visits=(), outpatient_visits=())
     assert model.predict(busy).probability > model.predict(base).probability
-    assert dict(model.predict(busy).contributions)["prior_visits"] > 0
+    assert dict(model.predict(busy).contributions)["prior_inpatient"] > 0
 
 
 def test_a_snapshot_lacking_features_gets_no_prediction(model: ReadmissionModel) -> None:

@@ -19,6 +19,7 @@ from cds.facts.encounters import current_encounter_facts, history_facts
 from cds.facts.frailty import frailty_facts
 from cds.facts.labs import lab_facts
 from cds.facts.medications import medication_facts
+from cds.facts.primary_diagnosis import primary_diagnosis_facts
 from cds.facts.services import service_facts
 from cds.facts.signals import signal_facts
 from cds.facts.snapshot import PatientSnapshot
@@ -34,6 +35,7 @@ FACT_GROUPS: tuple[Callable[[BuildContext], dict[str, Any]], ...] = (
     history_facts,
     frailty_facts,
     condition_facts,
+    primary_diagnosis_facts,
     procedure_facts,
     lab_facts,
     medication_facts,

@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cds.model.features import CATEGORICAL_FEATURES
+
 __all__ = ["CATEGORICAL", "OutsideTrainingData", "SupportConfig", "feature_support", "outside_support"]
 
 #: Features whose values are categories or flags (support by share), not quantities (support by interval).
-CATEGORICAL: frozenset[str] = frozenset({"female", "emergency", "hba1c"})
+CATEGORICAL = CATEGORICAL_FEATURES
 
 
 class OutsideTrainingData(ValueError):
