@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 if TYPE_CHECKING:
     from conftest import Clinic
+
     from cds.rules.ruleset import RuleSet
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"

@@ -13,7 +13,14 @@ import pytest
 import skops.io as sio
 from sklearn.preprocessing import FunctionTransformer
 
-from cds.model.artefact import CHECKSUMS_FILE, METADATA_FILE, MODEL_FILE, ArtefactError, write_artefact, write_metadata
+from cds.model.artefact import (
+    CHECKSUMS_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    ArtefactError,
+    write_artefact,
+    write_metadata,
+)
 from cds.model.dataset import read_readmission_csv
 from cds.model.readmission import ReadmissionModel
 from cds.model.training import train

@@ -56,7 +56,7 @@ def write_cohort(directory: Path, n: int, seed: int, *, readmit_after: timedelta
 @pytest.fixture(scope="module")
 def cohort_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("cohort") / "export"
-    write_cohort(directory, 400, seed=31)
+    write_cohort(directory, 240, seed=31)
     return directory
 
 

@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 
 from cds.model import ReadmissionModel
 from cds.model.features import features_from_snapshot
-from cds.model.support import OutsideTrainingData, SupportConfig, feature_support, outside_support
+from cds.model.support import (
+    OutsideTrainingData,
+    SupportConfig,
+    feature_support,
+    outside_support,
+)
 
 from .test_features import astrid
 

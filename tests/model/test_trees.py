@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
 
 from cds.model.fastpath import direct_probability
-from cds.model.features import FEATURES, FeatureUnavailable, features_from_snapshot
+from cds.model.features import FEATURES
 from cds.model.readmission import ReadmissionModel
 from cds.model.threads import one_thread
 from cds.model.trees import FlatTrees

@@ -163,8 +163,10 @@ def _text_report(report: dict[str, Any]) -> str:
                 lines.append(f"  {'':<11}{_LABELS[scorer]:<16}{_auroc(m):<24}{auprc:>7}{brier:>8}   {diff_text}")
     lines += [
         "",
-        "Baselines use only the items these columns allow (LACE-style: L, A, E proxy; "
-        "HOSPITAL-style: P, IT, A proxy, L); see src/cds/model/data/baselines.yaml.",
+        (
+            "Baselines use only the items these columns allow (LACE-style: L, A, E from ED visits in 12 months; "
+            "HOSPITAL-style: P, IT, A, L); see src/cds/model/data/baselines.yaml."
+        ),
     ]
     return "\n".join(lines)
 
@@ -222,11 +224,15 @@ def _validate(directory: Path, model_dir: Path | None, min_age: int, accept: boo
         typer.echo(json.dumps(report, indent=2))
         return
     lines = [
-        f"Readmission model {model.version} on {directory}: {report['stays']:,} index stays aged {min_age}+, "
-        f"{report['events']:,} acute readmissions 8 h-30 days after discharge",
-        f"  model predictions: {report['model_predictions']:,} (no prediction: "
-        f"{report['model_no_prediction']['feature_unknown']:,} with a feature unknown, "
-        f"{report['model_no_prediction']['outside_training_data']:,} outside the training data)",
+        (
+            f"Readmission model {model.version} on {directory}: {report['stays']:,} index stays aged {min_age}+, "
+            f"{report['events']:,} acute readmissions 8 h-30 days after discharge"
+        ),
+        (
+            f"  model predictions: {report['model_predictions']:,} (no prediction: "
+            f"{report['model_no_prediction']['feature_unknown']:,} with a feature unknown, "
+            f"{report['model_no_prediction']['outside_training_data']:,} outside the training data)"
+        ),
     ]
     for name, label in (("model", "model"), ("lace", "LACE"), ("hospital", "HOSPITAL")):
         m = report["metrics"][name]

@@ -38,9 +38,9 @@ import numpy as np
 import skops.io as sio
 
 __all__ = [
-    "MODEL_FILE",
     "CHECKSUMS_FILE",
     "METADATA_FILE",
+    "MODEL_FILE",
     "ROWS_FILE",
     "TRUSTED_TYPES",
     "ArtefactError",

@@ -49,7 +49,9 @@ def calibration(y: np.ndarray, probability: np.ndarray) -> dict[str, float | Non
 
 def cross_validate(data: ReadmissionData, *, seed: int, folds: int = DEFAULT_FOLDS) -> dict[str, Any]:
     """Out-of-fold evaluation of the training recipe (see module docstring)."""
-    from cds.model.training import train  # the recipe; imported here as training records these figures
+    from cds.model.training import (
+        train,  # the recipe; imported here as training records these figures
+    )
 
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     out_of_fold = np.full(len(data), np.nan)

@@ -15,7 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cds.model.features import CSV_FEATURE_COLUMNS, CsvFormatError, FeatureConfig, features_from_frame
+from cds.model.features import (
+    CSV_FEATURE_COLUMNS,
+    CsvFormatError,
+    FeatureConfig,
+    features_from_frame,
+)
 
 __all__ = ["OUTCOME_COLUMN", "REQUIRED_COLUMNS", "DatasetError", "ReadmissionData", "read_readmission_csv"]
 

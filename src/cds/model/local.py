@@ -61,7 +61,9 @@ class LocalCohort:
 
 
 def _instant(value: Any) -> datetime | None:
-    from cds.quality.kpi_records import parse_instant  # the batch runs' parsing of FHIR moments
+    from cds.quality.kpi_records import (
+        parse_instant,  # the batch runs' parsing of FHIR moments
+    )
 
     return parse_instant(value)
 

@@ -35,9 +35,20 @@ from typing import Any
 import numpy as np
 
 from cds.facts.snapshot import PatientSnapshot, RiskPrediction
-from cds.model.artefact import ArtefactError, load_estimator, load_metadata, load_training_rows
+from cds.model.artefact import (
+    ArtefactError,
+    load_estimator,
+    load_metadata,
+    load_training_rows,
+)
 from cds.model.fastpath import ProbabilityFn, RowCache, direct_probability, verified
-from cds.model.features import FEATURES, FeatureConfig, FeatureUnavailable, feature_vector, features_from_snapshot
+from cds.model.features import (
+    FEATURES,
+    FeatureConfig,
+    FeatureUnavailable,
+    feature_vector,
+    features_from_snapshot,
+)
 from cds.model.shapley import shapley_values
 from cds.model.support import OutsideTrainingData, outside_support
 from cds.model.threads import one_thread

@@ -36,7 +36,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, SplineTransformer, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    SplineTransformer,
+    StandardScaler,
+)
 
 from cds.model.dataset import ReadmissionData
 from cds.model.evaluation import evaluate_rows
@@ -174,7 +179,7 @@ def _train(data: ReadmissionData, seed: int) -> TrainingResult:
         "reference_values": _references(train_rows),
         "feature_support": training_support(train_rows),
         "seed": seed,
-        "split": {**SPLIT, "stratified_on": "readmitted", "rows": {k: int(len(v)) for k, v in parts.items()}},
+        "split": {**SPLIT, "stratified_on": "readmitted", "rows": {k: len(v) for k, v in parts.items()}},
         "training_data": {
             "sha256": data.file_sha256,
             "rows": len(data),
