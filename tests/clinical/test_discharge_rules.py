@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 if TYPE_CHECKING:
     from conftest import Clinic
+
     from cds.rules.ruleset import RuleSet
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
@@ -195,25 +199,43 @@ def test_new_symptoms_in_the_last_24_hours_warn(clinic: Clinic) -> None:
 # -- readmission risk -------------------------------------------------------------------------
 
 
-def risk(p: float) -> dict[str, object]:
-    return {"probability": p, "model_version": "test", "contributions": [("prior_visits", 0.4), ("los_days", 0.2)]}
+def risk(p: float, *, validated: bool = True) -> dict[str, object]:
+    return {
+        "probability": p,
+        "model_version": "readmission-30d-abc123",
+        "contributions": [("prior_inpatient", 0.4), ("n_diagnoses", -0.3), ("los_days", 0.2)],
+        "validated": validated,
+    }
 
 
 def test_readmission_probability_boundary_between_moderate_and_high(clinic: Clinic) -> None:
     high = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.20), **DISCHARGE)
     moderate = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.19), **DISCHARGE)
     assert high.fired("readmission-risk-high") and not high.fired("readmission-risk")
-    assert high.card("readmission-risk").summary == "Risiko for reinnleggelse innen 30 dager: høy (20 %)"
+    assert high.card("readmission-risk").summary == "Risiko for reinnleggelse innen 30 dager: lokalt validert modell høy (20 %)"
     assert moderate.fired("readmission-risk") and not moderate.fired("readmission-risk-high")
-    assert moderate.card("readmission-risk", "en").summary == "30-day readmission risk: moderate (19%)"
+    assert moderate.card("readmission-risk", "en").summary == "30-day readmission risk: locally validated model moderate (19%)"
 
 
 def test_readmission_low_class_below_10_percent(clinic: Clinic) -> None:
     card = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.09), **DISCHARGE).card(
         "readmission-risk", "en"
     )
-    assert card.summary == "30-day readmission risk: low (9%)"
+    assert card.summary == "30-day readmission risk: locally validated model low (9%)"
     assert card.indicator == "info"
+
+
+def test_a_model_not_validated_locally_is_not_shown_and_raises_no_card(clinic: Clinic) -> None:
+    alone = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.45, validated=False), **DISCHARGE)
+    assert not alone.fired("readmission-risk") and not alone.fired("readmission-risk-high")
+    lace6 = {"lace": {"name": "lace", "points": 6, "band": "moderate"}}
+    with_score = clinic.evaluate(
+        "encounter-discharge", readmission_risk=risk(0.45, validated=False), scores=lace6, **DISCHARGE
+    )
+    assert with_score.fired("readmission-risk") and not with_score.fired("readmission-risk-high")
+    card = with_score.card("readmission-risk")
+    assert card.summary == "Risiko for reinnleggelse innen 30 dager: LACE 6 (moderat)"
+    assert "45" not in card.summary + (card.detail or "") and "modell" not in (card.detail or "").lower()
 
 
 def test_published_high_bands_raise_a_warning(clinic: Clinic) -> None:
@@ -225,13 +247,47 @@ def test_published_high_bands_raise_a_warning(clinic: Clinic) -> None:
     assert clinic.evaluate("encounter-discharge", scores=hospital7, **DISCHARGE).fired("readmission-risk-high")
 
 
-def test_readmission_card_names_contributions_and_open_modifiable_factors(clinic: Clinic) -> None:
+def test_readmission_card_names_raising_factors_only_and_open_modifiable_factors(clinic: Clinic) -> None:
     result = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.3), follow_up_booked=False, **DISCHARGE)
     detail = result.card("readmission-risk").detail or ""
-    assert "tidligere sykehuskontakter siste år (øker risikoen)" in detail
+    assert "- innleggelser siste år\n" in detail and "- liggetid\n" in detail
+    assert "antall diagnoser" not in detail  # a factor that lowers the estimate is never named
+    assert "kjente risikofaktorer for reinnleggelse" in detail and "(kildene)" not in detail
     assert "Ingen oppfølgingstime er registrert." in detail
     done = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.3), **{**DISCHARGE, **ALL_DONE})
     assert "Ingen oppfølgingstime" not in (done.card("readmission-risk").detail or "")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    probability=st.floats(0.0, 1.0),
+    weights=st.lists(st.floats(-2.0, 2.0, allow_nan=False), min_size=13, max_size=13),
+    validated=st.booleans(),
+    lace=st.one_of(st.none(), st.integers(0, 19)),
+)
+def test_readmission_cards_never_say_a_factor_lowers_the_risk_nor_show_a_model_id(
+    clinic: Clinic, probability: float, weights: list[float], validated: bool, lace: int | None
+) -> None:
+    from cds.model.features import FEATURES
+
+    contributions = sorted(zip(FEATURES, weights, strict=True), key=lambda item: -abs(item[1]))
+    prediction = {"probability": probability, "model_version": "readmission-30d-0f1e2d3c4b5a",
+                  "contributions": contributions, "validated": validated}
+    scores = {} if lace is None else {"lace": {"name": "lace", "points": lace, "band": "high" if lace >= 10 else "moderate"}}
+    result = clinic.evaluate("encounter-discharge", readmission_risk=prediction, scores=scores, **DISCHARGE)
+    if not result.fired("readmission-risk") and not result.fired("readmission-risk-high"):
+        assert lace is None and not validated
+        return
+    for language in ("nb", "en"):
+        card = result.card("readmission-risk", language)
+        text = card.summary + (card.detail or "")
+        assert "0f1e2d3c4b5a" not in text and "readmission-30d" not in text
+        assert "senker" not in text and "lowers" not in text
+        for name, weight in contributions:
+            if weight <= 0:
+                assert f"- {name}" not in text
+        if not validated:
+            assert "modell" not in text.lower() and "model" not in text.lower()
 
 
 def test_readmission_card_for_inpatients_at_patient_view_but_not_after_discharge(clinic: Clinic) -> None:
@@ -267,7 +323,7 @@ def test_readmission_card_in_norwegian_has_norwegian_bands_item_names_and_decima
     card = result.card("readmission-risk")
     assert (
         card.summary.replace("\u00a0", " ")
-        == "Risiko for reinnleggelse innen 30 dager: moderat (12 %), LACE 11 (høy), HOSPITAL 5 (middels)"
+        == "Risiko for reinnleggelse innen 30 dager: LACE 11 (høy), HOSPITAL 5 (middels); lokalt validert modell moderat (12 %)"
     )
     detail = (card.detail or "").replace("\u00a0", " ")  # the pct filter may use a no-break space
     assert "sannsynlighet 12,1 %" in detail and "lav under 10 %, høy fra 20 %" in detail
@@ -280,7 +336,7 @@ def test_readmission_card_in_norwegian_has_norwegian_bands_item_names_and_decima
 def test_readmission_card_in_english_keeps_a_decimal_point(clinic: Clinic) -> None:
     result = clinic.evaluate("encounter-discharge", readmission_risk=risk(0.121), scores={"lace": LACE_11}, **DISCHARGE)
     card = result.card("readmission-risk", "en")
-    assert card.summary == "30-day readmission risk: moderate (12%), LACE 11 (high)"
+    assert card.summary == "30-day readmission risk: LACE 11 (high); locally validated model moderate (12%)"
     assert "probability 12.1%" in (card.detail or "") and "- length of stay: 4" in (card.detail or "")
 
 
@@ -288,7 +344,7 @@ def test_every_model_feature_has_a_name_in_both_card_languages(clinic: Clinic) -
     from cds.model.features import FEATURES
 
     for feature in FEATURES:
-        odd = {"probability": 0.3, "model_version": "test", "contributions": [(feature, 0.4)]}
+        odd = {"probability": 0.3, "model_version": "test", "contributions": [(feature, 0.4)], "validated": True}
         result = clinic.evaluate("encounter-discharge", readmission_risk=odd, **DISCHARGE)
         assert f"- {feature} (" not in (result.card("readmission-risk").detail or ""), feature
         assert f"- {feature} (" not in (result.card("readmission-risk", "en").detail or ""), feature

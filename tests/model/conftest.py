@@ -11,21 +11,31 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DEV_DATA = REPO / "data" / "readmission" / "readmission_dev.csv.gz"
 COMMITTED_MODEL = REPO / "models" / "readmission"
+#: The development rows with the source's further columns: what the committed model is trained on.
+DEV_FULL_DATA = REPO / "data" / "readmission" / "readmission_dev_full.csv.gz"
 
 COLUMNS = [
     "readmitted", "race", "sex", "age", "admission_source", "blood_glucose", "insurer",
     "duration", "n_previous_visits", "n_diagnoses", "n_procedures", "n_medications",
+    "discharge_disposition_id", "number_outpatient", "number_emergency", "number_inpatient", "diag_1",
 ]
+#: UCI discharge codes and ICD-9-CM primary diagnoses the synthetic rows draw from (home weighs most).
+DISCHARGE_IDS = [1, 1, 1, 1, 6, 3, 22, 2, 7, 18]
+DIAG_1 = ["428", "414", "786", "486", "250.83", "V57", "38", "820", "599", "715", "491", "E885"]
 
 
 def synthetic_frame(n: int, seed: int) -> pd.DataFrame:
-    """Rows in the readmission CSV format whose outcome depends on prior visits, LOS and age."""
+    """Rows in the readmission CSV format whose outcome depends on prior visits, LOS, age and discharge."""
     rng = np.random.default_rng(seed)
     bands = rng.integers(2, 10, n) * 10
-    prior = rng.poisson(0.8, n)
+    inpatient = rng.poisson(0.4, n)
+    emergency_visits = rng.poisson(0.2, n)
+    outpatient = rng.poisson(0.3, n)
     los = rng.integers(1, 15, n)
     emergency = rng.random(n) < 0.5
-    logit = -3.0 + 0.45 * prior + 0.08 * los + 0.02 * (bands - 50) + 0.3 * emergency
+    discharge = rng.choice(DISCHARGE_IDS, n)
+    logit = -3.0 + 0.6 * inpatient + 0.3 * emergency_visits + 0.08 * los + 0.02 * (bands - 50) + 0.3 * emergency
+    logit = logit + 0.6 * (discharge == 3)
     readmitted = rng.random(n) < 1 / (1 + np.exp(-logit))
     return pd.DataFrame(
         {
@@ -37,10 +47,15 @@ def synthetic_frame(n: int, seed: int) -> pd.DataFrame:
             "blood_glucose": rng.choice(["", "", "", "Normal", "High", "Very High"], n),
             "insurer": rng.choice(["", "Medicare", "Private"], n),
             "duration": los.astype(float),
-            "n_previous_visits": prior.astype(float),
+            "n_previous_visits": (inpatient + emergency_visits + outpatient).astype(float),
             "n_diagnoses": rng.integers(1, 17, n).astype(float),
             "n_procedures": rng.integers(0, 7, n).astype(float),
             "n_medications": rng.integers(1, 40, n).astype(float),
+            "discharge_disposition_id": discharge,
+            "number_outpatient": outpatient,
+            "number_emergency": emergency_visits,
+            "number_inpatient": inpatient,
+            "diag_1": rng.choice(DIAG_1, n),
         }
     )[COLUMNS]
 

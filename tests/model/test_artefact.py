@@ -13,7 +13,14 @@ import pytest
 import skops.io as sio
 from sklearn.preprocessing import FunctionTransformer
 
-from cds.model.artefact import METADATA_FILE, MODEL_FILE, ArtefactError, write_artefact
+from cds.model.artefact import (
+    CHECKSUMS_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    ArtefactError,
+    write_artefact,
+    write_metadata,
+)
 from cds.model.dataset import read_readmission_csv
 from cds.model.readmission import ReadmissionModel
 from cds.model.training import train
@@ -57,7 +64,7 @@ def test_a_model_with_types_outside_the_allowlist_is_refused_even_with_a_matchin
     (copy / MODEL_FILE).write_bytes(hostile)
     metadata = json.loads((copy / METADATA_FILE).read_text())
     metadata["artefact"]["model_sha256"] = hashlib.sha256(hostile).hexdigest()
-    (copy / METADATA_FILE).write_text(json.dumps(metadata))
+    write_metadata(copy, metadata)  # checksums refreshed too: only the allowlist stands in the way
     with pytest.raises(ArtefactError, match="outside the allowlist"):
         ReadmissionModel.load(copy)
 
@@ -77,3 +84,30 @@ def test_metadata_records_seed_split_data_hash_and_versions(trained_dir: Path, s
     assert sum(metadata["split"]["rows"].values()) == 3000
     assert {"scikit-learn", "numpy", "python"} <= set(metadata["versions"])
     assert set(metadata["held_out_metrics"]) == {"all", "age_70_plus"}
+
+
+def test_changed_metadata_is_refused_because_the_checksums_cover_it(trained_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "m"
+    shutil.copytree(trained_dir, copy)
+    metadata = json.loads((copy / METADATA_FILE).read_text())
+    metadata["reference_values"]["prior_inpatient"] = 40.0  # would change every explanation
+    (copy / METADATA_FILE).write_text(json.dumps(metadata))
+    with pytest.raises(ArtefactError, match="checksum mismatch for .*metadata.json"):
+        ReadmissionModel.load(copy)
+
+
+def test_an_artefact_without_a_checksum_file_is_refused(trained_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "m"
+    shutil.copytree(trained_dir, copy)
+    (copy / CHECKSUMS_FILE).unlink()
+    with pytest.raises(ArtefactError, match="SHA256SUMS"):
+        ReadmissionModel.load(copy)
+
+
+def test_the_committed_artefact_matches_its_checksum_file() -> None:
+    committed = Path(__file__).resolve().parents[2] / "models" / "readmission"
+    lines = (committed / CHECKSUMS_FILE).read_text().splitlines()
+    for line in lines:
+        digest, name = line.split("  ")
+        assert hashlib.sha256((committed / name).read_bytes()).hexdigest() == digest, name
+    assert len(lines) == 3

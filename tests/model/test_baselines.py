@@ -56,8 +56,8 @@ def test_items_the_columns_lack_are_documented_as_omitted() -> None:
 
 
 def test_olav_gets_the_sum_of_his_items() -> None:
-    """Olav, 78: emergency admission, 8 days, 3 visits in the last year, one procedure."""
-    olav = neutral(emergency=1.0, los_days=8.0, prior_visits=3.0, n_procedures=1.0)
+    """Olav, 78: emergency admission, 8 days, 3 ED visits and 3 admissions in the last year, one procedure."""
+    olav = neutral(emergency=1.0, los_days=8.0, prior_emergency=3.0, prior_inpatient=3.0, n_procedures=1.0)
     points = baseline_points(olav)
     assert points["lace_style"][0] == 5 + 3 + 3  # L 7-13 days, A, E 3
     assert points["hospital_style"][0] == 1 + 1 + 2 + 2  # P, IT, A 2-5, L >= 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -55,7 +56,31 @@ def test_evaluate_prints_model_and_both_baselines_overall_and_70_plus(trained_di
     assert result.returncode == 0, result.stderr
     for text in ("model", "LACE-style", "HOSPITAL-style", "AUROC [95% CI]", "AUPRC", "Brier", "all rows", "age 70+"):
         assert text in result.stdout
-    assert "None of these rows match rows used in training." in result.stdout
+    assert "Not the training file" in result.stdout
+    assert "Rows not used in training" not in result.stdout
+
+
+def test_evaluate_on_another_file_splits_off_no_rows_even_when_rows_equal_training_rows(
+    trained_dir: Path, synthetic_csv: Path, tmp_path: Path
+) -> None:
+    # the training file's first 500 rows: same content as training rows, but not the training file
+    part = tmp_path / "part.csv"
+    part.write_text("".join(synthetic_csv.read_text().splitlines(keepends=True)[:501]))
+    report = json.loads(cds("model", "evaluate", "--data", str(part), "--model", str(trained_dir), "--json").stdout)
+    assert report["data"]["is_training_file"] is False
+    assert report["data"]["rows_used_in_training"] == 0
+    assert set(report["evaluations"]) == {"all"}
+    assert report["evaluations"]["all"]["rows"] == 500
+
+
+def test_evaluate_on_the_gzipped_training_file_redoes_the_training_split(
+    trained_dir: Path, synthetic_csv: Path, tmp_path: Path
+) -> None:
+    packed = tmp_path / "synthetic.csv.gz"
+    packed.write_bytes(gzip.compress(synthetic_csv.read_bytes(), mtime=0))
+    report = json.loads(cds("model", "evaluate", "--data", str(packed), "--model", str(trained_dir), "--json").stdout)
+    assert report["data"]["is_training_file"] is True
+    assert report["evaluations"]["held_out"]["rows"] == 600
 
 
 def test_evaluate_on_the_training_file_reports_the_rows_not_used_in_training(
@@ -64,6 +89,7 @@ def test_evaluate_on_the_training_file_reports_the_rows_not_used_in_training(
     result = cds("model", "evaluate", "--data", str(synthetic_csv), "--model", str(trained_dir), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
+    assert report["data"]["is_training_file"] is True
     assert report["data"]["rows_used_in_training"] == 2400  # train 60% + validation 20% of 3000
     assert report["evaluations"]["held_out"]["rows"] == 600
     assert set(report["evaluations"]["held_out"]["metrics"]) == {"all", "age_70_plus"}
@@ -109,3 +135,28 @@ def test_evaluate_rejects_an_unknown_outcome_value(trained_dir: Path, tmp_path: 
     result = cds("model", "evaluate", "--data", str(bad), "--model", str(trained_dir))
     assert result.returncode == 2
     assert "readmitted" in result.stderr
+
+
+def test_cds_evaluate_with_a_tampered_model_is_one_line_and_exit_2(trained_dir: Path, tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    tampered = tmp_path / "model"
+    shutil.copytree(trained_dir, tampered)
+    metadata = json.loads((tampered / "metadata.json").read_text())
+    metadata["reference_values"]["age_band"] = 0.0
+    (tampered / "metadata.json").write_text(json.dumps(metadata))
+    bundle = Path(__file__).resolve().parents[2] / "fhir_examples" / "bundles" / "a-ingrid-haugen.json"
+    env = {
+        **os.environ,
+        "CDS_MODEL_DIR": str(tampered),
+        "CDS_DATA_DIR": str(tmp_path / "data"),
+        "CDS_PSEUDONYM_KEY": "model-test-pseudonym-key-0123456789",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "from cds.cli import main; main()", "evaluate", "--hook", "encounter-discharge",
+         "--patient", "a-ingrid-haugen", str(bundle)],
+        capture_output=True, text=True, check=False, env=env,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("cds: error: checksum mismatch") and result.stderr.strip().count("\n") == 0

@@ -9,7 +9,7 @@ from cds.model.dataset import read_readmission_csv
 from cds.model.fastpath import RowCache, direct_probability, verified
 from cds.model.readmission import ReadmissionModel
 
-from .conftest import COMMITTED_MODEL, DEV_DATA
+from .conftest import COMMITTED_MODEL, DEV_FULL_DATA
 from .test_features import astrid
 
 
@@ -21,7 +21,7 @@ def committed() -> ReadmissionModel:
 def test_the_direct_path_equals_predict_proba_bit_for_bit_on_every_development_row(
     committed: ReadmissionModel,
 ) -> None:
-    rows = read_readmission_csv(DEV_DATA).features.to_numpy()[:5000]
+    rows = read_readmission_csv(DEV_FULL_DATA).features.to_numpy()[:5000]
     direct = direct_probability(committed.estimator)
     assert direct is not None
     assert np.array_equal(direct(rows), committed.predict_proba(rows))

@@ -34,7 +34,8 @@ def csv_row(**overrides: str) -> pd.DataFrame:
         "readmitted": "No", "race": "Caucasian", "sex": "Female", "age": "[80-90)",
         "admission_source": "Emergency", "blood_glucose": "Very High", "insurer": "Medicare",
         "duration": "6.0", "n_previous_visits": "3.0", "n_diagnoses": "9.0",
-        "n_procedures": "1.0", "n_medications": "12.0",
+        "n_procedures": "1.0", "n_medications": "12.0", "discharge_disposition_id": "6",
+        "number_outpatient": "1", "number_emergency": "0", "number_inpatient": "2", "diag_1": "428",
     }
     row.update(overrides)
     return pd.DataFrame([row])
@@ -69,6 +70,9 @@ def astrid(**overrides: object) -> PatientSnapshot:
         ),
         "medications": tuple(MedicationFact(codings=(Coding(code=f"m{i}"),)) for i in range(5)),
         "active_medication_count": 5,
+        "primary_diagnosis": "S72.0",
+        "discharge_destination": "home",
+        "municipal_services_after": ("home-nursing",),
     }
     fields.update(overrides)
     return PatientSnapshot(**fields)
@@ -84,8 +88,11 @@ def test_features_exclude_race_and_insurer() -> None:
 def test_csv_row_gives_the_documented_features() -> None:
     features = features_from_frame(csv_row()).iloc[0].to_dict()
     assert features == {
-        "age_band": 80.0, "female": 1.0, "emergency": 1.0, "los_days": 6.0, "prior_visits": 3.0,
+        "age_band": 80.0, "female": 1.0, "emergency": 1.0, "los_days": 6.0,
+        "prior_inpatient": 2.0, "prior_emergency": 0.0, "prior_outpatient": 1.0,
         "n_diagnoses": 9.0, "n_procedures": 1.0, "n_medications": 12.0, "hba1c": 3.0,
+        "discharge_group": 2.0,  # UCI 6: home with home health service
+        "diagnosis_group": 9.0,  # ICD-9 428 heart failure -> ICD-10 chapter IX
     }
 
 
@@ -120,9 +127,12 @@ def test_hba1c_category_thresholds_follow_strack_2014(value: float, unit: str, c
 def test_snapshot_of_astrid_gives_her_features() -> None:
     assert features_from_snapshot(astrid()) == {
         "age_band": 80.0, "female": 1.0, "emergency": 1.0, "los_days": 6.0,
-        "prior_visits": 3.0,  # admission 40 d, ED 100 d, outpatient 200 d; the ED visit 400 d ago is outside
+        # admission 40 d, ED 100 d, outpatient 200 d; the ED visit 400 d ago is outside the year
+        "prior_inpatient": 1.0, "prior_emergency": 1.0, "prior_outpatient": 1.0,
         "n_diagnoses": 2.0,  # only the diagnoses of this stay
         "n_procedures": 1.0, "n_medications": 5.0, "hba1c": 3.0,
+        "discharge_group": 2.0,  # home, home nursing after discharge
+        "diagnosis_group": 19.0,  # S72.0 hip fracture: chapter XIX injury
     }
 
 
@@ -186,3 +196,50 @@ def test_a_value_the_fact_builder_converted_from_percent_gets_the_category_of_th
     hba1c = FeatureConfig.load().hba1c_lab
     for percent in (6.9, 7.0, 8.0, 8.1):
         assert hba1c_category(hba1c.to_canonical(percent, "%"), "mmol/mol") == hba1c_category(percent, "%")
+
+
+@pytest.mark.parametrize(
+    ("destination", "after", "group"),
+    [
+        (None, None, 0.0),  # no discharge disposition: the "not recorded" group, as in the training data
+        ("home", (), 1.0),
+        ("home", ("home-nursing",), 2.0),
+        ("nursing-home", None, 3.0),
+        ("short-term-stay", None, 3.0),  # municipal short-term stay with the skilled nursing facilities
+        ("rehabilitation", None, 4.0),
+        ("other-hospital", None, 5.0),
+        ("other", None, 6.0),
+    ],
+)
+def test_snapshot_discharge_destination_gives_the_group_of_the_training_codes(
+    destination: str | None, after: tuple[str, ...] | None, group: float
+) -> None:
+    snapshot = astrid(discharge_destination=destination, municipal_services_after=after)
+    assert features_from_snapshot(snapshot)["discharge_group"] == group
+
+
+def test_discharge_home_with_services_unknown_leaves_the_group_unknown() -> None:
+    with pytest.raises(FeatureUnavailable, match="discharge_group"):
+        features_from_snapshot(astrid(discharge_destination="home", municipal_services_after=None))
+
+
+def test_without_a_primary_diagnosis_the_diagnosis_group_is_unknown_not_other() -> None:
+    with pytest.raises(FeatureUnavailable, match="diagnosis_group"):
+        features_from_snapshot(astrid(primary_diagnosis=None))
+
+
+def test_csv_rows_of_patients_who_died_are_rejected_by_the_group_table_only_if_unknown() -> None:
+    assert features_from_frame(csv_row(discharge_disposition_id="11")).iloc[0]["discharge_group"] == 9.0
+    with pytest.raises(ValueError, match="discharge_disposition_id"):
+        features_from_frame(csv_row(discharge_disposition_id="99"))
+
+
+def test_every_model_feature_has_a_card_label_in_nb_and_en() -> None:
+    import yaml
+
+    from .conftest import REPO
+
+    labels = yaml.safe_load((REPO / "rules" / "codesystems" / "labels.yaml").read_text(encoding="utf-8"))
+    feature_labels = labels["feature"]["labels"]
+    assert set(feature_labels) == set(FEATURES)
+    assert all(text["nb"] and text["en"] for text in feature_labels.values())

@@ -23,24 +23,24 @@ def test_astrid_gets_a_probability_from_the_loaded_model_version(model: Readmiss
     assert prediction.model_version == model.metadata["version"]
 
 
-def test_contributions_cover_every_feature_largest_first(model: ReadmissionModel) -> None:
+def test_contributions_name_only_model_features_largest_first(model: ReadmissionModel) -> None:
     contributions = model.predict(astrid()).contributions
-    assert {name for name, _ in contributions} == set(FEATURES)
+    assert contributions and {name for name, _ in contributions} <= set(FEATURES)
     sizes = [abs(value) for _, value in contributions]
     assert sizes == sorted(sizes, reverse=True)
 
 
-def test_more_prior_visits_raise_the_risk_and_show_as_a_positive_contribution(model: ReadmissionModel) -> None:
+def test_more_earlier_admissions_raise_the_risk_and_show_as_a_positive_contribution(model: ReadmissionModel) -> None:
     """In the synthetic data readmission rises with prior visits, as in the real data."""
     from cds.facts.snapshot import EventFact
 
     base = astrid(admissions=(), ed_visits=(), outpatient_visits=())
     busy_visits = tuple(
-        EventFact(start=base.encounter_start.replace(month=1, day=d), encounter_id=f"a{d}") for d in range(1, 7)
+        EventFact(start=base.encounter_start.replace(month=1, day=d), encounter_id=f"a{d}") for d in range(1, 4)
     )
     busy = astrid(admissions=busy_visits, ed_visits=(), outpatient_visits=())
     assert model.predict(busy).probability > model.predict(base).probability
-    assert dict(model.predict(busy).contributions)["prior_visits"] > 0
+    assert dict(model.predict(busy).contributions)["prior_inpatient"] > 0
 
 
 def test_a_snapshot_lacking_features_gets_no_prediction(model: ReadmissionModel) -> None:

@@ -47,18 +47,30 @@ def expected(row: dict[str, str]) -> dict[str, float]:
 BASE = {
     "readmitted": "No", "race": "Caucasian", "sex": "Male", "age": "[70-80)", "admission_source": "Emergency",
     "blood_glucose": "", "insurer": "", "duration": "3.0", "n_previous_visits": "2.0", "n_diagnoses": "8.0",
-    "n_procedures": "1.0", "n_medications": "14.0",
+    "n_procedures": "1.0", "n_medications": "14.0", "discharge_disposition_id": "1", "number_outpatient": "1",
+    "number_emergency": "0", "number_inpatient": "1", "diag_1": "428",
 }
 
 EDGE_ROWS = {
     "youngest band, elective referral": {"age": "[0-10)", "admission_source": "Referral"},
     "oldest band, other source": {"age": "[90-100)", "admission_source": "Other", "sex": "Female"},
-    "no procedures, no earlier visits": {"n_procedures": "0.0", "n_previous_visits": "0.0"},
+    "no procedures, no earlier visits": {
+        "n_procedures": "0.0", "n_previous_visits": "0.0", "number_inpatient": "0", "number_outpatient": "0",
+    },
     "HbA1c normal": {"blood_glucose": "Normal"},
     "HbA1c high": {"blood_glucose": "High"},
     "HbA1c very high": {"blood_glucose": "Very High"},
     "longest stay, most diagnoses": {"duration": "14.0", "n_diagnoses": "16.0"},
-    "many earlier visits, many medications": {"n_previous_visits": "49.0", "n_medications": "81.0"},
+    "many earlier visits, many medications": {
+        "n_previous_visits": "49.0", "number_inpatient": "20", "number_emergency": "9", "number_outpatient": "20",
+        "n_medications": "81.0",
+    },
+    "home with home health service": {"discharge_disposition_id": "6"},
+    "skilled nursing facility": {"discharge_disposition_id": "3"},
+    "rehabilitation, respiratory diagnosis": {"discharge_disposition_id": "22", "diag_1": "486"},
+    "other hospital, V-code diagnosis": {"discharge_disposition_id": "2", "diag_1": "V57"},
+    "hospice, diagnosis in a chapter without its own group": {"discharge_disposition_id": "13", "diag_1": "345"},
+    "disposition not recorded, E-code diagnosis": {"discharge_disposition_id": "18", "diag_1": "E885"},
     "one-day stay, one diagnosis, one medication": {"duration": "1.0", "n_diagnoses": "1.0", "n_medications": "1.0"},
 }
 

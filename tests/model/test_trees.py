@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
 
 from cds.model.fastpath import direct_probability
-from cds.model.features import FEATURES, FeatureUnavailable, features_from_snapshot
+from cds.model.features import FEATURES
 from cds.model.readmission import ReadmissionModel
 from cds.model.threads import one_thread
 from cds.model.trees import FlatTrees
 
 from .conftest import COMMITTED_MODEL
 
-HBA1C = FEATURES.index("hba1c")
+CODES = [FEATURES.index(name) for name in ("hba1c", "discharge_group", "diagnosis_group")]
 
 
 @pytest.fixture(scope="module")
@@ -30,25 +32,28 @@ def _boosting(model: ReadmissionModel) -> HistGradientBoostingClassifier:
 
 
 def random_rows(n: int, seed: int) -> np.ndarray:
-    """Feature rows around and beyond the training range: fractions, NaN, +-inf, -0.0, unknown HbA1c codes."""
+    """Feature rows around and beyond the training range: fractions, NaN, +-inf, -0.0, unknown category codes."""
     rng = np.random.default_rng(seed)
-    X = np.column_stack(
-        [
-            rng.integers(0, 11, n) * 10.0,
-            rng.integers(0, 2, n),
-            rng.integers(0, 2, n),
-            rng.integers(0, 30, n),
-            rng.poisson(2.0, n),
-            rng.integers(0, 20, n),
-            rng.integers(0, 8, n),
-            rng.integers(0, 60, n),
-            rng.integers(-1, 6, n),  # HbA1c code: -1, 4 and 5 are not categories
-        ]
-    ).astype(float)
+    columns = {
+        "age_band": rng.integers(0, 11, n) * 10.0,
+        "female": rng.integers(0, 2, n),
+        "emergency": rng.integers(0, 2, n),
+        "los_days": rng.integers(0, 30, n),
+        "prior_inpatient": rng.poisson(1.0, n),
+        "prior_emergency": rng.poisson(0.5, n),
+        "prior_outpatient": rng.poisson(1.0, n),
+        "n_diagnoses": rng.integers(0, 20, n),
+        "n_procedures": rng.integers(0, 8, n),
+        "n_medications": rng.integers(0, 60, n),
+        "hba1c": rng.integers(-1, 6, n),  # HbA1c code: -1, 4 and 5 are not categories
+        "discharge_group": rng.integers(-1, 11, n),  # 7, 8, 9, 10 are not categories
+        "diagnosis_group": rng.integers(-1, 24, n),
+    }
+    X = np.column_stack([columns[name] for name in FEATURES]).astype(float)
     X[rng.random(X.shape) < 0.05] *= 1.37
     X[rng.random(X.shape) < 0.03] = np.nan
     numerical = np.ones(X.shape[1], dtype=bool)
-    numerical[HBA1C] = False
+    numerical[CODES] = False
     X[:, numerical] = np.where(rng.random((n, numerical.sum())) < 0.01, np.inf, X[:, numerical])
     X[:, numerical] = np.where(rng.random((n, numerical.sum())) < 0.01, -np.inf, X[:, numerical])
     X[rng.random(X.shape) < 0.02] = -0.0
@@ -82,32 +87,14 @@ def test_the_direct_path_equals_predict_proba_bit_for_bit_on_random_rows(committ
 def test_the_direct_path_equals_predict_proba_on_a_generated_cohort(
     committed: ReadmissionModel, tmp_path: Path
 ) -> None:
-    from cds import bundled
-    from cds.facts import build_snapshot
-    from cds.quality.batch import prepare_patient
-    from cds.quality.cohort import generate_cohort
-    from cds.quality.export import BulkExport
-    from cds.terminology import Terminology
+    """Rows from snapshots of a FHIR export (the generated cohort format), not from the CSV."""
+    from cds.model.local import feature_frame, read_export
 
-    generate_cohort(80, seed=2, out_dir=tmp_path)
-    types = frozenset(p.name.split(".", 1)[0] for p in tmp_path.glob("*.ndjson"))
-    terminology = Terminology.load(bundled.RULES_DIR / "valuesets")
-    rows = []
-    for hook in ("encounter-discharge", "encounter-start"):
-        for patient_id, resources in BulkExport(tmp_path).patients():
-            encounter_id, now, parsed = prepare_patient(resources, hook, None, types)
-            if now is None:
-                continue
-            assert isinstance(now, datetime)
-            snapshot = build_snapshot(
-                parsed, patient_id=patient_id, encounter_id=encounter_id, now=now,
-                terminology=terminology, patient_key="cohort",
-            )
-            try:
-                values = features_from_snapshot(snapshot)
-            except FeatureUnavailable:
-                continue
-            rows.append([values[name] for name in FEATURES])
+    from .test_local_validation import write_cohort
+
+    write_cohort(tmp_path, 120, seed=2)
+    frame, _ = feature_frame(read_export(tmp_path, min_age=0))
+    rows = frame[list(FEATURES)].to_numpy().tolist()
     assert len(rows) > 60
     X = np.array(rows)
     direct = direct_probability(committed.estimator)
@@ -118,7 +105,7 @@ def test_the_direct_path_equals_predict_proba_on_a_generated_cohort(
 def test_an_infinite_category_is_refused_as_scikit_learn_refuses_it(committed: ReadmissionModel) -> None:
     trees = FlatTrees.from_estimator(_boosting(committed))
     assert trees is not None
-    row = np.array([[80.0, 1, 1, 5, 1, 8, 1, 10, np.inf]])
+    row = np.array([[80.0, 1, 1, 5, 1, 0, 0, 8, 1, 10, np.inf, 1, 9]])
     with pytest.raises(ValueError):
         _boosting(committed).decision_function(row)
     with pytest.raises(ValueError, match="infinite"):

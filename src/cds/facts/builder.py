@@ -21,6 +21,7 @@ from cds.facts.frailty import frailty_facts
 from cds.facts.labs import lab_facts
 from cds.facts.medications import medication_facts
 from cds.facts.referrals import cga_facts
+from cds.facts.primary_diagnosis import primary_diagnosis_facts
 from cds.facts.services import service_facts
 from cds.facts.signals import signal_facts
 from cds.facts.snapshot import PatientSnapshot
@@ -37,6 +38,7 @@ FACT_GROUPS: tuple[Callable[[BuildContext], dict[str, Any]], ...] = (
     history_facts,
     frailty_facts,
     condition_facts,
+    primary_diagnosis_facts,
     procedure_facts,
     cga_facts,
     lab_facts,

@@ -27,7 +27,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 def fact(description: str, *, unit: str | None = None, fhir: list[str] | None = None, **kw: Any) -> Any:
@@ -183,8 +183,19 @@ class RiskPrediction(_Frozen):
     probability: float = Field(ge=0.0, le=1.0)
     model_version: str
     contributions: tuple[tuple[str, float], ...] = Field(
-        default=(), description="(feature, signed contribution on the log-odds scale), largest first"
+        default=(),
+        description="(feature, Shapley value on the log-odds scale against the reference patient), largest first;"
+        " near-zero ones left out",
     )
+    validated: bool = Field(default=False, description="a site accepted a local validation of the model")
+    raising: tuple[str, ...] = Field(
+        default=(), description="the features whose contribution raises the estimate, largest first (from contributions)"
+    )
+
+    @model_validator(mode="after")
+    def _raising_from_contributions(self) -> RiskPrediction:
+        object.__setattr__(self, "raising", tuple(name for name, weight in self.contributions if weight > 0))
+        return self
 
 
 class PatientSnapshot(_Frozen):
@@ -280,6 +291,10 @@ class PatientSnapshot(_Frozen):
     )
     oncology_discharge: bool | None = fact(
         "discharged from an oncology service", fhir=["Encounter.serviceType", "Encounter.serviceProvider"]
+    )
+    primary_diagnosis: str | None = fact(
+        "ICD-10 code of the stay's primary diagnosis (Encounter.diagnosis rank 1)",
+        fhir=["Encounter.diagnosis (rank 1) -> Condition.code"],
     )
     discharge_destination: str | None = fact(
         "planned or actual discharge destination ('home', 'nursing-home', 'short-term-stay', 'other-hospital', ...)",

@@ -5,9 +5,14 @@ Layout of an artefact directory (``models/readmission/``)::
     model.skops            the fitted scikit-learn estimator (skops format, no pickle)
     metadata.json          checksum, features, training data hash, seed, versions, metrics
     training_rows.npy      64-bit fingerprints of the rows used in training (uint64, no pickle)
+    SHA256SUMS             SHA-256 of the three files above (``sha256sum -c`` format)
 
-Loading (`load_estimator`) first compares the SHA-256 of ``model.skops`` with the
-checksum in ``metadata.json`` and refuses on mismatch, then refuses any type in
+Loading first checks ``metadata.json`` against ``SHA256SUMS`` (`load_metadata`:
+the metadata holds the reference values the explanations use, the feature
+ranges of the out-of-distribution guard and the ``validated`` flag the cards
+respect, so it is covered like the model), then (`load_estimator`) compares the
+SHA-256 of ``model.skops`` with the checksum in ``metadata.json`` and refuses on
+mismatch, then refuses any type in
 the file that is not in `TRUSTED_TYPES` (an explicit allowlist in code, not in
 the artefact), and only then lets skops build the objects. The checksum guards
 against corruption and against a swapped file; it is not a signature: someone
@@ -33,8 +38,9 @@ import numpy as np
 import skops.io as sio
 
 __all__ = [
-    "MODEL_FILE",
+    "CHECKSUMS_FILE",
     "METADATA_FILE",
+    "MODEL_FILE",
     "ROWS_FILE",
     "TRUSTED_TYPES",
     "ArtefactError",
@@ -44,11 +50,14 @@ __all__ = [
     "load_training_rows",
     "sha256_file",
     "write_artefact",
+    "write_checksums",
+    "write_metadata",
 ]
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
 ROWS_FILE = "training_rows.npy"
+CHECKSUMS_FILE = "SHA256SUMS"
 
 #: Types skops may build beyond its own default-trusted ones (sklearn estimators
 #: and numpy/scipy primitives it already trusts). Review before adding to it.
@@ -155,8 +164,32 @@ def write_artefact(
         "training_rows_sha256": sha256_file(directory / ROWS_FILE),
         "format": f"skops (protocol via skops {sio_version()}), canonicalised ids and zip timestamps",
     }
-    (directory / METADATA_FILE).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_metadata(directory, full)
     return full
+
+
+def write_metadata(directory: Path, metadata: dict[str, Any]) -> None:
+    """Write ``metadata.json`` (sorted keys) and refresh ``SHA256SUMS``."""
+    (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_checksums(directory)
+
+
+def write_checksums(directory: Path) -> None:
+    """``SHA256SUMS`` for the model, metadata and training-row files of ``directory``."""
+    lines = [f"{sha256_file(directory / name)}  {name}\n" for name in (MODEL_FILE, METADATA_FILE, ROWS_FILE)]
+    (directory / CHECKSUMS_FILE).write_text("".join(lines), encoding="ascii")
+
+
+def _listed_checksums(directory: Path) -> dict[str, str]:
+    path = directory / CHECKSUMS_FILE
+    if not path.is_file():
+        raise ArtefactError(f"no {CHECKSUMS_FILE} in {directory}: the artefact cannot be verified (retrain it)")
+    listed: dict[str, str] = {}
+    for line in path.read_text(encoding="ascii", errors="replace").splitlines():
+        digest, _, name = line.partition("  ")
+        if re.fullmatch(r"[0-9a-f]{64}", digest) and name:
+            listed[name.strip()] = digest
+    return listed
 
 
 def sio_version() -> str:
@@ -169,6 +202,11 @@ def load_metadata(directory: Path) -> dict[str, Any]:
     path = directory / METADATA_FILE
     if not path.is_file():
         raise ArtefactError(f"no model metadata at {path}")
+    expected = _listed_checksums(directory).get(METADATA_FILE)
+    if expected is None:
+        raise ArtefactError(f"{directory / CHECKSUMS_FILE} lists no checksum for {METADATA_FILE}")
+    if sha256_file(path) != expected:
+        raise ArtefactError(f"checksum mismatch for {path}: the metadata was changed after training")
     try:
         metadata: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -18,7 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cds.model.features import CSV_FEATURE_COLUMNS, CsvFormatError, features_from_frame
+from cds.model.features import (
+    CSV_FEATURE_COLUMNS,
+    CsvFormatError,
+    FeatureConfig,
+    features_from_frame,
+)
 
 __all__ = ["OUTCOME_COLUMN", "REQUIRED_COLUMNS", "DatasetError", "ReadmissionData", "read_readmission_csv"]
 
@@ -40,6 +45,7 @@ class ReadmissionData:
     age70: np.ndarray
     fingerprints: np.ndarray  # uint64, one per row
     file_sha256: str
+    left_out_died: int = 0  # stays that ended in death, not rows of the data (see `read_readmission_csv`)  # SHA-256 of the CSV text (decompressed when the file is .gz)
 
     def __len__(self) -> int:
         return len(self.outcome)
@@ -55,10 +61,20 @@ class ReadmissionData:
 
 
 def read_readmission_csv(path: Path) -> ReadmissionData:
-    """Read and check a CSV with the columns of the readmission data."""
+    """Read and check a CSV with the columns of the readmission data (``readmission_dev_full.csv``).
+
+    Stays that ended in death (``discharge_disposition_id`` in the ``died`` codes of
+    ``data/features.yaml``) are left out: they cannot be readmitted, and the model is
+    never asked about a patient who died. ``left_out_died`` counts them.
+    """
     if not path.is_file():
         raise DatasetError(f"data file not found: {path}")
     raw_bytes = path.read_bytes()
+    if path.suffix == ".gz":  # the hash is of the CSV text, so a .csv and its .csv.gz have the same one
+        try:
+            raw_bytes = gzip.decompress(raw_bytes)
+        except (OSError, EOFError) as exc:
+            raise DatasetError(f"{path}: not a readable gzip file") from exc
     try:
         if path.suffix == ".gz":
             raw_bytes = gzip.decompress(raw_bytes)
@@ -74,6 +90,12 @@ def read_readmission_csv(path: Path) -> ReadmissionData:
     bad = sorted(set(outcome_text) - set(_OUTCOME_VALUES))
     if bad:
         raise DatasetError(f"{path}: column 'readmitted' must be Yes/No, found {bad[:3]}")
+    disposition = pd.to_numeric(frame["discharge_disposition_id"], errors="coerce")
+    died = disposition.isin(sorted(FeatureConfig.load().died_uci_ids)).to_numpy()
+    if died.all():
+        raise DatasetError(f"{path}: every stay ended in death; nothing to learn a readmission from")
+    frame = frame[~died].reset_index(drop=True)  # no readmission possible; never a prediction for them
+    outcome_text = outcome_text[~died].reset_index(drop=True)
     try:
         features = features_from_frame(frame)
     except CsvFormatError as exc:
@@ -85,6 +107,7 @@ def read_readmission_csv(path: Path) -> ReadmissionData:
         age70=(features["age_band"].to_numpy() >= 70),
         fingerprints=row_fingerprints(features, outcome),
         file_sha256=hashlib.sha256(raw_bytes).hexdigest(),
+        left_out_died=int(died.sum()),
     )
 
 

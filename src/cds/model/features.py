@@ -1,28 +1,32 @@
 """The features of the learned readmission model: one definition for CSV rows and snapshots.
 
-The model sees exactly these nine features, in this order (``FEATURES``):
+The model sees exactly these features, in this order (``FEATURES``):
 
-==================  ==========================================  =============================================
-feature             CSV row (readmission data)                  PatientSnapshot (from FHIR)
-==================  ==========================================  =============================================
-``age_band``        lower bound of ``age`` bin ``[70-80)``       ``age`` mapped to the same 10-year bins
-``female``          ``sex == Female`` (1/0)                      ``sex`` female/male (other/unknown: missing)
-``emergency``       ``admission_source == Emergency``            ``admission_emergent``
-``los_days``        ``duration`` (days in hospital)              ``length_of_stay_days``
-``prior_visits``    ``n_previous_visits`` (ED + inpatient +      earlier ``admissions`` + ``ed_visits`` +
-                    outpatient visits in the preceding year)     ``outpatient_visits`` starting within 365 days
-                                                                 before the encounter start
-``n_diagnoses``     ``n_diagnoses`` (diagnoses entered for       distinct conditions recorded for the current
-                    the encounter)                               encounter
-``n_procedures``    ``n_procedures`` (procedures other than      procedures in the current encounter
-                    lab tests during the encounter)
-``n_medications``   ``n_medications`` (distinct medications)     ``active_medication_count`` (distinct active)
-``hba1c``           ``blood_glucose`` category code              latest HbA1c of the current encounter,
-                    (0 unknown, 1 Normal, 2 High, 3 Very High)   categorised with the same thresholds
-==================  ==========================================  =============================================
+=====================  ========================================  ==============================================
+feature                CSV row (readmission_dev_full)            PatientSnapshot (from FHIR)
+=====================  ========================================  ==============================================
+``age_band``           lower bound of ``age`` bin ``[70-80)``     ``age`` mapped to the same 10-year bins
+``female``             ``sex == Female`` (1/0)                    ``sex`` female/male (other/unknown: missing)
+``emergency``          ``admission_source == Emergency``          ``admission_emergent``
+``los_days``           ``duration`` (days in hospital)            ``length_of_stay_days``
+``prior_inpatient``    ``number_inpatient`` (preceding year)      earlier ``admissions`` within 365 days
+``prior_emergency``    ``number_emergency`` (preceding year)      earlier ``ed_visits`` within 365 days
+``prior_outpatient``   ``number_outpatient`` (preceding year)     earlier ``outpatient_visits`` within 365 days
+``n_diagnoses``        ``n_diagnoses`` (diagnoses entered for     distinct conditions recorded for the current
+                       the encounter)                             encounter
+``n_procedures``       ``n_procedures`` (procedures other than    procedures in the current encounter
+                       lab tests during the encounter)
+``n_medications``      ``n_medications`` (distinct medications)   ``active_medication_count`` (distinct active)
+``hba1c``              ``blood_glucose`` category code            latest HbA1c of the current encounter,
+                       (0 unknown, 1 Normal, 2 High, 3 Very High) categorised with the same thresholds
+``discharge_group``    ``discharge_disposition_id`` grouped       ``discharge_destination`` (+ municipal services
+                                                                  after discharge, for home)
+``diagnosis_group``    ``diag_1`` (ICD-9-CM) -> ICD-10 chapter    ``primary_diagnosis`` (ICD-10) -> chapter
+                       -> group                                   -> group
+=====================  ========================================  ==============================================
 
 Race and insurer are never features. Thresholds, bins and category codes live in
-``data/features.yaml`` with their sources. A snapshot that lacks a feature the
+``data/features.yaml`` and ``data/diagnosis_groups.yaml`` with their sources. A snapshot that lacks a feature the
 model needs gives `FeatureUnavailable` (the model is not validated on imputed
 inputs); an unmeasured HbA1c is not missing, it is the category *unknown*, as in
 the CSV.
@@ -43,10 +47,12 @@ import pandas as pd
 import yaml
 
 from cds import bundled
-from cds.facts.snapshot import LabFact, PatientSnapshot, Sex
+from cds.facts.snapshot import EventFact, LabFact, PatientSnapshot, Sex
+from cds.model.diagnoses import diagnosis_group, icd9_chapter, icd10_chapter
 from cds.terminology import LabConcept, Terminology
 
 __all__ = [
+    "CATEGORICAL_FEATURES",
     "CSV_FEATURE_COLUMNS",
     "FEATURES",
     "FeatureConfig",
@@ -62,12 +68,19 @@ FEATURES: tuple[str, ...] = (
     "female",
     "emergency",
     "los_days",
-    "prior_visits",
+    "prior_inpatient",
+    "prior_emergency",
+    "prior_outpatient",
     "n_diagnoses",
     "n_procedures",
     "n_medications",
     "hba1c",
+    "discharge_group",
+    "diagnosis_group",
 )
+
+#: Features whose values are codes of categories (not quantities).
+CATEGORICAL_FEATURES: frozenset[str] = frozenset({"female", "emergency", "hba1c", "discharge_group", "diagnosis_group"})
 
 #: Columns of the readmission CSV the features are computed from.
 CSV_FEATURE_COLUMNS: tuple[str, ...] = (
@@ -76,10 +89,14 @@ CSV_FEATURE_COLUMNS: tuple[str, ...] = (
     "admission_source",
     "blood_glucose",
     "duration",
-    "n_previous_visits",
+    "number_inpatient",
+    "number_emergency",
+    "number_outpatient",
     "n_diagnoses",
     "n_procedures",
     "n_medications",
+    "discharge_disposition_id",
+    "diag_1",
 )
 
 #: The bundled lab terminology: the HbA1c unit table (IFCC <-> NGSP) the categories convert with.
@@ -113,6 +130,16 @@ class FeatureConfig:
     prior_visits_window_days: int
     csv_emergency_source: str
     monotonic_increasing: tuple[str, ...]
+    discharge_codes_by_uci: dict[int, int]
+    discharge_codes_by_destination: dict[str, int]
+    discharge_home_destination: str
+    discharge_home_code: int
+    discharge_home_with_services_code: int
+    discharge_not_recorded_code: int
+    died_uci_ids: frozenset[int]
+    support_tail_share: float
+    support_min_value_share: float
+    contribution_min_log_odds: float
 
     @classmethod
     @cache
@@ -140,6 +167,24 @@ class FeatureConfig:
             prior_visits_window_days=int(raw["prior_visits_window_days"]),
             csv_emergency_source=str(raw["csv_emergency_admission_source"]),
             monotonic_increasing=tuple(str(f) for f in raw.get("monotonic_increasing", [])),
+            discharge_codes_by_uci={
+                int(uci): int(group["code"])
+                for group in (*raw["discharge_groups"].values(), raw["died"])
+                for uci in group["uci_ids"]
+            },
+            discharge_codes_by_destination={
+                str(d): int(group["code"])
+                for group in (*raw["discharge_groups"].values(), raw["died"])
+                for d in group.get("destinations", [])
+            },
+            discharge_home_destination=str(raw["discharge_home_destination"]),
+            discharge_home_code=int(raw["discharge_groups"]["home"]["code"]),
+            discharge_home_with_services_code=int(raw["discharge_groups"]["home_with_services"]["code"]),
+            discharge_not_recorded_code=int(raw["discharge_groups"]["not_recorded"]["code"]),
+            died_uci_ids=frozenset(int(i) for i in raw["died"]["uci_ids"]),
+            support_tail_share=float(raw["training_support"]["tail_share"]),
+            support_min_value_share=float(raw["training_support"]["min_value_share"]),
+            contribution_min_log_odds=float(raw["contribution_min_log_odds"]),
         )
 
     def age_band(self, age_years: int) -> int:
@@ -178,7 +223,9 @@ def features_from_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out["emergency"] = (frame["admission_source"].astype(str).str.strip() == config.csv_emergency_source).astype(float)
     for feature, column in (
         ("los_days", "duration"),
-        ("prior_visits", "n_previous_visits"),
+        ("prior_inpatient", "number_inpatient"),
+        ("prior_emergency", "number_emergency"),
+        ("prior_outpatient", "number_outpatient"),
         ("n_diagnoses", "n_diagnoses"),
         ("n_procedures", "n_procedures"),
         ("n_medications", "n_medications"),
@@ -187,6 +234,12 @@ def features_from_frame(frame: pd.DataFrame) -> pd.DataFrame:
         if values.isna().any() or (values < 0).any():
             raise CsvFormatError(f"column {column!r}: expected non-negative numbers in every row")
         out[feature] = values.astype(float)
+    disposition = pd.to_numeric(frame["discharge_disposition_id"], errors="coerce")
+    unknown = sorted(set(disposition.dropna().astype(int)) - set(config.discharge_codes_by_uci) | ({"?"} if disposition.isna().any() else set()), key=str)
+    if unknown:
+        raise CsvFormatError(f"column 'discharge_disposition_id': codes not in features.yaml: {unknown[:3]}")
+    out["discharge_group"] = disposition.astype(int).map(config.discharge_codes_by_uci).astype(float)
+    out["diagnosis_group"] = [float(diagnosis_group(icd9_chapter(str(code)))) for code in frame["diag_1"]]
     glucose = frame["blood_glucose"].astype(str).str.strip().replace({"": "unknown", "NA": "unknown"})
     bad = sorted(set(glucose) - set(config.hba1c_codes))
     if bad:
@@ -268,19 +321,31 @@ def _snapshot_hba1c(snapshot: PatientSnapshot, config: FeatureConfig) -> int | N
         return None
 
 
-def _prior_visits(snapshot: PatientSnapshot, config: FeatureConfig) -> int | None:
-    groups = (snapshot.admissions, snapshot.ed_visits, snapshot.outpatient_visits)
-    if any(group is None for group in groups):
+def _prior_count(events: tuple[EventFact, ...] | None, snapshot: PatientSnapshot, config: FeatureConfig) -> int | None:
+    """Distinct earlier visits of one kind starting within the window before the encounter start."""
+    if events is None:
         return None
     anchor = _comparable(snapshot.encounter_start or snapshot.now)
     since = anchor - timedelta(days=config.prior_visits_window_days)
     seen: set[tuple[str | None, datetime]] = set()
-    for group in groups:
-        for event in group or ():
-            start = _comparable(event.start)
-            if since <= start < anchor and event.encounter_id != snapshot.encounter_id:
-                seen.add((event.encounter_id, start))
+    for event in events:
+        start = _comparable(event.start)
+        if since <= start < anchor and event.encounter_id != snapshot.encounter_id:
+            seen.add((event.encounter_id, start))
     return len(seen)
+
+
+def _discharge_group(snapshot: PatientSnapshot, config: FeatureConfig) -> int | None:
+    """Group code of the discharge destination; None when it cannot be told (home, services unknown)."""
+    destination = snapshot.discharge_destination
+    if destination is None:
+        return config.discharge_not_recorded_code
+    if destination == config.discharge_home_destination:
+        after = snapshot.municipal_services_after
+        if after is None:
+            return None
+        return config.discharge_home_with_services_code if after else config.discharge_home_code
+    return config.discharge_codes_by_destination.get(destination)
 
 
 def _n_diagnoses(snapshot: PatientSnapshot) -> int | None:
@@ -321,11 +386,17 @@ def features_from_snapshot(snapshot: PatientSnapshot) -> dict[str, float]:
         "female": sex,
         "emergency": float(snapshot.admission_emergent) if snapshot.admission_emergent is not None else None,
         "los_days": float(snapshot.length_of_stay_days) if snapshot.length_of_stay_days is not None else None,
-        "prior_visits": _as_float(_prior_visits(snapshot, config)),
+        "prior_inpatient": _as_float(_prior_count(snapshot.admissions, snapshot, config)),
+        "prior_emergency": _as_float(_prior_count(snapshot.ed_visits, snapshot, config)),
+        "prior_outpatient": _as_float(_prior_count(snapshot.outpatient_visits, snapshot, config)),
         "n_diagnoses": _as_float(_n_diagnoses(snapshot)),
         "n_procedures": _as_float(_n_procedures(snapshot)),
         "n_medications": _as_float(_n_medications(snapshot)),
         "hba1c": _as_float(_snapshot_hba1c(snapshot, config)),
+        "discharge_group": _as_float(_discharge_group(snapshot, config)),
+        "diagnosis_group": _as_float(
+            None if snapshot.primary_diagnosis is None else diagnosis_group(icd10_chapter(snapshot.primary_diagnosis))
+        ),
     }
     missing = [name for name in FEATURES if values[name] is None or math.isnan(values[name])]  # type: ignore[arg-type]
     if missing:

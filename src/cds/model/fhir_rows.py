@@ -8,9 +8,14 @@ and they can seed synthetic cohorts:
   in the middle of the row's 10-year band (lower bound + 5 years);
 * ``Encounter`` (the stay): class IMP, period of ``duration`` days, priority EM
   and admitSource ``emd`` when ``admission_source`` is Emergency, else priority R;
-* ``n_previous_visits`` earlier finished encounters (classes cycling IMP, EMER,
-  AMB), one every 7 days before the admission, all within the 365-day window;
-* ``n_diagnoses`` encounter-diagnosis Conditions (distinct ICD-10 codes),
+* ``number_inpatient`` / ``number_emergency`` / ``number_outpatient`` earlier
+  finished encounters of class IMP / EMER / AMB, one every 7 days before the
+  admission, all within the 365-day window;
+* ``hospitalization.dischargeDisposition`` for the row's discharge group, and
+  for "home with services" a municipal home-nursing ServiceRequest;
+* ``n_diagnoses`` encounter-diagnosis Conditions (distinct ICD-10 codes), the
+  first of them an ICD-10 code of ``diag_1``'s chapter, listed in
+  ``Encounter.diagnosis`` with rank 1 (the primary diagnosis),
   ``n_procedures`` completed Procedures, ``n_medications`` active
   MedicationStatements (distinct codes), all referring to the stay;
 * an HbA1c Observation (LOINC 4548-4, %) in the stay unless ``blood_glucose`` is empty.
@@ -29,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from cds.model.diagnoses import icd9_chapter
 from cds.model.features import FeatureConfig
 
 __all__ = ["FhirRow", "row_to_fhir"]
@@ -102,25 +108,53 @@ def row_to_fhir(row: Mapping[str, str], *, admitted: datetime, prefix: str = "r"
         "subject": subject,
         "period": {"start": _iso(admitted), "end": _iso(discharged)},
     }
+    hospitalization: dict[str, Any] = {}
     if emergency:
-        stay["hospitalization"] = {"admitSource": {"coding": [{"system": _ADMIT_SOURCE, "code": "emd"}]}}
+        hospitalization["admitSource"] = {"coding": [{"system": _ADMIT_SOURCE, "code": "emd"}]}
+    group = config.discharge_codes_by_uci[_int(row, "discharge_disposition_id")]
+    disposition = codes["discharge_dispositions"].get(group)
+    if disposition is not None:
+        hospitalization["dischargeDisposition"] = {"coding": [dict(disposition)]}
+    if hospitalization:
+        stay["hospitalization"] = hospitalization
+    n_diagnoses = _int(row, "n_diagnoses")
+    chapter = icd9_chapter(str(row["diag_1"]))
+    primary_code = codes["primary_diagnosis_codes"].get(chapter) if chapter is not None else None
+    if n_diagnoses and primary_code is not None:
+        stay["diagnosis"] = [{"condition": {"reference": f"Condition/{prefix}-dx-0"}, "rank": 1}]
     out.append(stay)
-
-    classes = codes["prior_visit_classes"]
-    spacing = int(codes["prior_visit_spacing_days"])
-    for k in range(_int(row, "n_previous_visits")):
-        start = admitted - timedelta(days=spacing * (k + 1))
+    if group == config.discharge_home_with_services_code:
+        service = codes["municipal_service"]
         out.append(
             {
-                "resourceType": "Encounter",
-                "id": f"{prefix}-prior-{k}",
-                "status": "finished",
-                "class": {"system": _ACT_CODE, "code": classes[k % len(classes)]},
+                "resourceType": "ServiceRequest",
+                "id": f"{prefix}-service",
+                "status": "active",
+                "intent": "order",
+                "code": {"coding": [{"system": service["system"], "code": service["code"]}]},
                 "subject": subject,
-                "period": {"start": _iso(start), "end": _iso(start + timedelta(hours=3))},
+                "encounter": stay_ref,
+                "authoredOn": _iso(discharged - timedelta(hours=4)),
             }
         )
-    for k in range(_int(row, "n_diagnoses")):
+
+    spacing = int(codes["prior_visit_spacing_days"])
+    k = 0
+    for column, visit_class in codes["prior_visit_class_by_column"].items():
+        for _ in range(_int(row, column)):
+            start = admitted - timedelta(days=spacing * (k + 1))
+            out.append(
+                {
+                    "resourceType": "Encounter",
+                    "id": f"{prefix}-prior-{k}",
+                    "status": "finished",
+                    "class": {"system": _ACT_CODE, "code": visit_class},
+                    "subject": subject,
+                    "period": {"start": _iso(start), "end": _iso(start + timedelta(hours=3))},
+                }
+            )
+            k += 1
+    for k in range(n_diagnoses):
         out.append(
             {
                 "resourceType": "Condition",
@@ -129,7 +163,14 @@ def row_to_fhir(row: Mapping[str, str], *, admitted: datetime, prefix: str = "r"
                     "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
                 },
                 "category": [{"coding": [{"system": _CONDITION_CATEGORY, "code": "encounter-diagnosis"}]}],
-                "code": {"coding": [{"system": codes["diagnosis_system"], "code": codes["diagnosis_codes"][k]}]},
+                "code": {
+                    "coding": [
+                        {
+                            "system": codes["diagnosis_system"],
+                            "code": primary_code if k == 0 and primary_code else codes["diagnosis_codes"][k],
+                        }
+                    ]
+                },
                 "subject": subject,
                 "encounter": stay_ref,
                 "recordedDate": _iso(admitted),

@@ -7,13 +7,22 @@ snapshot's rows go through the verified direct path and the row cache of
 `cds.model.fastpath` (same probabilities as ``predict_proba``, without
 scikit-learn's per-call work, and each distinct row scored once).
 
-Contributions (``RiskPrediction.contributions``): for each feature, the change
-in the predicted log-odds when that feature alone is set back to its reference
-value (the training median; the most frequent value for sex, emergency
-admission and HbA1c category): ``logit p(x) - logit p(x with x_j = ref_j)``.
-Positive means the patient's value raises the risk compared with the reference
-patient. It is an honest one-at-a-time attribution, not a decomposition: the
-contributions do not add up to the prediction when the model is non-linear.
+Contributions (``RiskPrediction.contributions``): exact Shapley values on the
+log-odds scale against the reference patient (the training median; the most
+frequent value for sex, emergency admission and HbA1c category), see
+`cds.model.shapley`. They add up to the patient's log-odds minus the reference
+patient's. A feature equal to the reference value contributes exactly 0;
+contributions smaller than ``contribution_min_log_odds`` of
+``data/features.yaml`` are left out, so only features that move the estimate
+are named.
+
+Out of distribution (`cds.model.support`): a snapshot with a feature value
+where the training data is too thin gets no prediction, like a snapshot that
+lacks a feature; `try_predict` gives None for both.
+
+Validation (``RiskPrediction.validated``): True only when the artefact's
+metadata records a local validation that a site accepted (``cds model validate
+--accept``); the readmission rules show the model's figure only then.
 """
 
 from __future__ import annotations
@@ -26,10 +35,23 @@ from typing import Any
 import numpy as np
 
 from cds.facts.snapshot import PatientSnapshot, RiskPrediction
-from cds.model.artefact import ArtefactError, load_estimator, load_metadata, load_training_rows
+from cds.model.artefact import (
+    ArtefactError,
+    load_estimator,
+    load_metadata,
+    load_training_rows,
+)
 from cds.model.fastpath import ProbabilityFn, RowCache, direct_probability, verified
+from cds.model.features import (
+    FEATURES,
+    FeatureConfig,
+    FeatureUnavailable,
+    feature_vector,
+    features_from_snapshot,
+)
+from cds.model.shapley import shapley_values
+from cds.model.support import OutsideTrainingData, outside_support
 from cds.model.threads import one_thread
-from cds.model.features import FEATURES, FeatureUnavailable, feature_vector, features_from_snapshot
 
 __all__ = ["DEFAULT_MODEL_DIR", "ReadmissionModel"]
 
@@ -61,11 +83,19 @@ class ReadmissionModel:
         metadata = load_metadata(directory)
         if list(metadata.get("features", [])) != list(FEATURES):
             raise ArtefactError(f"{directory}: model features {metadata.get('features')} differ from this code's")
+        support = metadata.get("feature_support", {})
+        if not set(FEATURES) <= set(support):
+            raise ArtefactError(f"{directory}: metadata has no training support for every feature (retrain the model)")
         return cls(estimator=load_estimator(directory, metadata), metadata=metadata, directory=directory)
 
     @property
     def version(self) -> str:
         return str(self.metadata["version"])
+
+    @property
+    def validated(self) -> bool:
+        """A site accepted a local validation of this artefact (``validation.accepted`` in the metadata)."""
+        return bool(self.metadata.get("validation", {}).get("accepted", False))
 
     def training_rows(self) -> np.ndarray:
         """Fingerprints of the rows the model was trained (and calibrated) on."""
@@ -101,32 +131,44 @@ class ReadmissionModel:
         return np.vstack(rows)
 
     def predict(self, snapshot: PatientSnapshot) -> RiskPrediction:
-        """The 30-day readmission probability; raises `FeatureUnavailable` when facts are unknown."""
+        """The 30-day readmission probability.
+
+        Raises `FeatureUnavailable` when facts are unknown and `OutsideTrainingData`
+        when a value lies where the training data is too thin.
+        """
         values = features_from_snapshot(snapshot)
         return self.predict_features(values)
 
     def try_predict(self, snapshot: PatientSnapshot) -> RiskPrediction | None:
-        """Like `predict`, but None when the snapshot lacks a feature."""
+        """Like `predict`, but None when a feature is unknown or outside the training data."""
         try:
             return self.predict(snapshot)
-        except FeatureUnavailable:
+        except (FeatureUnavailable, OutsideTrainingData):
             return None
 
     def predict_features(self, values: dict[str, float]) -> RiskPrediction:
+        outside = outside_support(values, self.metadata["feature_support"])
+        if outside:
+            raise OutsideTrainingData(outside)
         row = feature_vector(values)
-        references = self.metadata["reference_values"]
-        variants = [row]
-        for j, name in enumerate(FEATURES):
-            changed = row.copy()
-            changed[0, j] = float(references[name])
-            variants.append(changed)
-        probs = self._snapshot_proba(np.vstack(variants))
-        base = _logit(probs[0])
-        contributions = [(name, round(base - _logit(probs[j + 1]), 6)) for j, name in enumerate(FEATURES)]
-        contributions.sort(key=lambda item: (-abs(item[1]), item[0]))
+        probability = float(self._snapshot_proba(row)[0])
+        reference = np.array([float(self.metadata["reference_values"][name]) for name in FEATURES])
+        phi = shapley_values(row[0], reference, self._log_odds)
+        smallest = FeatureConfig.load().contribution_min_log_odds
+        contributions = [(name, round(float(value), 6)) for name, value in zip(FEATURES, phi, strict=True)]
+        shown = [(name, value) for name, value in contributions if abs(value) >= smallest]
+        shown.sort(key=lambda item: (-abs(item[1]), item[0]))
         return RiskPrediction(
-            probability=float(probs[0]), model_version=self.version, contributions=tuple(contributions)
+            probability=probability,
+            model_version=self.version,
+            contributions=tuple(shown),
+            validated=self.validated,
         )
+
+    def _log_odds(self, X: np.ndarray) -> np.ndarray:
+        """Log-odds of the calibrated probability of every row (the coalition rows of the Shapley values)."""
+        p = np.clip(self._row_proba(X), _EPS, 1 - _EPS)
+        return np.asarray(np.log(p / (1 - p)), dtype=float)
 
 
 def _logit(p: float) -> float:

@@ -36,11 +36,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, SplineTransformer, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    SplineTransformer,
+    StandardScaler,
+)
 
 from cds.model.dataset import ReadmissionData
 from cds.model.evaluation import evaluate_rows
-from cds.model.features import FEATURES, FeatureConfig
+from cds.model.features import CATEGORICAL_FEATURES, FEATURES, FeatureConfig
+from cds.model.support import SupportConfig, feature_support
 from cds.model.threads import one_thread
 
 __all__ = ["DEFAULT_SEED", "SPLIT", "TrainingResult", "candidates", "train"]
@@ -55,15 +61,19 @@ def candidates(seed: int) -> dict[str, ClassifierMixin]:
     """The model families tried, by name.
 
     * ``logistic_splines``: logistic regression on cubic splines (4 knots) of
-      age band, LOS, diagnoses, procedures and medications, log(1 + prior
-      visits), one-hot HbA1c category, sex and emergency admission.
-    * ``gradient_boosting``: histogram gradient boosting (HbA1c categorical),
-      risk constrained to rise with the features in ``monotonic_increasing``
-      of ``data/features.yaml``; early stopping on 15% of the training rows.
+      age band, LOS, diagnoses, procedures and medications, log(1 + visits) of
+      each kind of earlier visit, one-hot HbA1c category, discharge group and
+      diagnosis group, sex and emergency admission.
+    * ``gradient_boosting``: histogram gradient boosting (the category codes as
+      categorical features), risk constrained to rise with the features in
+      ``monotonic_increasing`` of ``data/features.yaml``; early stopping on 15%
+      of the training rows.
     """
     idx = {name: i for i, name in enumerate(FEATURES)}
     config = FeatureConfig.load()
     splines = [idx[n] for n in ("age_band", "los_days", "n_diagnoses", "n_procedures", "n_medications")]
+    visits = [idx[n] for n in ("prior_inpatient", "prior_emergency", "prior_outpatient")]
+    codes = [idx[n] for n in ("hba1c", "discharge_group", "diagnosis_group")]
     logistic = Pipeline(
         [
             (
@@ -71,8 +81,8 @@ def candidates(seed: int) -> dict[str, ClassifierMixin]:
                 ColumnTransformer(
                     [
                         ("splines", SplineTransformer(n_knots=4, degree=3, extrapolation="constant"), splines),
-                        ("log_prior_visits", FunctionTransformer(np.log1p), [idx["prior_visits"]]),
-                        ("hba1c", OneHotEncoder(handle_unknown="ignore"), [idx["hba1c"]]),
+                        ("log_prior_visits", FunctionTransformer(np.log1p), visits),
+                        ("codes", OneHotEncoder(handle_unknown="ignore"), codes),
                         ("binary", "passthrough", [idx["female"], idx["emergency"]]),
                     ]
                 ),
@@ -87,7 +97,7 @@ def candidates(seed: int) -> dict[str, ClassifierMixin]:
         max_leaf_nodes=15,
         min_samples_leaf=100,
         l2_regularization=1.0,
-        categorical_features=[idx["hba1c"]],
+        categorical_features=codes,
         monotonic_cst=[1 if name in config.monotonic_increasing else 0 for name in FEATURES],
         early_stopping=True,
         validation_fraction=0.15,
@@ -119,8 +129,16 @@ def _references(data: ReadmissionData) -> dict[str, float]:
     refs: dict[str, float] = {}
     for name in FEATURES:
         column = data.features[name]
-        refs[name] = float(column.mode().iloc[0]) if name in ("female", "emergency", "hba1c") else float(column.median())
+        refs[name] = float(column.mode().iloc[0]) if name in CATEGORICAL_FEATURES else float(column.median())
     return refs
+
+
+def training_support(data: ReadmissionData) -> dict[str, Any]:
+    """Range and density of every feature on the training rows (the out-of-distribution guard)."""
+    config = FeatureConfig.load()
+    return feature_support(
+        data.features, SupportConfig(config.support_tail_share, config.support_min_value_share), CATEGORICAL_FEATURES
+    )
 
 
 def prediction_fingerprint(probability: np.ndarray) -> str:
@@ -159,8 +177,9 @@ def _train(data: ReadmissionData, seed: int) -> TrainingResult:
         "version": "",  # filled below from the prediction fingerprint
         "features": list(FEATURES),
         "reference_values": _references(train_rows),
+        "feature_support": training_support(train_rows),
         "seed": seed,
-        "split": {**SPLIT, "stratified_on": "readmitted", "rows": {k: int(len(v)) for k, v in parts.items()}},
+        "split": {**SPLIT, "stratified_on": "readmitted", "rows": {k: len(v) for k, v in parts.items()}},
         "training_data": {
             "sha256": data.file_sha256,
             "rows": len(data),
