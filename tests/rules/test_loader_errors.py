@@ -160,3 +160,16 @@ def test_a_suggestion_resource_member_without_value_is_refused_with_its_line(mak
     (error,) = errors_of(make_rules({"a.yaml": rule("a", body)}))
     assert error.startswith("rules/a.yaml:21: suggestion resource member 'code.forløp C)' has no value")
     assert "must be quoted" in error
+
+
+def test_a_condition_the_engine_cannot_compile_is_refused_at_its_rule_file_and_line(
+    make_rules: Callable[..., Path],
+) -> None:
+    # Five nested any-of-three blocks expand to 3**5 alternatives, past durable-rules' limit: the set is
+    # refused like any other broken rule (file:line, what to do), never an engine traceback at load.
+    any_block = "    - any:\n" + "".join(f"        - {{fact: age, op: '>=', value: {n}}}\n" for n in (60, 70, 80))
+    body = "when:\n  all:\n" + any_block * 5 + CARD
+    d = make_rules({"complex.yaml": rule("complex", body)})
+    (message,) = errors_of(d)
+    assert message.startswith("rules/complex.yaml:1: the rule engine cannot compile this rule's condition")
+    assert "simplify `when`" in message

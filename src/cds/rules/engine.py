@@ -182,7 +182,10 @@ class CompiledRuleset:
         self._fields = [tuple(sorted(names)) for names in fields]  # level -> the message fields its rules read
         with _lock:
             _sweep()
-            self._handle: int = _durable.create_ruleset(self.name, json.dumps(self.definition, ensure_ascii=False))
+            try:
+                self._handle: int = _durable.create_ruleset(self.name, json.dumps(self.definition, ensure_ascii=False))
+            except _durable.error as exc:  # a limit of the C engine (e.g. too many alternatives in one condition)
+                raise EngineError(f"durable-rules refused the compiled rules: {exc}") from None
             _handles[self.name] = self._handle
         # the durable ruleset is deleted once this object is gone
         weakref.finalize(self, _retired.append, self.name)

@@ -30,9 +30,9 @@ from cds.cards.topics import Topic
 from cds.facts.memo import IdentityMemo
 from cds.facts.snapshot import PatientSnapshot
 from cds.rules import conditions as c
-from cds.rules.engine import CompiledRuleset, EngineRule
+from cds.rules.engine import CompiledRuleset, EngineError, EngineRule
 from cds.rules.enginevalues import engine_value
-from cds.rules.errors import RuleWarning
+from cds.rules.errors import RuleError, RuleSetError, RuleWarning
 from cds.rules.expressions import DerivedExpr, FactExpr, Value
 from cds.rules.loader import LoadedRules, load_rules
 from cds.rules.model import Finding, Rule
@@ -74,7 +74,22 @@ class _HookProgram:
         self.matched_texts = {r.key: tuple(e.text for e in r.expressions()) for r in rules}  # what a finding reports
         self._ruleset = ruleset
         engine_rules = [EngineRule(r.key, r.stratum, c.to_durable(r.condition, self.keys)) for r in rules]
-        self.engine = CompiledRuleset(f"{ruleset.digest[:12]}_{hook.replace('-', '_')}", engine_rules, self._close)
+        try:
+            self.engine = CompiledRuleset(f"{ruleset.digest[:12]}_{hook.replace('-', '_')}", engine_rules, self._close)
+        except EngineError as exc:
+            raise RuleSetError(self._refused(engine_rules, exc)) from None
+
+    def _refused(self, engine_rules: list[EngineRule], exc: EngineError) -> list[RuleError]:
+        """The rules durable-rules cannot take on their own, each at its file and line (the whole set if none)."""
+        errors = []
+        for rule, engine_rule in zip(self.rules, engine_rules, strict=True):
+            try:
+                CompiledRuleset("probe", [engine_rule], lambda level, fired: {})
+            except EngineError as alone:
+                errors.append(RuleError(rule.file, rule.line, f"the rule engine cannot compile this rule's condition "
+                                        f"({alone})", hint="simplify `when`: fewer nested any/all alternatives"))
+        return errors or [RuleError(str(self._ruleset.directory), None, str(exc),
+                                    hint="simplify the conditions of the rules of this hook")]
 
     def _close(self, level: int, fired: list[str]) -> dict[str, Value]:
         derived, _ = self._ruleset._derive([self.by_key[k] for k in fired], level)
