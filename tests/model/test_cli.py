@@ -155,7 +155,7 @@ def test_cds_evaluate_with_a_tampered_model_is_one_line_and_exit_2(trained_dir: 
     }
     result = subprocess.run(
         [sys.executable, "-c", "from cds.cli import main; main()", "evaluate", "--hook", "encounter-discharge",
-         "--patient", "a-ingrid-haugen", str(bundle)],
+         "--patient", "a-patient", str(bundle)],
         capture_output=True, text=True, check=False, env=env,
     )
     assert result.returncode == 2

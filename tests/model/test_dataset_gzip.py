@@ -11,7 +11,7 @@ import pytest
 
 from cds.model.dataset import DatasetError, read_readmission_csv
 
-from .conftest import COMMITTED_MODEL, DEV_DATA
+from .conftest import COMMITTED_MODEL, DEV_FULL_DATA
 
 
 def test_gzipped_csv_gives_the_same_rows_and_checksum_as_the_plain_csv(synthetic_csv: Path, tmp_path: Path) -> None:
@@ -33,5 +33,5 @@ def test_a_corrupt_gzip_file_is_a_one_line_dataset_error(tmp_path: Path) -> None
 
 def test_the_shipped_development_data_is_the_file_the_committed_model_names() -> None:
     metadata = json.loads((COMMITTED_MODEL / "metadata.json").read_text(encoding="utf-8"))
-    assert DEV_DATA.is_file(), f"{DEV_DATA} must ship in the repository"
-    assert read_readmission_csv(DEV_DATA).file_sha256 == metadata["training_data"]["sha256"]
+    assert DEV_FULL_DATA.is_file(), f"{DEV_FULL_DATA} must ship in the repository"
+    assert read_readmission_csv(DEV_FULL_DATA).file_sha256 == metadata["training_data"]["sha256"]

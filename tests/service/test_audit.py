@@ -1,6 +1,7 @@
 """Every call to a service is recorded (pseudonymised, no tokens, no resources); feedback is stored once."""
 
 import threading
+import uuid
 
 from sqlalchemy import text
 
@@ -170,11 +171,14 @@ def _database_down(store, monkeypatch):
 
     monkeypatch.setattr(store, "record_feedback", refused)
     monkeypatch.setattr(store, "write_call_rows", refused)
+    monkeypatch.setattr(store, "served_cards", refused)
 
 
 def test_feedback_while_the_database_is_down_is_spooled_and_answered_202(client, store, monkeypatch):
     _database_down(store, monkeypatch)
-    response = client.post("/cds-services/discharge-pathway/feedback", json=feedback())
+    # the served cards cannot be read while the database is down: what can be checked without it is, then it waits
+    response = client.post("/cds-services/discharge-pathway/feedback",
+                           json=feedback(card=str(uuid.uuid4()), outcome="overridden"))
     assert response.status_code == 202
     assert response.json() == {"stored": 0, "duplicates": 0, "unknown_cards": 0, "spooled": 1}
     assert client.app.state.runtime.audit.spool.depth() == 1
@@ -185,9 +189,19 @@ def test_feedback_that_cannot_be_made_durable_answers_503_with_retry_after(make_
     _database_down(store, monkeypatch)
     comment = {"overrideReason": {"userComment": "x" * 900}}
     statuses = [client.post("/cds-services/discharge-pathway/feedback",
-                            json=feedback(card=f"card-{n}", outcome="overridden", **comment)).status_code
+                            json=feedback(card=str(uuid.uuid4()), outcome="overridden", **comment)).status_code
                 for n in range(8)]
     assert statuses[0] == 202 and statuses[-1] == 503
-    refused = client.post("/cds-services/discharge-pathway/feedback", json=feedback(card="card-x", outcome="overridden", **comment))
+    refused = client.post("/cds-services/discharge-pathway/feedback", json=feedback(card=str(uuid.uuid4()), outcome="overridden", **comment))
     assert refused.status_code == 503 and refused.headers["retry-after"].isdigit()
     assert refused.json()["resourceType"] == "OperationOutcome"
+
+
+def test_feedback_while_the_database_is_down_still_refuses_free_text_in_coded_fields(client, store, monkeypatch):
+    _database_down(store, monkeypatch)
+    reason = {"reason": {"code": "Ola Nordmann 01010112345"}}
+    response = client.post("/cds-services/discharge-pathway/feedback",
+                           json=feedback(card=str(uuid.uuid4()), outcome="overridden", overrideReason=reason))
+    assert response.status_code == 400
+    assert "overrideReason.reason.code" in response.text
+    assert client.app.state.runtime.audit.spool.depth() == 0

@@ -89,7 +89,8 @@ def test_without_the_header_ingrids_discharge_long_after_her_story_loses_cards(d
 
 
 def test_a_service_with_client_authentication_refuses_the_header(make_client, request_body, tmp_path):
-    settings = Settings(data_dir=tmp_path / "data", pseudonym_key=KEY, auth={"issuers": {ISS: {"jwks": JWKS}}})
+    settings = Settings(data_dir=tmp_path / "data", pseudonym_key=KEY, public_base_url="http://testserver",
+                        auth={"issuers": {ISS: {"jwks": JWKS}}})
     assert not settings.development
     client = make_client(settings=settings)
     headers = {"Authorization": f"Bearer {token()}"}

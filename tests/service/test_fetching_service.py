@@ -68,10 +68,10 @@ def test_a_fhir_server_slower_than_the_default_fetch_budget_is_a_reported_fetch_
     del body["prefetch"]["conditions"]
     client = make_client(http=httpx.AsyncClient(transport=httpx.MockTransport(never_in_time)))
     response = client.post("/cds-services/discharge-pathway", json=body)
-    assert response.status_code == 412
-    issue = response.json()["issue"][0]
-    assert issue["code"] == "incomplete" and issue["expression"] == ["prefetch.conditions"]
-    assert "did not answer in time" in issue["diagnostics"] or "within 2 s" in issue["diagnostics"]
+    # the search ran out of the fetch budget: answered, with the data-quality card first naming it (never silent)
+    assert response.status_code == 200
+    first = response.json()["cards"][0]
+    assert first["source"]["topic"]["code"] == "data-quality" and first["indicator"] == "warning"
 
 
 def test_the_default_fetch_budget_is_well_under_a_cds_client_timeout():

@@ -108,4 +108,4 @@ def test_every_file_the_running_service_created_in_its_data_directory_is_private
     assert oct(data.stat().st_mode & 0o777) == oct(0o700)
     modes = {path.name: oct(path.stat().st_mode & 0o777) for path in data.iterdir()}
     assert "cds.sqlite3" in modes and "pseudonym.key" in modes
-    assert modes == dict.fromkeys(modes, oct(0o600))
+    assert modes == {path.name: oct(0o700 if path.is_dir() else 0o600) for path in data.iterdir()}

@@ -128,9 +128,11 @@ def run_call(options: CallOptions) -> CallResult:
     service = next((s for s in SERVICES if s.hook == hook), None)
     if service is None:
         raise UserError(f"no service answers hook {hook!r}; hooks: {', '.join(s.hook for s in SERVICES)}")
+    from cds.model.artefact import ArtefactError
+
     try:
         evaluator = build_evaluator(settings)
-    except ConfigError as exc:
+    except (ConfigError, ArtefactError) as exc:  # a tampered or missing model says what is wrong itself
         raise UserError(str(exc)) from None
     except Exception as exc:  # a broken rule set or model: one line, no traceback
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

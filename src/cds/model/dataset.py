@@ -70,13 +70,8 @@ def read_readmission_csv(path: Path) -> ReadmissionData:
     if not path.is_file():
         raise DatasetError(f"data file not found: {path}")
     raw_bytes = path.read_bytes()
-    if path.suffix == ".gz":  # the hash is of the CSV text, so a .csv and its .csv.gz have the same one
-        try:
-            raw_bytes = gzip.decompress(raw_bytes)
-        except (OSError, EOFError) as exc:
-            raise DatasetError(f"{path}: not a readable gzip file") from exc
     try:
-        if path.suffix == ".gz":
+        if path.suffix == ".gz":  # the hash is of the CSV text, so a .csv and its .csv.gz have the same one
             raw_bytes = gzip.decompress(raw_bytes)
         frame = pd.read_csv(io.BytesIO(raw_bytes), keep_default_na=False, dtype=str)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:

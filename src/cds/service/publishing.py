@@ -240,7 +240,8 @@ class RuleSetPublisher:
         return ruleset
 
     def _staging(self) -> Path:
-        self._dir.mkdir(parents=True, exist_ok=True)
+        self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._dir.chmod(0o700)  # published rule files are the service's own, like everything in the data directory
         return Path(tempfile.mkdtemp(prefix=".staging-", dir=self._dir))
 
 
