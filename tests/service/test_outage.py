@@ -34,6 +34,7 @@ class Load:
         self.acknowledged: list[str] = []
         self.refused: list[tuple[int, str | None]] = []
         self.failures: list[str] = []
+        self.cards: list[str] = []  # uuids of cards served, each answered once by the feedback thread
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._calls) for _ in range(2)] + [threading.Thread(target=self._feedback)]
 
@@ -41,19 +42,24 @@ class Load:
         while not self.stop.is_set():
             instance = str(uuid.uuid4())
             try:
-                status, _, _ = self.served.request("POST", "/cds-services/discharge-pathway",
-                                                   self.body | {"hookInstance": instance})
+                status, _, answer = self.served.request("POST", "/cds-services/discharge-pathway",
+                                                        self.body | {"hookInstance": instance})
             except OSError as exc:
                 self.failures.append(f"hook call: {type(exc).__name__}")
                 continue
             if status == 200:
                 self.answered.append(instance)
+                self.cards.extend(card["uuid"] for card in json.loads(answer)["cards"])
             else:
                 self.failures.append(f"hook call answered {status}")
 
     def _feedback(self) -> None:
         while not self.stop.is_set():
-            card = str(uuid.uuid4())
+            try:
+                card = self.cards.pop()  # feedback is about a card the service served (anything else is a 400)
+            except IndexError:
+                time.sleep(0.02)
+                continue
             item = {"card": card, "outcome": "overridden", "outcomeTimestamp": "2026-11-20T10:40:00Z"}
             try:
                 status, headers, _ = self.served.request("POST", "/cds-services/discharge-pathway/feedback",
