@@ -205,3 +205,22 @@ def test_feedback_while_the_database_is_down_still_refuses_free_text_in_coded_fi
     assert response.status_code == 400
     assert "overrideReason.reason.code" in response.text
     assert client.app.state.runtime.audit.spool.depth() == 0
+
+
+def test_feedback_about_a_card_whose_call_still_waits_in_the_spool_is_kept_unconfirmed(client, monkeypatch):
+    # after an outage the answered call may sit in the spool a moment longer than the feedback about its card
+    audit = client.app.state.runtime.audit
+    monkeypatch.setattr(audit, "spool_pending", lambda: True)
+    response = client.post("/cds-services/discharge-pathway/feedback",
+                           json=feedback(card=str(uuid.uuid4()), outcome="overridden"))
+    assert response.status_code == 200
+    assert response.json() == {"stored": 1, "duplicates": 0, "unknown_cards": 1, "spooled": 0}
+    coded_free_text = feedback(card=str(uuid.uuid4()), outcome="overridden",
+                               overrideReason={"reason": {"code": "Kari Nordmann"}})
+    assert client.post("/cds-services/discharge-pathway/feedback", json=coded_free_text).status_code == 400
+
+
+def test_feedback_about_an_unknown_card_is_refused_when_nothing_waits_in_the_spool(client):
+    response = client.post("/cds-services/discharge-pathway/feedback",
+                           json=feedback(card=str(uuid.uuid4()), outcome="overridden"))
+    assert response.status_code == 400 and "not the uuid of a card this service issued" in response.text

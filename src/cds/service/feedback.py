@@ -94,53 +94,59 @@ def _override_codes(rules: Any, rule_id: str) -> set[str] | None:
             for reason in rule.definition.card.override_reasons}
 
 
-def card_problems(items: Sequence[FeedbackItem], served: Mapping[str, Any], rules: Any) -> list[str]:
-    """What is wrong with the items against the cards served (``uuid -> ServedCard``) and the rule set."""
+def card_problems(items: Sequence[FeedbackItem], served: Mapping[str, Any], rules: Any, *,
+                  unconfirmed_ok: bool = False) -> list[str]:
+    """What is wrong with the items against the cards served (``uuid -> ServedCard``) and the rule set.
+
+    ``unconfirmed_ok``: a card not found may still be on its way to the store (its call waits in the audit
+    spool after an outage); such an item is checked as `offline_problems` does instead of refused.
+    """
     problems = []
     for index, item in enumerate(items):
         where = f"feedback[{index}]"
         card = served.get(item.card)
         if card is None:
-            problems.append(f"{where}.card: not the uuid of a card this service issued")
+            if unconfirmed_ok:
+                problems += offline_problems([item], first_index=index)
+            else:
+                problems.append(f"{where}.card: not the uuid of a card this service issued")
             continue
         for suggestion in item.acceptedSuggestions or ():
             if suggestion.id not in card.suggestion_ids:
                 problems.append(f"{where}.acceptedSuggestions: '{_short(suggestion.id)}' is not a suggestion "
                                 "of that card")
-        reason = item.overrideReason.reason if item.overrideReason else None
-        if reason is None:
-            continue
-        if reason.system is not None and reason.system != OVERRIDE_REASON_SYSTEM:
-            problems.append(f"{where}.overrideReason.reason.system: not the system of the card's override "
-                            f"reasons ({OVERRIDE_REASON_SYSTEM})")
-        codes = _override_codes(rules, card.rule_id)
-        if reason.code is None or (reason.code not in codes if codes is not None else not _RULE_CODE.match(reason.code)):
-            listed = f" ({', '.join(sorted(codes))})" if codes else ""
-            problems.append(f"{where}.overrideReason.reason.code: not one of the card's override reasons{listed}")
+        problems += _reason_problems(where, item, _override_codes(rules, card.rule_id))
     return problems
 
 
-def offline_problems(items: Sequence[FeedbackItem]) -> list[str]:
-    """What can be checked while the audit store is unreachable (the served cards cannot be read).
+def offline_problems(items: Sequence[FeedbackItem], *, first_index: int = 0) -> list[str]:
+    """What can be checked without the served cards (the store unreachable, or the card still in the spool).
 
-    Feedback is then spooled (`cds.store.spool`) with its card uuid unconfirmed, but no field may carry
-    free text: suggestion ids must be UUIDs, override reasons the service's system and a code in the
-    rule-file code format.
+    Such feedback is kept with its card unconfirmed, but no field may carry free text: suggestion ids must be
+    UUIDs, override reasons the service's system and a code in the rule-file code format.
     """
     problems = []
-    for index, item in enumerate(items):
+    for index, item in enumerate(items, start=first_index):
         where = f"feedback[{index}]"
         for suggestion in item.acceptedSuggestions or ():
             if not _is_uuid(suggestion.id):
                 problems.append(f"{where}.acceptedSuggestions: '{_short(suggestion.id)}' is not a suggestion uuid")
-        reason = item.overrideReason.reason if item.overrideReason else None
-        if reason is None:
-            continue
-        if reason.system is not None and reason.system != OVERRIDE_REASON_SYSTEM:
-            problems.append(f"{where}.overrideReason.reason.system: not the system of the card's override "
-                            f"reasons ({OVERRIDE_REASON_SYSTEM})")
-        if reason.code is None or not _RULE_CODE.match(reason.code):
-            problems.append(f"{where}.overrideReason.reason.code: not an override reason code")
+        problems += _reason_problems(where, item, None)
+    return problems
+
+
+def _reason_problems(where: str, item: FeedbackItem, codes: set[str] | None) -> list[str]:
+    """The override reason against the card's own codes (``None``: any code in the rule-file code format)."""
+    reason = item.overrideReason.reason if item.overrideReason else None
+    if reason is None:
+        return []
+    problems = []
+    if reason.system is not None and reason.system != OVERRIDE_REASON_SYSTEM:
+        problems.append(f"{where}.overrideReason.reason.system: not the system of the card's override "
+                        f"reasons ({OVERRIDE_REASON_SYSTEM})")
+    if reason.code is None or (reason.code not in codes if codes is not None else not _RULE_CODE.match(reason.code)):
+        listed = f" ({', '.join(sorted(codes))})" if codes else ""
+        problems.append(f"{where}.overrideReason.reason.code: not one of the card's override reasons{listed}")
     return problems
 
 

@@ -381,6 +381,8 @@ async def post_feedback(service_id: str, request: Request) -> Response:
 
     def record() -> FeedbackResult | list[str]:
         audit.flush()  # the card answered about may have been served a moment ago and still be queued
+        # asked before the lookup: once nothing waits in the spool, every card served is in the store
+        spooled_calls = audit.spool_pending()
         try:
             served = find_served_cards(lambda uuids: store.served_cards(service.id, uuids), [i.card for i in items])
         except Exception as exc:
@@ -388,8 +390,8 @@ async def post_feedback(service_id: str, request: Request) -> Response:
                 raise
             # The store is unreachable: what can be checked without it is checked, and the feedback is spooled.
             problems = offline_problems(items)
-        else:
-            problems = card_problems(items, served, runtime.rules)
+        else:  # a card not found may still wait in the spool (its call was answered during an outage)
+            problems = card_problems(items, served, runtime.rules, unconfirmed_ok=spooled_calls)
         if problems:
             return problems
         return audit.record_feedback(service.id, items, received_at=runtime.clock())

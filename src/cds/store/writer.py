@@ -133,6 +133,10 @@ class AuditWriter:
         """Where calls and feedback wait while the database is unreachable (None: they are not kept)."""
         return self._spool
 
+    def spool_pending(self) -> bool:
+        """True while spooled calls or feedback wait for the database (their cards may not be in the store yet)."""
+        return self._spool is not None and self._spool.pending()
+
     def record_feedback(self, service_id: str, items: list[FeedbackItem], *, received_at: datetime) -> FeedbackResult:
         """Store feedback, or spool it durably when the database is unreachable (``spooled`` counts it).
 
